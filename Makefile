@@ -1,0 +1,40 @@
+# hmdiag developer entry points. `make demo` and `make test` work on a fresh clone.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+EXTRAS ?= dev,nutpie
+
+.PHONY: install demo test test-fast lint format bench clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 2; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The reference post's non-centered model (mme4), end to end: fit, save, diagnose.
+demo: install
+	$(BIN)/hmdiag fit configs/bangladesh/mme4.yaml --out runs/mme4.nc --force
+
+## The whole suite, slow end-to-end runs included (CI runs exactly this).
+test: install
+	$(BIN)/python -m pytest -q
+
+## Skip the slow full-size sampling runs.
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: install
+	$(BIN)/ruff check src tests data benchmarks
+	$(BIN)/ruff format --check src tests data benchmarks
+
+format: install
+	$(BIN)/ruff format src tests data benchmarks
+	$(BIN)/ruff check --fix src tests data benchmarks
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

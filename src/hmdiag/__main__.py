@@ -1,0 +1,5 @@
+"""``python -m hmdiag``."""
+
+from hmdiag.cli import main
+
+main()

@@ -1,0 +1,313 @@
+"""Thresholds -> checks -> verdict and advice (pure functions over a ``Diagnosis``)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from hmdiag.diagnostics import ACCEPTANCE_TOLERANCE, Diagnosis, Hotspot, ParameterSummary
+
+Status = Literal["pass", "fail", "warn", "n/a"]
+TARGET_ACCEPT_LADDER = (0.9, 0.95, 0.99)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Pass/fail limits. ESS limits are per chain (Vehtari et al. 2021: 100 per chain)."""
+
+    max_rhat: float = 1.01
+    min_ess_per_chain: float = 100.0
+    max_divergences: int = 0
+    max_treedepth_hits: int = 0
+    min_bfmi: float = 0.3
+
+    def with_overrides(self, **overrides: float | int | None) -> Thresholds:
+        """A copy with the given non-``None`` values replaced (command-line flags)."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check: its status, the measured value against the threshold, and a message."""
+
+    name: str
+    status: Status
+    value: float | None
+    threshold: float | None
+    message: str
+    worst: str | None = None
+
+    @property
+    def passed(self) -> bool | None:
+        """True/False for a decided check, ``None`` when it could not be computed."""
+        return None if self.status == "n/a" else self.status != "fail"
+
+
+@dataclass(frozen=True)
+class Advice:
+    """One concrete next step and the evidence behind it."""
+
+    action: str
+    reason: str
+    remedy: str
+    target: str | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The judgment on one run."""
+
+    passed: bool
+    checks: list[CheckResult]
+    advice: list[Advice]
+
+    @property
+    def label(self) -> str:
+        """``pass`` or ``fail`` (the JSON ``verdict`` field)."""
+        return "pass" if self.passed else "fail"
+
+    def failed(self) -> list[CheckResult]:
+        """The checks that failed."""
+        return [c for c in self.checks if c.status == "fail"]
+
+
+def _finite(params: list[ParameterSummary], attr: str) -> list[ParameterSummary]:
+    return [p for p in params if math.isfinite(getattr(p, attr))]
+
+
+def _check_divergences(d: Diagnosis, t: Thresholds) -> CheckResult:
+    if d.divergences_total is None:
+        return CheckResult("divergences", "n/a", None, t.max_divergences, "the run records no divergence stat")
+    per_chain = ", ".join(str(c.divergences) for c in d.chain_stats)
+    pct = 100 * (d.divergence_fraction or 0.0)
+    ok = d.divergences_total <= t.max_divergences
+    message = f"{d.divergences_total} divergent transitions ({pct:.1f}% of draws; per chain: {per_chain})"
+    top = d.hotspots[0].parameter if d.hotspots else None
+    return CheckResult("divergences", "pass" if ok else "fail", d.divergences_total, t.max_divergences, message, top)
+
+
+def _check_rhat(d: Diagnosis, t: Thresholds) -> CheckResult:
+    params = _finite(d.parameters, "r_hat")
+    if not params:
+        return CheckResult("r_hat", "n/a", None, t.max_rhat, "no parameter has a finite r_hat")
+    worst = max(params, key=lambda p: p.r_hat)
+    bad = [p for p in params if p.r_hat > t.max_rhat]
+    if bad:
+        message = f"{len(bad)} of {len(params)} parameters have r_hat > {t.max_rhat:g}; worst {worst.name} = {worst.r_hat:.3f}"
+    else:
+        message = f"all {len(params)} parameters have r_hat <= {t.max_rhat:g} (max {worst.r_hat:.3f})"
+    return CheckResult("r_hat", "fail" if bad else "pass", worst.r_hat, t.max_rhat, message, worst.name)
+
+
+def _check_ess(d: Diagnosis, t: Thresholds, kind: str) -> CheckResult:
+    attr = f"ess_{kind}"
+    need = t.min_ess_per_chain * d.chains
+    params = _finite(d.parameters, attr)
+    if not params:
+        return CheckResult(attr, "n/a", None, need, f"no parameter has a finite {attr}")
+    worst = min(params, key=lambda p: getattr(p, attr))
+    bad = [p for p in params if getattr(p, attr) < need]
+    value = getattr(worst, attr)
+    rule = f"{t.min_ess_per_chain:g} per chain x {d.chains} chains = {need:g}"
+    if bad:
+        message = f"{len(bad)} of {len(params)} parameters have {attr} < {rule}; lowest {worst.name} = {value:.0f}"
+    else:
+        message = f"all {len(params)} parameters have {attr} >= {rule} (min {value:.0f})"
+    return CheckResult(attr, "fail" if bad else "pass", value, need, message, worst.name)
+
+
+def _check_treedepth(d: Diagnosis, t: Thresholds) -> CheckResult:
+    if d.treedepth_hits_total is None:
+        return CheckResult("tree_depth", "n/a", None, t.max_treedepth_hits, "the run records no tree-depth stat")
+    assumed = " (assumed; the run does not record it)" if d.max_treedepth_assumed else ""
+    per_chain = ", ".join(str(c.treedepth_hits) for c in d.chain_stats)
+    ok = d.treedepth_hits_total <= t.max_treedepth_hits
+    message = f"{d.treedepth_hits_total} transitions hit max tree depth {d.max_treedepth}{assumed} (per chain: {per_chain})"
+    return CheckResult("tree_depth", "pass" if ok else "fail", d.treedepth_hits_total, t.max_treedepth_hits, message)
+
+
+def _check_bfmi(d: Diagnosis, t: Thresholds) -> CheckResult:
+    values = [(c.chain, c.bfmi) for c in d.chain_stats if c.bfmi is not None]
+    if not values:
+        return CheckResult("e_bfmi", "n/a", None, t.min_bfmi, "the run records no energy: E-BFMI not available")
+    low = [(c, v) for c, v in values if v < t.min_bfmi]
+    lowest = min(v for _, v in values)
+    if low:
+        chains = ", ".join(f"chain {c}: {v:.2f}" for c, v in low)
+        message = f"E-BFMI below {t.min_bfmi:g} in {len(low)} chain(s) ({chains})"
+    else:
+        message = f"E-BFMI >= {t.min_bfmi:g} in every chain (min {lowest:.2f})"
+    return CheckResult("e_bfmi", "fail" if low else "pass", lowest, t.min_bfmi, message)
+
+
+def _check_acceptance(d: Diagnosis) -> CheckResult:
+    accepts = [(c.chain, c.mean_accept) for c in d.chain_stats if c.mean_accept is not None]
+    if not accepts:
+        return CheckResult("acceptance", "n/a", None, d.target_accept, "the run records no acceptance stat")
+    mean = sum(v for _, v in accepts) / len(accepts)
+    if d.target_accept is None:
+        return CheckResult("acceptance", "pass", mean, None, f"mean acceptance {mean:.2f} (target not recorded)")
+    off = [(c, v) for c, v in accepts if abs(v - d.target_accept) > ACCEPTANCE_TOLERANCE]
+    if off:
+        chains = ", ".join(f"chain {c}: {v:.2f}" for c, v in off)
+        message = f"acceptance does not match the target {d.target_accept:g} ({chains})"
+        return CheckResult("acceptance", "warn", mean, d.target_accept, message)
+    return CheckResult("acceptance", "pass", mean, d.target_accept, f"mean acceptance {mean:.2f} matches target {d.target_accept:g}")
+
+
+def run_checks(d: Diagnosis, t: Thresholds) -> list[CheckResult]:
+    """Apply every threshold; a check whose stat is missing is ``n/a``, never a crash."""
+    return [
+        _check_divergences(d, t),
+        _check_treedepth(d, t),
+        _check_bfmi(d, t),
+        _check_rhat(d, t),
+        _check_ess(d, t, "bulk"),
+        _check_ess(d, t, "tail"),
+        _check_acceptance(d),
+    ]
+
+
+def next_target_accept(current: float | None) -> float | None:
+    """The next rung of 0.9 -> 0.95 -> 0.99 above ``current`` (None at the top)."""
+    current = 0.8 if current is None else current
+    for rung in TARGET_ACCEPT_LADDER:
+        if rung > current + 1e-9:
+            return rung
+    return None
+
+
+def _funnel(d: Diagnosis) -> Hotspot | None:
+    # Only trust the top hotspot(s): a funnel shows as the scale ranking first or close to it.
+    for hotspot in d.hotspots[:2]:
+        if hotspot.funnel:
+            return hotspot
+    return None
+
+
+def _divergence_advice(d: Diagnosis) -> list[Advice]:
+    advice: list[Advice] = []
+    funnel = _funnel(d)
+    if funnel is not None:
+        term = next((g for g in d.group_terms if g.scale == funnel.variable), None)
+        where = f"at small `{funnel.variable}` (median divergent draw at the {100 * funnel.quantile:.0f}th percentile)"
+        if term is not None and term.parameterization == "centered":
+            advice.append(
+                Advice(
+                    action=f"Reparameterize group `{term.effect}` ({term.factor}) as non_centered "
+                    f"(groups: parameterization: non_centered)",
+                    reason=f"divergences concentrate {where}: a funnel; raising target_accept rarely cures it",
+                    remedy="non_center",
+                    target=term.factor,
+                )
+            )
+            advice.append(
+                Advice(
+                    action=f"If `{term.effect}` must stay centered, a tighter prior on `{funnel.variable}` "
+                    "shrinks the funnel's neck but seldom removes it",
+                    reason="the reference post's HalfNormal(0.25) and (0.1) attempts still diverged",
+                    remedy="tighten_scale_prior",
+                    target=funnel.variable,
+                )
+            )
+        elif term is None:
+            advice.append(
+                Advice(
+                    action=f"Non-center the effects that `{funnel.variable}` scales: theta = mu + z * {funnel.variable}, z ~ Normal(0, 1)",
+                    reason=f"divergences concentrate {where}: a funnel",
+                    remedy="non_center",
+                    target=funnel.variable,
+                )
+            )
+    rung = next_target_accept(d.target_accept)
+    if rung is not None:
+        current = f"{d.target_accept:g}" if d.target_accept is not None else "the default"
+        advice.append(
+            Advice(
+                action=f"Raise target_accept from {current} to {rung:g} (sampler: target_accept: {rung:g})",
+                reason="smaller steps can follow sharper curvature",
+                remedy="raise_target_accept",
+            )
+        )
+    if funnel is None and d.hotspots:
+        top = d.hotspots[0]
+        advice.append(
+            Advice(
+                action=f"Look at the pair plot of `{top.parameter}` with divergences marked "
+                f"(az.plot_pair(idata, var_names=['{top.variable}'], divergences=True))",
+                reason=f"divergent draws differ most in `{top.parameter}` (KS distance {top.score:.2f})",
+                remedy="inspect",
+                target=top.parameter,
+            )
+        )
+    return advice
+
+
+def _ess_advice(d: Diagnosis, check: CheckResult) -> Advice:
+    draws = d.draws
+    if check.value and check.value > 0 and check.threshold:
+        factor = min(10.0, check.threshold / check.value * 1.2)
+        draws = int(math.ceil(d.draws * factor / 100.0) * 100)
+    return Advice(
+        action=f"Run longer: draws {d.draws} -> {draws} (sampler: draws: {draws})",
+        reason=f"{check.name} of `{check.worst}` is {check.value:.0f}, below {check.threshold:g}",
+        remedy="more_draws",
+        target=check.worst,
+    )
+
+
+def make_advice(d: Diagnosis, checks: list[CheckResult]) -> list[Advice]:
+    """Concrete next steps for the failed checks, most strongly supported first."""
+    failed = {c.name: c for c in checks if c.status == "fail"}
+    advice: list[Advice] = []
+    if "divergences" in failed:
+        advice += _divergence_advice(d)
+    if "r_hat" in failed:
+        worst = failed["r_hat"].worst
+        advice.append(
+            Advice(
+                action=f"Look at the rank plot of `{worst}` (az.plot_rank(idata, var_names=['{worst.split('[')[0]}']))"
+                + ("; fix the divergences first" if "divergences" in failed else "; then run longer"),
+                reason=f"chains disagree about `{worst}` (r_hat {failed['r_hat'].value:.3f})",
+                remedy="inspect",
+                target=worst,
+            )
+        )
+    for name in ("ess_bulk", "ess_tail"):
+        if name in failed and "divergences" not in failed:
+            advice.append(_ess_advice(d, failed[name]))
+            break
+    if "tree_depth" in failed:
+        advice.append(
+            Advice(
+                action=f"Reparameterize or rescale predictors; or raise max_treedepth above {d.max_treedepth}",
+                reason="trajectories are cut short, so exploration is slow (often strong posterior correlations)",
+                remedy="raise_max_treedepth",
+            )
+        )
+    if "e_bfmi" in failed:
+        advice.append(
+            Advice(
+                action="Reparameterize (non-centered group terms) or use tighter priors on scale parameters",
+                reason="low E-BFMI: momentum resampling cannot move the energy enough (heavy tails or a funnel)",
+                remedy="non_center",
+            )
+        )
+    acceptance = next((c for c in checks if c.name == "acceptance" and c.status == "warn"), None)
+    if acceptance is not None and failed:
+        advice.append(
+            Advice(
+                action="Raise tune (e.g. sampler: tune: 2000) so step-size adaptation can settle",
+                reason=acceptance.message,
+                remedy="more_tune",
+            )
+        )
+    return advice
+
+
+def judge(d: Diagnosis, t: Thresholds) -> Verdict:
+    """Checks, verdict and advice for one diagnosed run."""
+    checks = run_checks(d, t)
+    passed = not any(c.status == "fail" for c in checks)
+    return Verdict(passed=passed, checks=checks, advice=[] if passed else make_advice(d, checks))

@@ -1,0 +1,262 @@
+"""The ``hmdiag`` command line: thin Typer commands that read like recipes.
+
+Exit codes: 0 healthy, 1 sampled/checked but a threshold failed, 2 bad input
+(spec, data, run file or flag), 3 internal error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from hmdiag import __version__
+from hmdiag.errors import HmdiagError
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 all checks pass; 1 sampled/checked but a check failed; "
+    "2 bad input (spec, data, run file or flag); 3 internal error; 130 interrupted."
+)
+
+app = typer.Typer(
+    name="hmdiag",
+    help="Make hierarchical Bayesian models fail loudly and get fixed quickly.\n\n" + EXIT_CODES_HELP,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+_state: dict[str, bool] = {"debug": False}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"hmdiag {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+) -> None:
+    """Make hierarchical Bayesian models fail loudly and get fixed quickly."""
+    _state["debug"] = debug
+
+
+def guarded(command: F) -> F:
+    """Turn domain errors into exit 2, interrupts into 130, surprises into 3 (no traceback)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from hmdiag.render import terminal
+
+        err = terminal.make_console(stderr=True)
+        try:
+            return command(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except HmdiagError as exc:
+            if _state["debug"]:
+                raise
+            terminal.render_error(err, exc)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        except KeyboardInterrupt:
+            terminal.render_message(err, "interrupted: nothing was written", style="yellow")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except Exception as exc:
+            if _state["debug"]:
+                raise
+            terminal.render_internal_error(err, exc)
+            raise typer.Exit(EXIT_INTERNAL) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def _quiet_warnings() -> Iterator[None]:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+# Options shared by fit and check, defined once.
+VarOpt = Annotated[list[str] | None, typer.Option("--var", help="Only these variables (repeatable).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (schema_version 1) instead of tables.")]
+MarkdownOpt = Annotated[bool, typer.Option("--markdown", help="Print Markdown (for CI job summaries).")]
+AllOpt = Annotated[bool, typer.Option("--all", help="Show every element of large vectors.")]
+MaxRhatOpt = Annotated[float | None, typer.Option("--max-rhat", help="Fail when r_hat exceeds this. [default: 1.01]")]
+MinEssOpt = Annotated[
+    float | None, typer.Option("--min-ess", help="Minimum bulk and tail ESS per chain. [default: 100]")
+]
+MaxDivOpt = Annotated[int | None, typer.Option("--max-divergences", help="Allowed divergences. [default: 0]")]
+MaxDepthOpt = Annotated[
+    int | None, typer.Option("--max-treedepth-hits", help="Allowed max-tree-depth hits. [default: 0]")
+]
+MinBfmiOpt = Annotated[float | None, typer.Option("--min-bfmi", help="Minimum E-BFMI per chain. [default: 0.3]")]
+HdiOpt = Annotated[float | None, typer.Option("--hdi-prob", help="HDI probability. [default: 0.89]")]
+
+
+def _emit(report: Any, *, as_json: bool, as_markdown: bool, show_all: bool) -> int:
+    from hmdiag.render import json_out, markdown, terminal
+
+    out = terminal.make_console()
+    if as_json:
+        typer.echo(json_out.render_report(report))
+    elif as_markdown:
+        typer.echo(markdown.render_report(report, show_all=show_all))
+    else:
+        terminal.render_report(out, report, show_all=show_all)
+    return EXIT_OK if report.verdict.passed else EXIT_FAILED
+
+
+def _thresholds(base: Any, max_rhat: float | None, min_ess: float | None, max_div: int | None, max_depth: int | None, min_bfmi: float | None) -> Any:
+    if max_rhat is not None and max_rhat <= 1.0:
+        raise HmdiagError(f"--max-rhat must be greater than 1, got {max_rhat}")
+    for flag, value in (("--min-ess", min_ess), ("--max-divergences", max_div), ("--max-treedepth-hits", max_depth), ("--min-bfmi", min_bfmi)):
+        if value is not None and value < 0:
+            raise HmdiagError(f"{flag} must be >= 0, got {value}")
+    return base.with_overrides(
+        max_rhat=max_rhat, min_ess_per_chain=min_ess, max_divergences=max_div, max_treedepth_hits=max_depth, min_bfmi=min_bfmi
+    )
+
+
+def _hdi(value: float | None, fallback: float) -> float:
+    if value is None:
+        return fallback
+    if not 0 < value < 1:
+        raise HmdiagError(f"--hdi-prob must be between 0 and 1, got {value}")
+    return value
+
+
+@app.command()
+@guarded
+def validate(
+    config: Annotated[Path, typer.Argument(help="YAML model spec.")],
+) -> None:
+    """Check a spec and its data without sampling; print the model structure."""
+    from hmdiag.data import prepare_data
+    from hmdiag.render import terminal
+    from hmdiag.spec import load_spec
+    from hmdiag.structure import describe
+
+    loaded = load_spec(config)
+    data = prepare_data(loaded)
+    terminal.render_structure(terminal.make_console(), describe(loaded.spec, data), loaded.data_path)
+
+
+@app.command()
+@guarded
+def fit(
+    config: Annotated[Path, typer.Argument(help="YAML model spec.")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Where to save the run. [default: runs/<name>.nc]")] = None,
+    draws: Annotated[int | None, typer.Option(help="Draws per chain (overrides the spec).")] = None,
+    tune: Annotated[int | None, typer.Option(help="Tuning steps per chain.")] = None,
+    chains: Annotated[int | None, typer.Option(help="Number of chains.")] = None,
+    cores: Annotated[int | None, typer.Option(help="Chains run in parallel on this many cores.")] = None,
+    target_accept: Annotated[float | None, typer.Option("--target-accept", help="NUTS target acceptance, 0 < x < 1.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (stored in the run).")] = None,
+    backend: Annotated[str | None, typer.Option(help="Sampler backend: pymc or nutpie.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing run file.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no tables; just the verdict.")] = False,
+    as_json: JsonOpt = False,
+    as_markdown: MarkdownOpt = False,
+    show_all: AllOpt = False,
+    var: VarOpt = None,
+    max_rhat: MaxRhatOpt = None,
+    min_ess: MinEssOpt = None,
+    max_divergences: MaxDivOpt = None,
+    max_treedepth_hits: MaxDepthOpt = None,
+    min_bfmi: MinBfmiOpt = None,
+) -> None:
+    """Sample a spec with NUTS, save the run (NetCDF) and diagnose it.
+
+    Exit 0 healthy, 1 sampled but a check failed, 2 bad input.
+    """
+    from hmdiag.data import prepare_data
+    from hmdiag.render import terminal
+    from hmdiag.report import thresholds_from_checks
+    from hmdiag.runs import check_output_path
+    from hmdiag.spec import load_spec, with_sampler_overrides
+
+    loaded = with_sampler_overrides(
+        load_spec(config), draws=draws, tune=tune, chains=chains, cores=cores, target_accept=target_accept, seed=seed, backend=backend
+    )
+    spec = loaded.spec
+    out_path = out or Path("runs") / f"{spec.name}.nc"
+    check_output_path(out_path, force=force)
+    thresholds = _thresholds(thresholds_from_checks(spec.checks), max_rhat, min_ess, max_divergences, max_treedepth_hits, min_bfmi)
+    data = prepare_data(loaded)
+    machine_output = as_json or as_markdown
+    console = terminal.make_console(stderr=machine_output)
+    if not quiet:
+        terminal.render_message(console, f"fitting {spec.name}: {data.n_rows} rows, {spec.sampler.chains} chains x {spec.sampler.draws} draws ({spec.sampler.backend})")
+
+    from hmdiag.pipeline import fit as run_fit
+    from hmdiag.report import assess
+    from hmdiag.runs import save_run
+
+    with _quiet_warnings():
+        result = run_fit(loaded, data=data, progress=not quiet and not machine_output and sys.stderr.isatty())
+        save_run(result.idata, out_path, force=force)
+        report = assess(result.idata, result.info, thresholds, source=str(out_path), var_names=var, hdi_prob=spec.checks.hdi_prob)
+    if quiet:
+        d = report.diagnosis
+        terminal.render_message(
+            console,
+            f"{spec.name}: {report.verdict.label.upper()} ({d.divergences_total} divergences, saved {out_path})",
+            style="green" if report.verdict.passed else "red",
+        )
+        raise typer.Exit(EXIT_OK if report.verdict.passed else EXIT_FAILED)
+    if not machine_output:
+        terminal.render_message(console, f"saved {out_path} (seed {result.settings.seed}, {result.info.wall_seconds:.1f} s)")
+    raise typer.Exit(_emit(report, as_json=as_json, as_markdown=as_markdown, show_all=show_all))
+
+
+@app.command()
+@guarded
+def check(
+    run: Annotated[Path, typer.Argument(help="InferenceData NetCDF (hmdiag, PyMC, nutpie, NumPyro, Stan via ArviZ).")],
+    as_json: JsonOpt = False,
+    as_markdown: MarkdownOpt = False,
+    show_all: AllOpt = False,
+    var: VarOpt = None,
+    max_rhat: MaxRhatOpt = None,
+    min_ess: MinEssOpt = None,
+    max_divergences: MaxDivOpt = None,
+    max_treedepth_hits: MaxDepthOpt = None,
+    min_bfmi: MinBfmiOpt = None,
+    hdi_prob: HdiOpt = None,
+) -> None:
+    """Diagnose a saved run against the thresholds.
+
+    Exit 0 all checks pass, 1 a check failed, 2 unreadable input.
+    """
+    from hmdiag.report import assess, thresholds_from_spec_text
+    from hmdiag.runs import load_run, read_info
+
+    with _quiet_warnings():
+        idata = load_run(run)
+        info = read_info(idata, run.stem)
+        base, spec_hdi = thresholds_from_spec_text(info.spec_text)
+        thresholds = _thresholds(base, max_rhat, min_ess, max_divergences, max_treedepth_hits, min_bfmi)
+        report = assess(idata, info, thresholds, source=str(run), var_names=var, hdi_prob=_hdi(hdi_prob, spec_hdi or 0.89))
+    raise typer.Exit(_emit(report, as_json=as_json, as_markdown=as_markdown, show_all=show_all))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,221 @@
+"""Prepared data: the rows and arrays a model needs, checked against the spec (pandas only)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hmdiag.errors import DataError
+from hmdiag.spec import LoadedSpec, ModelSpec
+
+MAX_ROWS_LISTED = 5
+
+
+@dataclass(frozen=True)
+class GroupData:
+    """One grouping factor: integer codes per row and the levels they index."""
+
+    factor: str
+    codes: np.ndarray
+    levels: list[object]
+    counts: list[int]
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """Everything the model builder needs, already validated."""
+
+    source: Path
+    sha256: str
+    n_rows: int
+    n_rows_read: int
+    response: np.ndarray
+    trials: np.ndarray | None
+    predictors: dict[str, np.ndarray]
+    groups: dict[str, GroupData] = field(default_factory=dict)
+    dropped_missing: int = 0
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes (stored in runs so a changed data file is noticed)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _rows(index: pd.Index) -> str:
+    # Row numbers as a user sees them in the file: header is line 1, first data row line 2.
+    shown = [str(int(i) + 2) for i in index[:MAX_ROWS_LISTED]]
+    more = f" and {len(index) - MAX_ROWS_LISTED} more" if len(index) > MAX_ROWS_LISTED else ""
+    return ", ".join(shown) + more
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a CSV file; raise ``DataError`` naming the file when it cannot be read."""
+    if not path.exists():
+        raise DataError(f"{path}: data file not found", "data.path is resolved relative to the spec file")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, not a CSV file")
+    try:
+        frame = pd.read_csv(path)
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not UTF-8 text; save the CSV as UTF-8") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the CSV file is empty") from None
+    except (pd.errors.ParserError, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path}: cannot read as CSV: {first}") from None
+    if frame.empty:
+        raise DataError(f"{path}: the CSV has a header but no rows")
+    return frame
+
+
+def _apply_filter(frame: pd.DataFrame, spec: ModelSpec, path: Path) -> pd.DataFrame:
+    for column, wanted in spec.data.where.items():
+        if column not in frame.columns:
+            raise DataError(
+                f"{path}: data.where names column {column!r}, which is not in the file",
+                f"columns are: {', '.join(map(str, frame.columns))}",
+            )
+        values = wanted if isinstance(wanted, list) else [wanted]
+        frame = frame[frame[column].isin(values)]
+    if frame.empty:
+        raise DataError(
+            f"{path}: the filter data.where {spec.data.where} leaves no rows",
+            "check the values against the column's contents",
+        )
+    return frame
+
+
+def _check_columns(frame: pd.DataFrame, spec: ModelSpec, path: Path) -> None:
+    roles = {spec.response: "response"}
+    if isinstance(spec.trials, str):
+        roles[spec.trials] = "trials"
+    roles |= {p.column: f"predictors[{i}].column" for i, p in enumerate(spec.predictors)}
+    roles |= {g.factor: f"groups[{i}].factor" for i, g in enumerate(spec.groups)}
+    for column, role in roles.items():
+        if column not in frame.columns:
+            import difflib
+
+            close = difflib.get_close_matches(column, [str(c) for c in frame.columns], n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise DataError(
+                f"{path}: column {column!r} ({role}) is not in the file",
+                f"{hint}columns are: {', '.join(map(str, frame.columns))}",
+            )
+
+
+def _handle_missing(frame: pd.DataFrame, spec: ModelSpec, path: Path) -> tuple[pd.DataFrame, int]:
+    used = spec.used_columns()
+    missing = frame[used].isna()
+    bad_rows = missing.any(axis=1)
+    if not bad_rows.any():
+        return frame, 0
+    if spec.data.drop_missing:
+        kept = frame[~bad_rows]
+        if kept.empty:
+            raise DataError(f"{path}: every row has a missing value in {', '.join(used)}")
+        return kept, int(bad_rows.sum())
+    per_column = {c: int(n) for c, n in missing.sum().items() if n}
+    detail = "; ".join(f"{c}: {n} missing" for c, n in per_column.items())
+    raise DataError(
+        f"{path}: {int(bad_rows.sum())} row(s) have missing values ({detail}), at lines {_rows(frame.index[bad_rows])}",
+        "fill them in, or set data.drop_missing: true to drop those rows",
+    )
+
+
+def _numeric(frame: pd.DataFrame, column: str, role: str, path: Path) -> np.ndarray:
+    values = pd.to_numeric(frame[column], errors="coerce")
+    bad = values.isna()
+    if bad.any():
+        example = frame[column][bad].iloc[0]
+        raise DataError(
+            f"{path}: {role} column {column!r} must be numeric; {int(bad.sum())} value(s) are not "
+            f"(e.g. {example!r} at line {_rows(frame.index[bad][:1])})"
+        )
+    return values.to_numpy(dtype=float)
+
+
+def _check_response(y: np.ndarray, trials: np.ndarray | None, spec: ModelSpec, frame: pd.DataFrame, path: Path) -> None:
+    column = spec.response
+    if spec.likelihood == "bernoulli":
+        bad = ~np.isin(y, (0.0, 1.0))
+        if bad.any():
+            raise DataError(
+                f"{path}: response {column!r} must be 0 or 1 for likelihood bernoulli; "
+                f"{int(bad.sum())} value(s) are not (e.g. {y[bad][0]:g} at line {_rows(frame.index[bad][:1])})",
+                "recode the column as 0/1, or use likelihood: binomial with trials",
+            )
+        return
+    assert trials is not None
+    not_whole = (y != np.round(y)) | (y < 0)
+    if not_whole.any():
+        raise DataError(
+            f"{path}: response {column!r} must hold whole numbers >= 0 for likelihood binomial; "
+            f"{int(not_whole.sum())} value(s) are not (line {_rows(frame.index[not_whole][:1])})"
+        )
+    bad_trials = (trials != np.round(trials)) | (trials < 1)
+    if bad_trials.any():
+        raise DataError(
+            f"{path}: trials must be whole numbers >= 1; {int(bad_trials.sum())} value(s) are not "
+            f"(line {_rows(frame.index[bad_trials][:1])})"
+        )
+    over = y > trials
+    if over.any():
+        raise DataError(
+            f"{path}: response {column!r} exceeds trials in {int(over.sum())} row(s) "
+            f"(lines {_rows(frame.index[over])}); successes must be <= trials"
+        )
+
+
+def _group(frame: pd.DataFrame, factor: str, path: Path) -> GroupData:
+    column = frame[factor]
+    levels = sorted(column.unique().tolist(), key=lambda v: (str(type(v)), v))
+    if len(levels) < 2:
+        raise DataError(
+            f"{path}: grouping factor {factor!r} has a single level ({levels[0]!r}) after filtering",
+            "a group term needs at least 2 levels; drop the term or widen data.where",
+        )
+    lookup = {level: i for i, level in enumerate(levels)}
+    codes = column.map(lookup).to_numpy(dtype=np.int64)
+    counts = np.bincount(codes, minlength=len(levels)).tolist()
+    plain_levels = [lv.item() if hasattr(lv, "item") else lv for lv in levels]
+    return GroupData(factor=factor, codes=codes, levels=plain_levels, counts=counts)
+
+
+def prepare_data(loaded: LoadedSpec) -> PreparedData:
+    """Read the spec's data file, filter rows and check every used column."""
+    spec, path = loaded.spec, loaded.data_path
+    raw = read_table(path)
+    n_read = len(raw)
+    frame = _apply_filter(raw, spec, path)
+    _check_columns(frame, spec, path)
+    frame, dropped = _handle_missing(frame, spec, path)
+    frame = frame.reset_index(drop=False).set_index("index")
+    y = _numeric(frame, spec.response, "response", path)
+    trials: np.ndarray | None = None
+    if spec.likelihood == "binomial":
+        if isinstance(spec.trials, str):
+            trials = _numeric(frame, spec.trials, "trials", path)
+        else:
+            trials = np.full(len(frame), float(spec.trials or 1))
+    _check_response(y, trials, spec, frame, path)
+    predictors = {p.column: _numeric(frame, p.column, "predictor", path) for p in spec.predictors}
+    groups = {g.factor: _group(frame, g.factor, path) for g in spec.groups}
+    return PreparedData(
+        source=path,
+        sha256=file_sha256(path),
+        n_rows=len(frame),
+        n_rows_read=n_read,
+        response=y.astype(np.int64),
+        trials=None if trials is None else trials.astype(np.int64),
+        predictors=predictors,
+        groups=groups,
+        dropped_missing=dropped,
+    )

@@ -1,0 +1,343 @@
+"""Pure diagnostics over an InferenceData: numbers in, plain dataclasses out (no printing).
+
+Everything numeric comes from ArviZ (``az.summary``, ``az.bfmi``) or from the run's own
+sample stats; this module normalizes sampler-specific names and adds divergence
+localization, which no existing tool reports.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hmdiag import _lazy
+from hmdiag.runs import RunInfo
+from hmdiag.sampling import STAT_ALIASES
+
+DEFAULT_MAX_TREEDEPTH = 10  # PyMC, Stan and NumPyro all default to 10
+ACCEPTANCE_TOLERANCE = 0.05
+FUNNEL_QUANTILE = 0.3
+MIN_DIVERGENCES_FOR_LOCALIZATION = 5
+
+
+@dataclass(frozen=True)
+class ParameterSummary:
+    """One scalar parameter element as ArviZ labels it (``a[1]``), unrounded."""
+
+    name: str
+    variable: str
+    mean: float
+    sd: float
+    hdi_low: float
+    hdi_high: float
+    mcse_mean: float
+    mcse_sd: float
+    ess_bulk: float
+    ess_tail: float
+    r_hat: float
+
+
+@dataclass(frozen=True)
+class ChainStats:
+    """Per-chain sampler behaviour; ``None`` where the run lacks the stat."""
+
+    chain: int
+    divergences: int | None
+    treedepth_hits: int | None
+    bfmi: float | None
+    mean_accept: float | None
+    step_size: float | None
+
+
+@dataclass(frozen=True)
+class Hotspot:
+    """How strongly one parameter separates divergent from non-divergent draws.
+
+    ``score`` is the two-sample Kolmogorov-Smirnov distance on the unconstrained scale
+    (``transform``); ``quantile`` is where the divergent draws' median sits within the
+    non-divergent draws (near 0: lower tail).
+    """
+
+    parameter: str
+    variable: str
+    score: float
+    quantile: float
+    transform: str
+    is_scale: bool
+    funnel: bool
+
+
+@dataclass(frozen=True)
+class GroupTermInfo:
+    """A group term as recorded by hmdiag in the run (empty for foreign runs)."""
+
+    factor: str
+    effect: str
+    scale: str | None
+    offset: str | None
+    parameterization: str
+    pooling: str
+    levels: int
+    smallest_level: int
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """Everything measured about one run, before any threshold is applied."""
+
+    label: str
+    sampler: str
+    chains: int
+    draws: int
+    hdi_prob: float
+    parameters: list[ParameterSummary]
+    chain_stats: list[ChainStats]
+    divergences_total: int | None
+    divergence_fraction: float | None
+    treedepth_hits_total: int | None
+    max_treedepth: int | None
+    max_treedepth_assumed: bool
+    target_accept: float | None
+    sampling_seconds: float | None
+    hotspots: list[Hotspot]
+    group_terms: list[GroupTermInfo]
+    hidden_variables: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def min_ess_per_second(self) -> float | None:
+        """Smallest bulk ESS over parameters divided by sampling seconds."""
+        ess = [p.ess_bulk for p in self.parameters if math.isfinite(p.ess_bulk)]
+        if not ess or not self.sampling_seconds:
+            return None
+        return min(ess) / self.sampling_seconds
+
+
+def _stat(sample_stats: Any, canonical: str) -> np.ndarray | None:
+    """A sample stat by its canonical name, whatever the sampler called it."""
+    if sample_stats is None:
+        return None
+    for name in STAT_ALIASES[canonical]:
+        if name in sample_stats:
+            return np.asarray(sample_stats[name].transpose("chain", "draw", ...).values)
+    return None
+
+
+def visible_variables(idata: Any, var_names: list[str] | None = None) -> tuple[list[str], list[str]]:
+    """Posterior variables to report, and the sampler's transformed ones hidden (``*__``)."""
+    names = [str(v) for v in idata.posterior.data_vars]
+    hidden = [v for v in names if v.endswith("__")]
+    shown = [v for v in names if v not in hidden]
+    if var_names:
+        shown = [v for v in shown if v in var_names]
+    return shown, hidden
+
+
+def summarize_parameters(idata: Any, var_names: list[str], hdi_prob: float) -> list[ParameterSummary]:
+    """ArviZ's summary, unrounded, as one record per scalar element."""
+    az = _lazy.arviz()
+    if not var_names:
+        return []
+    table = az.summary(idata, var_names=var_names, hdi_prob=hdi_prob, round_to="none", kind="all")
+    low, high = table.columns[2], table.columns[3]
+    out: list[ParameterSummary] = []
+    for label, row in table.iterrows():
+        label = str(label)
+        out.append(
+            ParameterSummary(
+                name=label,
+                variable=label.split("[", 1)[0],
+                mean=float(row["mean"]),
+                sd=float(row["sd"]),
+                hdi_low=float(row[low]),
+                hdi_high=float(row[high]),
+                mcse_mean=float(row["mcse_mean"]),
+                mcse_sd=float(row["mcse_sd"]),
+                ess_bulk=float(row["ess_bulk"]),
+                ess_tail=float(row["ess_tail"]),
+                r_hat=float(row["r_hat"]),
+            )
+        )
+    return out
+
+
+def _per_chain_sum(values: np.ndarray | None) -> list[int] | None:
+    if values is None:
+        return None
+    return [int(v) for v in np.asarray(values, dtype=bool).reshape(values.shape[0], -1).sum(axis=1)]
+
+
+def _bfmi(idata: Any) -> list[float] | None:
+    az = _lazy.arviz()
+    energy = _stat(getattr(idata, "sample_stats", None), "energy")
+    if energy is None or energy.shape[1] < 2:
+        return None
+    return [float(v) for v in az.bfmi(energy)]
+
+
+def _treedepth_hits(sample_stats: Any, max_treedepth: int | None) -> tuple[list[int] | None, int | None, bool]:
+    flags = _stat(sample_stats, "reached_max_treedepth")
+    if flags is not None:
+        return _per_chain_sum(flags), max_treedepth, False
+    depth = _stat(sample_stats, "tree_depth")
+    if depth is None:
+        return None, None, False
+    assumed = max_treedepth is None
+    limit = max_treedepth or DEFAULT_MAX_TREEDEPTH
+    return _per_chain_sum(depth >= limit), limit, assumed
+
+
+def _chain_mean(values: np.ndarray | None) -> list[float | None]:
+    if values is None:
+        return []
+    flat = values.reshape(values.shape[0], -1).astype(float)
+    return [float(np.nanmean(row)) if np.isfinite(row).any() else None for row in flat]
+
+
+def _unconstrained(values: np.ndarray) -> tuple[np.ndarray, str]:
+    """Map draws to the scale the sampler moves on (log for positive, logit for (0, 1))."""
+    if np.all(values > 0):
+        if np.all(values < 1) and values.max() - values.min() > 0 and np.mean(values) > 0.05:
+            # Probabilities: samplers move on the logit scale.
+            return np.log(values) - np.log1p(-values), "logit"
+        return np.log(values), "log"
+    return values, "identity"
+
+
+def _ks_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sample Kolmogorov-Smirnov distance (scipy's statistic, without the p-value)."""
+    from scipy.stats import ks_2samp
+
+    return float(ks_2samp(a, b).statistic)
+
+
+def localize_divergences(
+    idata: Any,
+    var_names: list[str],
+    scale_names: set[str] | None = None,
+) -> list[Hotspot]:
+    """Rank parameters by how far divergent draws sit from the others, strongest first.
+
+    ``scale_names`` are the known group scales (from hmdiag's provenance); without them a
+    scalar, strictly positive parameter is treated as a scale.
+    """
+    diverging = _stat(getattr(idata, "sample_stats", None), "diverging")
+    if diverging is None:
+        return []
+    mask = np.asarray(diverging, dtype=bool).reshape(-1)
+    n_div = int(mask.sum())
+    if n_div == 0 or n_div >= mask.size - 1:
+        return []
+    from arviz.sel_utils import xarray_var_iter
+    from arviz.labels import BaseLabeller
+
+    labeller = BaseLabeller()
+    posterior = idata.posterior
+    hotspots: list[Hotspot] = []
+    for var, sel, isel, values in xarray_var_iter(posterior, var_names=var_names, combined=False, skip_dims={"chain", "draw"}):
+        flat = np.asarray(values, dtype=float).reshape(-1)
+        if flat.size != mask.size or not np.all(np.isfinite(flat)) or np.ptp(flat) == 0:
+            continue
+        moved, transform = _unconstrained(flat)
+        divergent, regular = moved[mask], moved[~mask]
+        score = _ks_distance(divergent, regular)
+        quantile = float(np.mean(regular <= np.median(divergent)))
+        scalar = posterior[var].ndim == 2
+        is_scale = (var in scale_names) if scale_names else (scalar and transform == "log")
+        hotspots.append(
+            Hotspot(
+                parameter=labeller.make_label_flat(var, sel, isel),
+                variable=str(var),
+                score=score,
+                quantile=quantile,
+                transform=transform,
+                is_scale=is_scale,
+                funnel=is_scale and quantile < FUNNEL_QUANTILE,
+            )
+        )
+    hotspots.sort(key=lambda h: h.score, reverse=True)
+    return hotspots
+
+
+def _group_terms(info: RunInfo) -> list[GroupTermInfo]:
+    terms = []
+    for raw in info.group_terms or []:
+        known = {k: raw[k] for k in GroupTermInfo.__dataclass_fields__ if k in raw}
+        try:
+            terms.append(GroupTermInfo(**known))
+        except TypeError:
+            continue
+    return terms
+
+
+def diagnose(
+    idata: Any,
+    info: RunInfo,
+    *,
+    var_names: list[str] | None = None,
+    hdi_prob: float = 0.89,
+) -> Diagnosis:
+    """Measure a run: summary per parameter, per-chain sampler stats and divergence hotspots."""
+    shown, hidden = visible_variables(idata, var_names)
+    notes: list[str] = []
+    if var_names:
+        unknown = [v for v in var_names if v not in idata.posterior.data_vars]
+        if unknown:
+            notes.append(f"--var names not in the posterior: {', '.join(unknown)}")
+    parameters = summarize_parameters(idata, shown, hdi_prob)
+    sample_stats = getattr(idata, "sample_stats", None)
+    chains = int(idata.posterior.sizes["chain"])
+    draws = int(idata.posterior.sizes["draw"])
+
+    diverging = _stat(sample_stats, "diverging")
+    div_per_chain = _per_chain_sum(diverging)
+    hits, max_depth, assumed = _treedepth_hits(sample_stats, info.max_treedepth)
+    bfmi = _bfmi(idata)
+    accept = _chain_mean(_stat(sample_stats, "acceptance_rate"))
+    step = _chain_mean(_stat(sample_stats, "step_size"))
+    if sample_stats is None:
+        notes.append("the run has no sample_stats group: divergence, tree-depth and E-BFMI checks are not available")
+
+    chain_stats = [
+        ChainStats(
+            chain=c,
+            divergences=div_per_chain[c] if div_per_chain else None,
+            treedepth_hits=hits[c] if hits else None,
+            bfmi=bfmi[c] if bfmi and c < len(bfmi) else None,
+            mean_accept=accept[c] if c < len(accept) else None,
+            step_size=step[c] if c < len(step) else None,
+        )
+        for c in range(chains)
+    ]
+    total_div = sum(div_per_chain) if div_per_chain is not None else None
+    terms = _group_terms(info)
+    scale_names = {t.scale for t in terms if t.scale}
+    free = [v for v in (info.free_variables or []) if v in idata.posterior.data_vars]
+    localize_over = free or [v for v in visible_variables(idata)[0]]
+    hotspots = localize_divergences(idata, localize_over, scale_names or None) if total_div else []
+    if total_div and 0 < total_div < MIN_DIVERGENCES_FOR_LOCALIZATION:
+        notes.append(f"only {total_div} divergent draw(s): the hotspot ranking is noisy")
+    sampler = info.backend or info.inference_library or str(getattr(sample_stats, "attrs", {}).get("inference_library", "unknown"))
+    return Diagnosis(
+        label=info.label,
+        sampler=sampler,
+        chains=chains,
+        draws=draws,
+        hdi_prob=hdi_prob,
+        parameters=parameters,
+        chain_stats=chain_stats,
+        divergences_total=total_div,
+        divergence_fraction=(total_div / (chains * draws)) if total_div is not None else None,
+        treedepth_hits_total=sum(hits) if hits is not None else None,
+        max_treedepth=max_depth,
+        max_treedepth_assumed=assumed,
+        target_accept=info.target_accept,
+        sampling_seconds=info.sampling_seconds,
+        hotspots=hotspots,
+        group_terms=terms,
+        hidden_variables=hidden,
+        notes=notes,
+    )

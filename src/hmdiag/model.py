@@ -1,0 +1,123 @@
+"""Spec + prepared data -> ``pm.Model``: one short builder per term, then the likelihood."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hmdiag import _lazy
+from hmdiag.data import PreparedData
+from hmdiag.priors import FAMILIES, Prior
+from hmdiag.spec import GroupSpec, ModelSpec
+
+OBS_DIM = "obs_id"
+
+
+@dataclass(frozen=True)
+class GroupTerm:
+    """What the diagnostics need to know about a group term of a built model."""
+
+    factor: str
+    effect: str
+    scale: str | None
+    offset: str | None
+    parameterization: str
+    pooling: str
+    levels: int
+    smallest_level: int
+
+
+@dataclass(frozen=True)
+class BuiltModel:
+    """A PyMC model with the facts about its structure that diagnostics and advice use."""
+
+    model: Any
+    free_variables: list[str]
+    group_terms: list[GroupTerm]
+    observed: str
+
+
+def prior_rv(name: str, prior: Prior, dims: str | None = None) -> Any:
+    """Create a PyMC random variable for ``prior`` (inside a model context)."""
+    pm = _lazy.pymc()
+    cls = getattr(pm, FAMILIES[prior.family].pymc_name)
+    return cls(name, **prior.args, dims=dims)
+
+
+def _inverse_link(link: str, eta: Any) -> Any:
+    pm = _lazy.pymc()
+    if link == "logit":
+        return pm.math.invlogit(eta)
+    if link == "probit":
+        return pm.math.invprobit(eta)
+    raise ValueError(f"unsupported link {link!r}")
+
+
+def _group_effects(group: GroupSpec, center: Any) -> Any:
+    """Per-level effects; ``center`` is the intercept when this term absorbs it, else 0."""
+    pm = _lazy.pymc()
+    dim = group.factor
+    if group.pooling == "none":
+        effects = prior_rv(group.effect_name, group.effect_prior, dims=dim)
+        return effects if center is None else effects + center
+    sigma = prior_rv(group.scale_name, group.scale.prior)
+    mean = 0.0 if center is None else center
+    if group.parameterization == "centered":
+        return pm.Normal(group.effect_name, mu=mean, sigma=sigma, dims=dim)
+    z = pm.Normal(group.offset_param_name, mu=0.0, sigma=1.0, dims=dim)
+    # Recorded as a Deterministic so centered and non-centered runs share the name `a`.
+    return pm.Deterministic(group.effect_name, mean + z * sigma, dims=dim)
+
+
+def _absorbing_group(spec: ModelSpec) -> int | None:
+    """Index of the group term whose effects are centered on the intercept, if any."""
+    for i, group in enumerate(spec.groups):
+        if group.pooling == "partial":
+            return i
+    return None
+
+
+def build_model(spec: ModelSpec, data: PreparedData) -> BuiltModel:
+    """Build the PyMC model for ``spec`` on ``data`` with named coords for every vector."""
+    pm = _lazy.pymc()
+    coords: dict[str, Any] = {OBS_DIM: np.arange(data.n_rows)}
+    for factor, group_data in data.groups.items():
+        coords[factor] = group_data.levels
+    absorbing = _absorbing_group(spec) if spec.intercept is not None else None
+    terms: list[GroupTerm] = []
+    with pm.Model(coords=coords) as model:
+        eta: Any = 0.0
+        intercept = None
+        if spec.intercept is not None:
+            intercept = prior_rv(spec.intercept.name, spec.intercept.prior)
+            if absorbing is None:
+                eta = eta + intercept
+        for predictor in spec.predictors:
+            coef = prior_rv(predictor.param_name, predictor.prior)
+            eta = eta + coef * data.predictors[predictor.column]
+        for i, group in enumerate(spec.groups):
+            group_data = data.groups[group.factor]
+            effects = _group_effects(group, intercept if i == absorbing else None)
+            eta = eta + effects[group_data.codes]
+            partial = group.pooling == "partial"
+            terms.append(
+                GroupTerm(
+                    factor=group.factor,
+                    effect=group.effect_name,
+                    scale=group.scale_name if partial else None,
+                    offset=group.offset_param_name if partial and group.parameterization == "non_centered" else None,
+                    parameterization=group.parameterization,
+                    pooling=group.pooling,
+                    levels=len(group_data.levels),
+                    smallest_level=min(group_data.counts),
+                )
+            )
+        p = _inverse_link(spec.link, eta)
+        if spec.likelihood == "bernoulli":
+            pm.Bernoulli(spec.response, p=p, observed=data.response, dims=OBS_DIM)
+        else:
+            pm.Binomial(spec.response, n=data.trials, p=p, observed=data.response, dims=OBS_DIM)
+    free = [rv.name for rv in model.free_RVs]
+    return BuiltModel(model=model, free_variables=free, group_terms=terms, observed=spec.response)

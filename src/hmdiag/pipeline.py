@@ -1,0 +1,52 @@
+"""The fit recipe: spec -> data -> model -> sampler -> InferenceData with provenance."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from hmdiag import __version__
+from hmdiag.data import PreparedData, prepare_data
+from hmdiag.model import BuiltModel, build_model
+from hmdiag.runs import RunInfo, attach_info
+from hmdiag.sampling import SamplerSettings, resolve_settings, sample
+from hmdiag.spec import LoadedSpec
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """A finished fit: the run, how it was made, and its provenance."""
+
+    idata: Any
+    info: RunInfo
+    settings: SamplerSettings
+    data: PreparedData
+    built: BuiltModel
+
+
+def fit(loaded: LoadedSpec, *, data: PreparedData | None = None, progress: bool = False) -> FitResult:
+    """Prepare data, build the model, sample it and attach provenance to the run."""
+    start = time.perf_counter()
+    spec = loaded.spec
+    data = data if data is not None else prepare_data(loaded)
+    built = build_model(spec, data)
+    settings = resolve_settings(spec.sampler)
+    idata, sampling_seconds = sample(built, settings, progress=progress)
+    info = RunInfo(
+        label=spec.name,
+        spec_name=spec.name,
+        spec_text=loaded.text,
+        data_sha256=data.sha256,
+        seed=settings.seed,
+        backend=settings.backend,
+        target_accept=settings.target_accept,
+        max_treedepth=settings.max_treedepth,
+        sampling_seconds=sampling_seconds,
+        wall_seconds=time.perf_counter() - start,
+        free_variables=built.free_variables,
+        group_terms=[asdict(t) for t in built.group_terms],
+        inference_library=f"hmdiag {__version__} ({settings.backend})",
+    )
+    attach_info(idata, info)
+    return FitResult(idata=idata, info=info, settings=settings, data=data, built=built)

@@ -1,0 +1,1 @@
+"""Renderers: the only modules that turn results into text (terminal, JSON, Markdown)."""

@@ -1,0 +1,43 @@
+"""Markdown renderer, for CI job summaries and pull-request comments."""
+
+from __future__ import annotations
+
+from hmdiag.render.text import fmt, param_rows
+from hmdiag.report import RunReport
+
+_ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️", "n/a": "➖"}
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return lines
+
+
+def render_report(report: RunReport, *, show_all: bool = False) -> str:
+    """One run's verdict, checks, advice, hotspots and summary as GitHub-flavoured Markdown."""
+    d, v = report.diagnosis, report.verdict
+    out = [f"## hmdiag: `{d.label}` — {'PASS ✅' if v.passed else 'FAIL ❌'}", ""]
+    seconds = f", {d.sampling_seconds:.1f} s sampling" if d.sampling_seconds else ""
+    out += [f"{d.chains} chains × {d.draws} draws, sampler `{d.sampler}`{seconds}.", ""]
+    out += _table(
+        ["check", "status", "value", "threshold", "detail"],
+        [[c.name, f"{_ICON[c.status]} {c.status}", fmt(c.value), fmt(c.threshold), c.message] for c in v.checks],
+    )
+    if v.advice:
+        out += ["", "**Advice**", ""] + [f"{i}. {a.action} — {a.reason}" for i, a in enumerate(v.advice, 1)]
+    if d.hotspots:
+        out += ["", "**Divergence hotspots** (KS distance, divergent vs other draws, unconstrained scale)", ""]
+        out += _table(
+            ["parameter", "score", "divergent median percentile", "funnel"],
+            [[h.parameter, f"{h.score:.2f}", f"{100 * h.quantile:.0f}", "yes" if h.funnel else ""] for h in d.hotspots[:5]],
+        )
+    out += ["", f"**Posterior summary** ({100 * d.hdi_prob:g}% HDI)", ""]
+    header = ["parameter", "mean", "sd", "hdi_low", "hdi_high", "mcse_mean", "ess_bulk", "ess_tail", "r_hat"]
+    rows, omitted = param_rows(report, show_all=show_all)
+    out += _table(header, rows)
+    if omitted:
+        out += ["", f"_{omitted} more elements not shown (use --all)._"]
+    for note in d.notes:
+        out += ["", f"> {note}"]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,81 @@
+"""Formatting helpers shared by the terminal and Markdown renderers."""
+
+from __future__ import annotations
+
+import math
+
+from hmdiag.diagnostics import ParameterSummary
+from hmdiag.report import RunReport
+
+COMPACT_ELEMENTS = 8
+
+
+def fmt(value: float | int | None, digits: int = 3) -> str:
+    """A number for a table cell: integers plain, floats to ``digits`` significant places."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    if not math.isfinite(value):
+        return "nan"
+    if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
+        return f"{value:.{digits}g}"
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    return f"{value:.{digits}f}" if abs(value) < 10 else f"{value:.{max(digits - 1, 1)}f}"
+
+
+def is_bad(p: ParameterSummary, report: RunReport) -> bool:
+    """Whether a parameter fails the r_hat or ESS thresholds."""
+    t, chains = report.thresholds, report.diagnosis.chains
+    need = t.min_ess_per_chain * chains
+    return (
+        (math.isfinite(p.r_hat) and p.r_hat > t.max_rhat)
+        or (math.isfinite(p.ess_bulk) and p.ess_bulk < need)
+        or (math.isfinite(p.ess_tail) and p.ess_tail < need)
+    )
+
+
+def visible_parameters(report: RunReport, *, show_all: bool) -> tuple[list[ParameterSummary], int]:
+    """Parameters to show: all, or per variable its failing elements first, at most 8."""
+    params = report.diagnosis.parameters
+    if show_all:
+        return params, 0
+    by_var: dict[str, list[ParameterSummary]] = {}
+    for p in params:
+        by_var.setdefault(p.variable, []).append(p)
+    shown: list[ParameterSummary] = []
+    omitted = 0
+    for group in by_var.values():
+        if len(group) <= COMPACT_ELEMENTS:
+            shown += group
+            continue
+        bad = [p for p in group if is_bad(p, report)]
+        good = [p for p in group if not is_bad(p, report)]
+        keep = (bad + good)[:COMPACT_ELEMENTS]
+        keep_ids = {id(p) for p in keep}
+        shown += [p for p in group if id(p) in keep_ids]
+        omitted += len(group) - len(keep)
+    return shown, omitted
+
+
+def param_rows(report: RunReport, *, show_all: bool) -> tuple[list[list[str]], int]:
+    """Summary table rows as strings, and how many elements were left out."""
+    shown, omitted = visible_parameters(report, show_all=show_all)
+    rows = [
+        [
+            p.name,
+            fmt(p.mean),
+            fmt(p.sd),
+            fmt(p.hdi_low),
+            fmt(p.hdi_high),
+            fmt(p.mcse_mean),
+            fmt(p.ess_bulk, 0) if math.isfinite(p.ess_bulk) else "nan",
+            fmt(p.ess_tail, 0) if math.isfinite(p.ess_tail) else "nan",
+            f"{p.r_hat:.3f}" if math.isfinite(p.r_hat) else "nan",
+        ]
+        for p in shown
+    ]
+    return rows, omitted

@@ -1,0 +1,143 @@
+"""A diagnosed and judged run, and its versioned machine-readable form (JSON schema v1)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from hmdiag import __version__
+from hmdiag.checks import Thresholds, Verdict
+from hmdiag.diagnostics import Diagnosis
+from hmdiag.runs import RunInfo
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """What every renderer draws: the measurements, the judgment and where they came from."""
+
+    source: str | None
+    info: RunInfo
+    diagnosis: Diagnosis
+    verdict: Verdict
+    thresholds: Thresholds
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe values: NaN/inf become null, numpy scalars become Python numbers."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def report_to_dict(report: RunReport) -> dict[str, Any]:
+    """The documented JSON document for one run (see README, "JSON output")."""
+    d, v, info = report.diagnosis, report.verdict, report.info
+    chains = d.chain_stats
+    return _clean(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "tool": {"name": "hmdiag", "version": __version__},
+            "run": {
+                "label": d.label,
+                "file": report.source,
+                "spec_name": info.spec_name,
+                "seed": info.seed,
+                "backend": info.backend,
+                "data_sha256": info.data_sha256,
+            },
+            "verdict": v.label,
+            "checks": [
+                {
+                    "name": c.name,
+                    "status": c.status,
+                    "passed": c.passed,
+                    "value": c.value,
+                    "threshold": c.threshold,
+                    "message": c.message,
+                    "worst": c.worst,
+                }
+                for c in v.checks
+            ],
+            "thresholds": asdict(report.thresholds),
+            "divergences": {
+                "total": d.divergences_total,
+                "per_chain": [c.divergences for c in chains] if d.divergences_total is not None else None,
+                "fraction": d.divergence_fraction,
+            },
+            "tree_depth": {
+                "hits_total": d.treedepth_hits_total,
+                "per_chain": [c.treedepth_hits for c in chains] if d.treedepth_hits_total is not None else None,
+                "max_treedepth": d.max_treedepth,
+                "max_treedepth_assumed": d.max_treedepth_assumed,
+            },
+            "e_bfmi": {"per_chain": [c.bfmi for c in chains]},
+            "acceptance": {"per_chain": [c.mean_accept for c in chains], "target": d.target_accept},
+            "step_size": {"per_chain": [c.step_size for c in chains]},
+            "parameters": [asdict(p) for p in d.parameters],
+            "hdi_prob": d.hdi_prob,
+            "divergence_hotspots": [asdict(h) for h in d.hotspots],
+            "advice": [asdict(a) for a in v.advice],
+            "sampling": {
+                "sampler": d.sampler,
+                "chains": d.chains,
+                "draws": d.draws,
+                "seconds": d.sampling_seconds,
+                "min_ess_bulk_per_second": d.min_ess_per_second,
+            },
+            "hidden_variables": d.hidden_variables,
+            "notes": d.notes,
+        }
+    )
+
+
+def thresholds_from_spec_text(text: str | None) -> tuple[Thresholds, float | None]:
+    """Thresholds (and HDI prob) from a stored spec's ``checks:`` section, else defaults."""
+    if not text:
+        return Thresholds(), None
+    import yaml
+
+    from hmdiag.spec import ChecksSpec
+
+    try:
+        raw = yaml.safe_load(text)
+        checks = ChecksSpec.model_validate((raw or {}).get("checks") or {})
+    except Exception:  # a foreign or damaged spec text must not stop a check
+        return Thresholds(), None
+    return thresholds_from_checks(checks), checks.hdi_prob
+
+
+def thresholds_from_checks(checks: Any) -> Thresholds:
+    """Thresholds from a validated ``ChecksSpec``."""
+    return Thresholds(
+        max_rhat=checks.max_rhat,
+        min_ess_per_chain=checks.min_ess_per_chain,
+        max_divergences=checks.max_divergences,
+        max_treedepth_hits=checks.max_treedepth_hits,
+        min_bfmi=checks.min_bfmi,
+    )
+
+
+def assess(
+    idata: Any,
+    info: RunInfo,
+    thresholds: Thresholds,
+    *,
+    source: str | None = None,
+    var_names: list[str] | None = None,
+    hdi_prob: float = 0.89,
+) -> RunReport:
+    """Diagnose and judge one run."""
+    from hmdiag.checks import judge
+    from hmdiag.diagnostics import diagnose
+
+    diagnosis = diagnose(idata, info, var_names=var_names, hdi_prob=hdi_prob)
+    return RunReport(source=source, info=info, diagnosis=diagnosis, verdict=judge(diagnosis, thresholds), thresholds=thresholds)

@@ -1,0 +1,140 @@
+"""Saved runs: atomic NetCDF writes, careful reads, and hmdiag's provenance attributes."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hmdiag import _lazy
+from hmdiag.errors import OutputError, RunFileError
+
+ATTR_PREFIX = "hmdiag_"
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Provenance hmdiag stores with a run (empty fields for runs made elsewhere)."""
+
+    label: str
+    spec_name: str | None = None
+    spec_text: str | None = None
+    data_sha256: str | None = None
+    seed: int | None = None
+    backend: str | None = None
+    target_accept: float | None = None
+    max_treedepth: int | None = None
+    sampling_seconds: float | None = None
+    wall_seconds: float | None = None
+    free_variables: list[str] | None = None
+    group_terms: list[dict[str, Any]] = field(default_factory=list)
+    inference_library: str | None = None
+
+
+def check_output_path(path: Path, *, force: bool) -> None:
+    """Fail early (before any sampling) if ``path`` cannot be written or would be clobbered."""
+    if path.exists() and path.is_dir():
+        raise OutputError(f"{path}: is a directory; --out needs a file path such as runs/model.nc")
+    if path.exists() and not force:
+        raise OutputError(f"{path}: already exists; refusing to overwrite", "pass --force to replace it, or choose --out")
+    parent = path.parent if str(path.parent) else Path(".")
+    existing = parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise OutputError(f"{path}: cannot write to folder {existing}", "choose a writable --out location")
+
+
+def write_atomically(path: Path, write: Any, *, force: bool, suffix: str = "") -> None:
+    """Call ``write(tmp_path)`` on a temp file beside ``path``, then rename it into place.
+
+    A crash or kill mid-write leaves any previous file untouched; without ``force`` an
+    existing file is never replaced.
+    """
+    check_output_path(path, force=force)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        if path.exists() and not force:
+            raise OutputError(f"{path}: appeared while writing; refusing to overwrite", "pass --force")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def attach_info(idata: Any, info: RunInfo) -> None:
+    """Store ``info`` as ``hmdiag_*`` attributes on the posterior and sample_stats groups."""
+    attrs: dict[str, Any] = {}
+    for key, value in info.__dict__.items():
+        if value is None or key == "label":
+            continue
+        if isinstance(value, list | dict):
+            value = json.dumps(value)
+        attrs[ATTR_PREFIX + key] = value
+    for group in ("posterior", "sample_stats"):
+        if hasattr(idata, group):
+            getattr(idata, group).attrs.update(attrs)
+
+
+def read_info(idata: Any, label: str) -> RunInfo:
+    """Read hmdiag's provenance back, tolerating runs made by other tools."""
+    attrs: dict[str, Any] = {}
+    for group in ("sample_stats", "posterior"):
+        if hasattr(idata, group):
+            attrs = {**dict(getattr(idata, group).attrs), **attrs}
+    values: dict[str, Any] = {}
+    for key in RunInfo.__dataclass_fields__:
+        raw = attrs.get(ATTR_PREFIX + key)
+        if raw is None:
+            continue
+        if key in ("free_variables", "group_terms"):
+            raw = json.loads(raw)
+        elif key in ("seed", "max_treedepth"):
+            raw = int(raw)
+        elif key in ("target_accept", "sampling_seconds", "wall_seconds"):
+            raw = float(raw)
+        else:
+            raw = str(raw)
+        values[key] = raw
+    if "sampling_seconds" not in values and "sampling_time" in attrs:
+        values["sampling_seconds"] = float(attrs["sampling_time"])
+    if "inference_library" not in values and "inference_library" in attrs:
+        values["inference_library"] = str(attrs["inference_library"])
+    return RunInfo(label=values.get("spec_name") or label, **values)
+
+
+def save_run(idata: Any, path: Path, *, force: bool) -> None:
+    """Write ``idata`` to NetCDF at ``path`` atomically."""
+    write_atomically(path, lambda tmp: idata.to_netcdf(str(tmp), engine="h5netcdf"), force=force, suffix=".nc")
+
+
+def load_run(path: str | Path) -> Any:
+    """Load an InferenceData NetCDF; raise ``RunFileError`` for anything that is not one."""
+    path = Path(path)
+    if not path.exists():
+        raise RunFileError(f"{path}: file not found", "pass a NetCDF run saved by hmdiag fit or az.to_netcdf")
+    if path.is_dir():
+        raise RunFileError(f"{path}: is a directory, not a NetCDF file")
+    with path.open("rb") as handle:
+        magic = handle.read(8)
+    if not (magic.startswith(b"\x89HDF") or magic.startswith(b"CDF")):
+        raise RunFileError(f"{path}: not a NetCDF file", "hmdiag reads InferenceData saved with az.to_netcdf")
+    az = _lazy.arviz()
+    try:
+        idata = az.from_netcdf(str(path))
+    except Exception as exc:  # h5py/netCDF raise many types for damaged files
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise RunFileError(f"{path}: cannot read as InferenceData (truncated or damaged?): {first}") from None
+    groups = list(idata.groups())
+    if "posterior" not in groups:
+        found = ", ".join(groups) if groups else "no groups"
+        raise RunFileError(f"{path}: has no posterior group (found: {found})", "save the run with its posterior")
+    if not idata.posterior.data_vars:
+        raise RunFileError(f"{path}: the posterior group holds no variables")
+    return idata

@@ -1,0 +1,136 @@
+"""Sampler backends: a built model -> InferenceData with one normalized layout."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hmdiag import _lazy
+from hmdiag.errors import HmdiagError
+from hmdiag.model import BuiltModel
+from hmdiag.spec import SamplerSpec
+
+# Sample-stat names differ by sampler; runs written by hmdiag use PyMC's names.
+STAT_ALIASES: dict[str, tuple[str, ...]] = {
+    "diverging": ("diverging", "divergent__"),
+    "tree_depth": ("tree_depth", "depth", "treedepth__"),
+    "reached_max_treedepth": ("reached_max_treedepth", "maxdepth_reached"),
+    "acceptance_rate": ("acceptance_rate", "mean_tree_accept", "accept_stat", "accept_stat__"),
+    "step_size": ("step_size", "stepsize", "stepsize__"),
+    "energy": ("energy", "energy__"),
+    "n_steps": ("n_steps", "n_leapfrog", "n_leapfrog__", "tree_size"),
+}
+
+INSTALL_HINTS = {"nutpie": "pip install 'hmdiag[nutpie]'  (or: pip install nutpie)"}
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """Resolved sampler settings (spec values with command-line overrides applied)."""
+
+    backend: str
+    draws: int
+    tune: int
+    chains: int
+    cores: int
+    target_accept: float
+    max_treedepth: int
+    seed: int
+
+
+def resolve_settings(sampler: SamplerSpec) -> SamplerSettings:
+    """Fill in machine-dependent defaults: cores from the machine, a fresh seed if none given."""
+    cores = sampler.cores or max(1, min(sampler.chains, os.cpu_count() or 1))
+    seed = sampler.seed if sampler.seed is not None else int(np.random.SeedSequence().entropy % (2**32))
+    return SamplerSettings(
+        backend=sampler.backend,
+        draws=sampler.draws,
+        tune=sampler.tune,
+        chains=sampler.chains,
+        cores=cores,
+        target_accept=sampler.target_accept,
+        max_treedepth=sampler.max_treedepth,
+        seed=seed,
+    )
+
+
+def _initial_point_problem(built: BuiltModel) -> str | None:
+    """Name the variables whose log-probability is not finite at the initial point."""
+    try:
+        logps = built.model.point_logps()
+    except Exception:  # the check itself must never mask the original error
+        return None
+    bad = [name for name, value in logps.items() if not np.isfinite(value)]
+    return ", ".join(bad) if bad else None
+
+
+def _sample_pymc(built: BuiltModel, s: SamplerSettings, progress: bool) -> tuple[Any, float]:
+    pm = _lazy.pymc()
+    start = time.perf_counter()
+    with built.model:
+        step = pm.NUTS(target_accept=s.target_accept, max_treedepth=s.max_treedepth)
+        idata = pm.sample(
+            draws=s.draws,
+            tune=s.tune,
+            chains=s.chains,
+            cores=s.cores,
+            step=step,
+            random_seed=s.seed,
+            progressbar=progress,
+            compute_convergence_checks=False,
+            return_inferencedata=True,
+            idata_kwargs={"log_likelihood": True},
+        )
+    seconds = float(idata.sample_stats.attrs.get("sampling_time", time.perf_counter() - start))
+    return idata, seconds
+
+
+def _sample_nutpie(built: BuiltModel, s: SamplerSettings, progress: bool) -> tuple[Any, float]:
+    try:
+        import nutpie
+    except ImportError:
+        raise HmdiagError("sampler backend 'nutpie' is not installed", INSTALL_HINTS["nutpie"]) from None
+    pm = _lazy.pymc()
+    compiled = nutpie.compile_pymc_model(built.model)
+    start = time.perf_counter()
+    idata = nutpie.sample(
+        compiled,
+        draws=s.draws,
+        tune=s.tune,
+        chains=s.chains,
+        cores=s.cores,
+        seed=s.seed,
+        target_accept=s.target_accept,
+        maxdepth=s.max_treedepth,
+        progress_bar=progress,
+    )
+    seconds = time.perf_counter() - start
+    transformed = [v for v in idata.posterior.data_vars if str(v).endswith("__")]
+    idata.posterior = idata.posterior.drop_vars(transformed)
+    renames = {native: canonical for canonical, natives in STAT_ALIASES.items() for native in natives[1:]}
+    present = {k: v for k, v in renames.items() if k in idata.sample_stats and v not in idata.sample_stats}
+    idata.sample_stats = idata.sample_stats.rename(present)
+    with built.model:
+        pm.compute_log_likelihood(idata, progressbar=False)
+    return idata, seconds
+
+
+BACKENDS = {"pymc": _sample_pymc, "nutpie": _sample_nutpie}
+
+
+def sample(built: BuiltModel, settings: SamplerSettings, *, progress: bool = False) -> tuple[Any, float]:
+    """Run NUTS with the chosen backend; return (InferenceData, sampling seconds)."""
+    pm = _lazy.pymc()
+    try:
+        return BACKENDS[settings.backend](built, settings, progress)
+    except pm.exceptions.SamplingError as exc:
+        culprit = _initial_point_problem(built)
+        where = f": log-probability is not finite for {culprit}" if culprit else ""
+        raise HmdiagError(
+            f"model initialization failed{where}",
+            "check the priors and the data of those variables (e.g. a response outside the likelihood's support)",
+        ) from exc

@@ -1,0 +1,366 @@
+"""The model spec: a validated, typed view of the user's YAML (parse and validate only)."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from hmdiag.errors import SpecError
+from hmdiag.priors import Prior, parse_prior
+from hmdiag.yamlio import read_yaml_mapping
+
+
+def _to_prior(value: Any) -> Prior:
+    if isinstance(value, Prior):
+        return value
+    return parse_prior(value)
+
+
+PriorField = Annotated[Prior, BeforeValidator(_to_prior), PlainSerializer(str, return_type=str)]
+
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _check_name(value: str | None) -> str | None:
+    if value is not None and not _NAME_RE.match(value):
+        raise ValueError(f"{value!r} is not a valid parameter name: use letters, digits and _, not starting with a digit")
+    return value
+
+
+ParamName = Annotated[str, BeforeValidator(lambda v: v if not isinstance(v, str) else _check_name(v))]
+
+Likelihood = Literal["bernoulli", "binomial"]
+Link = Literal["logit", "probit"]
+LIKELIHOODS: tuple[str, ...] = ("bernoulli", "binomial")
+LINKS: tuple[str, ...] = ("logit", "probit")
+BACKENDS: tuple[str, ...] = ("pymc", "nutpie")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+FilterValue = int | float | str | bool
+
+
+class DataSpec(_Strict):
+    """Where the data live and which rows to keep."""
+
+    path: Path
+    where: dict[str, list[FilterValue] | FilterValue] = Field(default_factory=dict)
+    drop_missing: bool = False
+
+
+class InterceptSpec(_Strict):
+    """The population-level intercept."""
+
+    name: ParamName = "intercept"
+    prior: PriorField = Field(default_factory=lambda: parse_prior("normal(0, 2.5)"))
+
+
+class PredictorSpec(_Strict):
+    """A numeric population-level predictor with its own coefficient."""
+
+    column: str
+    name: ParamName | None = None
+    prior: PriorField = Field(default_factory=lambda: parse_prior("normal(0, 1)"))
+
+    @property
+    def param_name(self) -> str:
+        """The coefficient's parameter name (``b_<column>`` unless named)."""
+        return self.name or f"b_{self.column}"
+
+
+class ScaleSpec(_Strict):
+    """The group-level scale (standard deviation of the group effects)."""
+
+    name: ParamName | None = None
+    prior: PriorField = Field(default_factory=lambda: parse_prior("exponential(1)"))
+
+    @field_validator("prior")
+    @classmethod
+    def _positive_support(cls, prior: Prior) -> Prior:
+        if prior.support != "positive":
+            raise ValueError(
+                f"a group scale needs a prior on positive values, got {prior}; "
+                "use halfnormal, halfcauchy, halfstudent_t, exponential, gamma, inverse_gamma or lognormal"
+            )
+        return prior
+
+
+class GroupSpec(_Strict):
+    """A varying intercept per level of ``factor``."""
+
+    factor: str
+    name: ParamName | None = None
+    pooling: Literal["none", "partial"] = "partial"
+    parameterization: Literal["centered", "non_centered"] = "centered"
+    prior: PriorField | None = None
+    scale: ScaleSpec = Field(default_factory=ScaleSpec)
+    offset_name: ParamName | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GroupSpec:
+        if self.pooling == "partial" and self.prior is not None:
+            raise ValueError(
+                "'prior' applies to pooling: none only; with pooling: partial the effects get "
+                "Normal(mean, scale) and you set 'scale.prior' instead"
+            )
+        return self
+
+    @property
+    def effect_name(self) -> str:
+        """Name of the per-level effects (``r_<factor>`` unless named)."""
+        return self.name or f"r_{self.factor}"
+
+    @property
+    def scale_name(self) -> str:
+        """Name of the group scale (``sigma_<factor>`` unless named)."""
+        return self.scale.name or f"sigma_{self.factor}"
+
+    @property
+    def offset_param_name(self) -> str:
+        """Name of the standardized offsets of a non-centered term (``z_<factor>``)."""
+        return self.offset_name or f"z_{self.factor}"
+
+    @property
+    def effect_prior(self) -> Prior:
+        """The prior of each effect under ``pooling: none``."""
+        return self.prior or parse_prior("normal(0, 1.5)")
+
+
+class SamplerSpec(_Strict):
+    """NUTS settings. ``cores`` defaults to the machine's cores (at most ``chains``)."""
+
+    backend: Literal["pymc", "nutpie"] = "pymc"
+    draws: int = Field(1000, ge=1, le=1_000_000)
+    tune: int = Field(1000, ge=0, le=1_000_000)
+    chains: int = Field(4, ge=1, le=64)
+    cores: int | None = Field(None, ge=1, le=256)
+    target_accept: float = Field(0.8, gt=0, lt=1)
+    max_treedepth: int = Field(10, ge=1, le=20)
+    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+
+
+class ChecksSpec(_Strict):
+    """Pass/fail thresholds; defaults follow Vehtari et al. (2021) and CmdStan ``diagnose``."""
+
+    max_rhat: float = Field(1.01, gt=1.0)
+    min_ess_per_chain: float = Field(100, ge=0)
+    max_divergences: int = Field(0, ge=0)
+    max_treedepth_hits: int = Field(0, ge=0)
+    min_bfmi: float = Field(0.3, ge=0)
+    hdi_prob: float = Field(0.89, gt=0, lt=1)
+
+
+def _intercept_shorthand(value: Any) -> Any:
+    """``intercept: false`` drops the intercept; ``true`` keeps the default one."""
+    if value is False or value is None:
+        return None
+    if value is True:
+        return {}
+    return value
+
+
+class ModelSpec(_Strict):
+    """A whole model: data, likelihood, link, terms, priors, sampler and checks."""
+
+    name: ParamName
+    description: str = ""
+    data: DataSpec
+    response: str
+    likelihood: Likelihood
+    trials: str | int | None = None
+    link: Link = "logit"
+    intercept: Annotated[InterceptSpec | None, BeforeValidator(_intercept_shorthand)] = Field(
+        default_factory=InterceptSpec
+    )
+    predictors: list[PredictorSpec] = Field(default_factory=list)
+    groups: list[GroupSpec] = Field(default_factory=list)
+    sampler: SamplerSpec = Field(default_factory=SamplerSpec)
+    checks: ChecksSpec = Field(default_factory=ChecksSpec)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelSpec:
+        if self.likelihood == "binomial" and self.trials is None:
+            raise ValueError("likelihood binomial needs 'trials': a column name or a whole number")
+        if self.likelihood == "bernoulli" and self.trials is not None:
+            raise ValueError("'trials' applies to likelihood binomial only; remove it or use binomial")
+        if isinstance(self.trials, int) and self.trials < 1:
+            raise ValueError(f"trials must be at least 1, got {self.trials}")
+        names = self.parameter_names()
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"parameter names must be unique; used twice: {', '.join(duplicates)}")
+        if self.response in names:
+            raise ValueError(f"response {self.response!r} clashes with a parameter name; rename the parameter")
+        factors = [g.factor for g in self.groups]
+        if len(set(factors)) != len(factors):
+            raise ValueError("each grouping factor may appear once in 'groups'")
+        return self
+
+    def parameter_names(self) -> list[str]:
+        """All model parameter names, free and derived, in model order."""
+        names: list[str] = []
+        if self.intercept:
+            names.append(self.intercept.name)
+        names += [p.param_name for p in self.predictors]
+        for group in self.groups:
+            names.append(group.effect_name)
+            if group.pooling == "partial":
+                names.append(group.scale_name)
+                if group.parameterization == "non_centered":
+                    names.append(group.offset_param_name)
+        return names
+
+    def used_columns(self) -> list[str]:
+        """Data columns the model reads (response, trials, predictors, factors)."""
+        cols = [self.response]
+        if isinstance(self.trials, str):
+            cols.append(self.trials)
+        cols += [p.column for p in self.predictors]
+        cols += [g.factor for g in self.groups]
+        return list(dict.fromkeys(cols))
+
+
+class LoadedSpec(BaseModel):
+    """A validated spec with where it came from (for provenance and relative paths)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    spec: ModelSpec
+    path: Path
+    text: str
+
+    @property
+    def data_path(self) -> Path:
+        """The data file, resolved relative to the spec's folder."""
+        p = self.spec.data.path
+        return p if p.is_absolute() else Path(os.path.normpath(self.path.parent / p))
+
+
+_FIELD_CHOICES: dict[str, tuple[str, ...]] = {
+    "likelihood": LIKELIHOODS,
+    "link": LINKS,
+    "backend": BACKENDS,
+    "pooling": ("none", "partial"),
+    "parameterization": ("centered", "non_centered"),
+}
+
+
+def _model_for_location(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """Which pydantic model a location's last key belongs to (for did-you-mean)."""
+    model: type[BaseModel] | None = ModelSpec
+    for part in loc[:-1]:
+        if model is None:
+            return None
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        model = _inner_model(field.annotation)
+    return model
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and ("(" in p or "[" in p)))
+    where = _format_loc(loc)
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        model = _model_for_location(loc)
+        allowed = list(model.model_fields) if model else []
+        close = difflib.get_close_matches(key, allowed, n=1)
+        suggestion = f"; did you mean {close[0]!r}?" if close else ""
+        valid = f" Valid keys here: {', '.join(allowed)}." if allowed else ""
+        return f"{where}: unknown key{suggestion}{valid}"
+    if kind == "missing":
+        return f"{where}: required key is missing"
+    if kind == "literal_error":
+        key = str(loc[-1]) if loc else ""
+        choices = _FIELD_CHOICES.get(key)
+        given = error.get("input")
+        if choices:
+            close = difflib.get_close_matches(str(given), choices, n=1)
+            suggestion = f" (did you mean {close[0]!r}?)" if close else ""
+            return f"{where}: {given!r} is not supported{suggestion}; must be one of: {', '.join(choices)}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    given = error.get("input")
+    if kind not in ("value_error", "assertion_error") and isinstance(given, str | int | float | bool):
+        message += f", got {given!r}"
+    return f"{where}: {message}"
+
+
+def validate_spec(raw: dict[str, Any], source: str) -> ModelSpec:
+    """Validate a raw mapping; raise ``SpecError`` with one line per problem."""
+    try:
+        return ModelSpec.model_validate(raw)
+    except ValidationError as exc:
+        problems = list(dict.fromkeys(_describe(e) for e in exc.errors()))
+        raise SpecError(source, problems) from None
+
+
+def load_spec(path: str | Path) -> LoadedSpec:
+    """Read, parse and validate a YAML spec file."""
+    path = Path(path)
+    raw, text = read_yaml_mapping(path)
+    return LoadedSpec(spec=validate_spec(raw, str(path)), path=path, text=text)
+
+
+def spec_to_yaml(spec: ModelSpec) -> str:
+    """Serialize a spec back to YAML (defaults omitted) for provenance and fixed specs."""
+    import yaml
+
+    data = spec.model_dump(mode="json", exclude_defaults=True)
+    data.setdefault("name", spec.name)
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def with_sampler_overrides(loaded: LoadedSpec, **overrides: Any) -> LoadedSpec:
+    """Apply command-line sampler overrides (``None`` = keep) and re-validate the spec."""
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    if not changes:
+        return loaded
+    raw = loaded.spec.model_dump(mode="json", exclude_defaults=True)
+    raw["sampler"] = {**raw.get("sampler", {}), **changes}
+    try:
+        spec = ModelSpec.model_validate(raw)
+    except ValidationError as exc:
+        problems = [_describe(e).replace("sampler.", "--", 1).replace("_", "-") for e in exc.errors()]
+        raise SpecError("command line", problems) from None
+    return LoadedSpec(spec=spec, path=loaded.path, text=spec_to_yaml(spec))

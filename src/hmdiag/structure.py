@@ -1,0 +1,96 @@
+"""The model's structure described from spec and data alone (no PyMC import), for ``validate``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hmdiag.data import PreparedData
+from hmdiag.spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class ParameterLine:
+    """One parameter: name, shape, what it is and its prior (or defining formula)."""
+
+    name: str
+    shape: str
+    role: str
+    prior: str
+
+
+@dataclass(frozen=True)
+class GroupLine:
+    """One grouping factor with the number of rows per level."""
+
+    factor: str
+    levels: list[object]
+    counts: list[int]
+
+
+@dataclass(frozen=True)
+class ModelStructure:
+    """What ``hmdiag validate`` prints."""
+
+    name: str
+    likelihood: str
+    link: str
+    response: str
+    n_rows: int
+    n_rows_read: int
+    dropped_missing: int
+    parameters: list[ParameterLine]
+    groups: list[GroupLine]
+    linear_predictor: str
+
+
+def describe(spec: ModelSpec, data: PreparedData) -> ModelStructure:
+    """Parameters, shapes, priors and group level counts of the model the spec defines."""
+    params: list[ParameterLine] = []
+    terms: list[str] = []
+    ic = spec.intercept
+    absorbing = next((i for i, g in enumerate(spec.groups) if g.pooling == "partial"), None) if ic else None
+    if ic is not None:
+        params.append(ParameterLine(ic.name, "scalar", "population intercept", str(ic.prior)))
+        if absorbing is None:
+            terms.append(ic.name)
+    for p in spec.predictors:
+        params.append(ParameterLine(p.param_name, "scalar", f"coefficient of {p.column}", str(p.prior)))
+        terms.append(f"{p.param_name} * {p.column}")
+    for i, g in enumerate(spec.groups):
+        n = len(data.groups[g.factor].levels)
+        shape = f"({n},) over {g.factor}"
+        index = f"{g.effect_name}[{g.factor}]"
+        terms.append(index)
+        if g.pooling == "none":
+            params.append(ParameterLine(g.effect_name, shape, f"{g.factor} effects, no pooling", str(g.effect_prior)))
+            continue
+        mean = ic.name if (ic is not None and i == absorbing) else "0"
+        params.append(ParameterLine(g.scale_name, "scalar", f"{g.factor} scale", str(g.scale.prior)))
+        if g.parameterization == "centered":
+            params.append(
+                ParameterLine(g.effect_name, shape, f"{g.factor} effects, centered", f"normal({mean}, {g.scale_name})")
+            )
+        else:
+            params.append(ParameterLine(g.offset_param_name, shape, f"{g.factor} offsets", "normal(0, 1)"))
+            params.append(
+                ParameterLine(
+                    g.effect_name,
+                    shape,
+                    f"{g.factor} effects, non-centered (derived)",
+                    f"= {mean} + {g.offset_param_name} * {g.scale_name}",
+                )
+            )
+    trials = f", trials={spec.trials}" if spec.trials is not None else ""
+    predictor = " + ".join(terms) if terms else "0"
+    return ModelStructure(
+        name=spec.name,
+        likelihood=f"{spec.likelihood}{trials}",
+        link=spec.link,
+        response=spec.response,
+        n_rows=data.n_rows,
+        n_rows_read=data.n_rows_read,
+        dropped_missing=data.dropped_missing,
+        parameters=params,
+        groups=[GroupLine(f, g.levels, g.counts) for f, g in data.groups.items()],
+        linear_predictor=f"{spec.link}(p) = {predictor}",
+    )
