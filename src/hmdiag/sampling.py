@@ -107,6 +107,7 @@ def _sample_nutpie(built: BuiltModel, s: SamplerSettings, progress: bool) -> tup
         target_accept=s.target_accept,
         maxdepth=s.max_treedepth,
         progress_bar=progress,
+        save_warmup=False,
     )
     seconds = time.perf_counter() - start
     transformed = [v for v in idata.posterior.data_vars if str(v).endswith("__")]
@@ -116,7 +117,24 @@ def _sample_nutpie(built: BuiltModel, s: SamplerSettings, progress: bool) -> tup
     idata.sample_stats = idata.sample_stats.rename(present)
     with built.model:
         pm.compute_log_likelihood(idata, progressbar=False)
+    _add_observed_data(idata, built)
     return idata, seconds
+
+
+def _add_observed_data(idata: Any, built: BuiltModel) -> None:
+    """Give backends that skip it the ``observed_data`` group PyMC writes."""
+    import xarray as xr
+
+    if "observed_data" in idata.groups():
+        return
+    model = built.model
+    observed = {}
+    for rv in model.observed_RVs:
+        value = np.asarray(model.rvs_to_values[rv].data)
+        dims = model.named_vars_to_dims.get(rv.name) or tuple(f"{rv.name}_dim_{i}" for i in range(value.ndim))
+        observed[rv.name] = (dims, value)
+    coords = {d: np.asarray(model.coords[d]) for d in model.coords if any(d in v[0] for v in observed.values())}
+    idata.add_groups({"observed_data": xr.Dataset(observed, coords=coords)})
 
 
 BACKENDS = {"pymc": _sample_pymc, "nutpie": _sample_nutpie}

@@ -1,0 +1,98 @@
+"""Shared fixtures: paths, small sampled runs (cached per session) and constructed runs."""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs" / "bangladesh"
+DATA = ROOT / "data" / "bangladesh.csv"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+@pytest.fixture(scope="session")
+def az() -> Any:
+    from hmdiag import _lazy
+
+    return _lazy.arviz()
+
+
+@pytest.fixture(scope="session")
+def arviz_example(az: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Path of one of ArviZ's bundled example runs, copied to a temp folder."""
+
+    def get(name: str) -> Path:
+        source = Path(az.__file__).parent / "data" / "example_data" / "data" / f"{name}.nc"
+        target = tmp_path_factory.mktemp("examples") / f"{name}.nc"
+        shutil.copy(source, target)
+        return target
+
+    return get
+
+
+def small_spec(name: str, tmp_path: Path, **sampler: Any) -> Path:
+    """A copy of a Bangladesh config with small sampler settings, data path kept valid."""
+    import yaml
+
+    raw = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
+    raw["data"]["path"] = str(DATA)
+    raw["sampler"] = {**raw["sampler"], "draws": 300, "tune": 300, "chains": 2, **sampler}
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+_FIT_CACHE: dict[tuple[str, str], Any] = {}
+
+
+@pytest.fixture(scope="session")
+def small_fit(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Fit a Bangladesh config with small settings once per session; returns FitResult."""
+    from hmdiag.pipeline import fit
+    from hmdiag.spec import load_spec
+
+    def run(name: str, **sampler: Any) -> Any:
+        key = (name, repr(sorted(sampler.items())))
+        if key not in _FIT_CACHE:
+            path = small_spec(name, tmp_path_factory.mktemp(name), **sampler)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                _FIT_CACHE[key] = fit(load_spec(path))
+        return _FIT_CACHE[key]
+
+    return run
+
+
+def make_idata(
+    az: Any,
+    posterior: dict[str, np.ndarray],
+    sample_stats: dict[str, np.ndarray] | None = None,
+    **attrs: Any,
+) -> Any:
+    """An InferenceData built by hand (no sampling), for testing each check in isolation."""
+    idata = az.from_dict(posterior=posterior, sample_stats=sample_stats)
+    idata.posterior.attrs.update(attrs)
+    if sample_stats is not None:
+        idata.sample_stats.attrs.update(attrs)
+    return idata
+
+
+def healthy_stats(rng: np.random.Generator, chains: int = 4, draws: int = 500) -> dict[str, np.ndarray]:
+    """Sample stats of a well-behaved NUTS run."""
+    return {
+        "diverging": np.zeros((chains, draws), dtype=bool),
+        "tree_depth": rng.integers(2, 5, size=(chains, draws)),
+        "reached_max_treedepth": np.zeros((chains, draws), dtype=bool),
+        "acceptance_rate": np.clip(rng.normal(0.8, 0.05, size=(chains, draws)), 0, 1),
+        "step_size": np.full((chains, draws), 0.5),
+        "energy": rng.normal(0, 1, size=(chains, draws)),  # white noise: E-BFMI near 2
+    }
