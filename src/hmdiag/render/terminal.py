@@ -19,7 +19,7 @@ _STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "n/a": "dim"}
 
 def make_console(*, stderr: bool = False) -> Console:
     """A console that stays plain when output is not a terminal (pipes, CI logs)."""
-    return Console(stderr=stderr, highlight=False, markup=False, soft_wrap=False, width=None if sys.stdout.isatty() else 120)
+    return Console(stderr=stderr, highlight=False, markup=False, soft_wrap=True, width=None if sys.stdout.isatty() else 120)
 
 
 def render_error(console: Console, error: HmdiagError) -> None:

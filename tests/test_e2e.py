@@ -1,0 +1,142 @@
+"""End to end through the installed ``hmdiag`` entry point, at the reference post's full size.
+
+Reference numbers are the post's own az.summary output (PyMC3, different seed and hardware):
+a faithful reproduction matches them within Monte Carlo error, not digit for digit.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import CONFIGS, small_spec
+
+HMDIAG = shutil.which("hmdiag", path=str(Path(sys.executable).parent)) or "hmdiag"
+
+# (mean, mcse_mean) from the reference post.
+REFERENCE = {
+    "mfe": {"a[1]": (-1.058, 0.003), "a[2]": (-0.592, 0.006), "a[3]": (1.220, 0.015)},
+    "mme4": {
+        "a_bar": (-0.731, 0.014),
+        "sigma": (0.393, 0.008),
+        "z[1]": (-0.513, 0.025),
+        "z[2]": (0.059, 0.019),
+        "z[3]": (0.453, 0.021),
+    },
+}
+
+
+def run_hmdiag(*args: Any, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONWARNINGS": "default"}
+    return subprocess.run([HMDIAG, *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env, timeout=900)
+
+
+def assert_matches_reference(doc: dict[str, Any], reference: dict[str, tuple[float, float]]) -> None:
+    params = {p["name"]: p for p in doc["parameters"]}
+    for name, (ref_mean, ref_mcse) in reference.items():
+        ours = params[name]
+        tolerance = 4 * math.hypot(ours["mcse_mean"], ref_mcse)
+        assert abs(ours["mean"] - ref_mean) < tolerance, (name, ours["mean"], ref_mean, tolerance)
+
+
+def test_entry_point_help_is_fast_and_light() -> None:
+    code = "import sys, hmdiag.cli; print(sorted(m for m in ('pymc', 'pytensor', 'arviz', 'matplotlib') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    result = run_hmdiag("--help")
+    assert result.returncode == 0 and "Usage: hmdiag" in result.stdout
+
+
+def test_entry_point_bad_input_exit_2(tmp_path: Path) -> None:
+    result = run_hmdiag("check", tmp_path / "missing.nc")
+    assert result.returncode == 2
+    assert "missing.nc: file not found" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_mme4_full_size_is_clean_and_matches_the_post(tmp_path: Path) -> None:
+    out = tmp_path / "mme4.nc"
+    result = run_hmdiag("fit", CONFIGS / "mme4.yaml", "--out", out, "--json")
+    assert result.returncode == 0, result.stderr
+    assert "FutureWarning" not in result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["verdict"] == "pass" and doc["divergences"]["total"] == 0
+    assert (doc["sampling"]["chains"], doc["sampling"]["draws"]) == (4, 1000)
+    assert_matches_reference(doc, REFERENCE["mme4"])
+    check = run_hmdiag("check", out, "--json")
+    assert check.returncode == 0 and json.loads(check.stdout)["parameters"] == doc["parameters"]
+
+
+@pytest.mark.slow
+def test_mme0_full_size_diverges_at_sigma(tmp_path: Path) -> None:
+    result = run_hmdiag("fit", CONFIGS / "mme0.yaml", "--out", tmp_path / "mme0.nc", "--json")
+    assert result.returncode == 1, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["verdict"] == "fail" and doc["divergences"]["total"] > 0
+    top = doc["divergence_hotspots"][0]
+    assert top["parameter"] == "sigma" and top["funnel"]
+    assert doc["advice"][0]["remedy"] == "non_center" and doc["advice"][0]["target"] == "district"
+    human = run_hmdiag("check", tmp_path / "mme0.nc")
+    assert human.returncode == 1
+    assert "divergences concentrate at small `sigma`" in human.stdout
+    assert "Reparameterize group `a` (district) as non_centered" in human.stdout
+
+
+@pytest.mark.slow
+def test_mfe_full_size_matches_the_post(tmp_path: Path) -> None:
+    result = run_hmdiag("fit", CONFIGS / "mfe.yaml", "--out", tmp_path / "mfe.nc", "--json")
+    assert result.returncode == 0, result.stderr
+    assert_matches_reference(json.loads(result.stdout), REFERENCE["mfe"])
+
+
+def test_same_seed_gives_identical_draws(small_fit: Any, tmp_path: Path) -> None:
+    import numpy as np
+
+    from hmdiag.pipeline import fit
+    from hmdiag.spec import load_spec
+
+    first = small_fit("mme4")
+    again = fit(load_spec(small_spec("mme4", tmp_path)))
+    for var in ("a_bar", "sigma", "z", "a"):
+        np.testing.assert_array_equal(first.idata.posterior[var].values, again.idata.posterior[var].values)
+
+
+def test_nutpie_and_pymc_runs_give_the_same_checks(small_fit: Any, tmp_path: Path) -> None:
+    pytest.importorskip("nutpie")
+    from hmdiag.checks import Thresholds
+    from hmdiag.report import assess
+
+    pymc_run = small_fit("mme4")
+    nutpie_run = small_fit("mme4", backend="nutpie")
+    reports = [assess(r.idata, r.info, Thresholds()) for r in (pymc_run, nutpie_run)]
+    assert [c.name for c in reports[0].verdict.checks] == [c.name for c in reports[1].verdict.checks]
+    assert all(c.status != "n/a" for r in reports for c in r.verdict.checks)
+    assert [p.name for p in reports[0].diagnosis.parameters] == [p.name for p in reports[1].diagnosis.parameters]
+    assert set(nutpie_run.idata.sample_stats.data_vars) >= {"diverging", "tree_depth", "reached_max_treedepth", "acceptance_rate", "step_size", "energy"}
+    assert set(nutpie_run.idata.groups()) == set(pymc_run.idata.groups())
+
+
+def test_plain_pymc_run_is_checked(tmp_path: Path) -> None:
+    """A run saved by PyMC directly (no hmdiag attributes) goes through `check`."""
+    from hmdiag import _lazy
+
+    pm = _lazy.pymc()
+    with pm.Model():
+        mu = pm.Normal("mu", 0, 1)
+        pm.Normal("y", mu, 1, observed=[0.1, -0.3, 0.2])
+        idata = pm.sample(draws=1000, tune=500, chains=2, cores=1, random_seed=3, progressbar=False)
+    path = tmp_path / "plain.nc"
+    idata.to_netcdf(str(path))
+    result = run_hmdiag("check", path, "--json")
+    doc = json.loads(result.stdout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert doc["run"]["label"] == "plain" and doc["sampling"]["sampler"] == "pymc"
+    assert [c["status"] for c in doc["checks"]].count("n/a") == 0
