@@ -86,7 +86,9 @@ def make_idata(
     return idata
 
 
-def healthy_stats(rng: np.random.Generator, chains: int = 4, draws: int = 500) -> dict[str, np.ndarray]:
+def healthy_stats(
+    rng: np.random.Generator, chains: int = 4, draws: int = 500
+) -> dict[str, np.ndarray]:
     """Sample stats of a well-behaved NUTS run."""
     return {
         "diverging": np.zeros((chains, draws), dtype=bool),

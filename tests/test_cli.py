@@ -39,7 +39,9 @@ def test_validate_prints_structure_with_level_counts() -> None:
     assert "= a_bar + z * sigma" in result.output and "halfnormal(0.5)" in result.output
 
 
-def test_check_centered_eight_fails_with_arviz_divergence_count(az: Any, arviz_example: Any) -> None:
+def test_check_centered_eight_fails_with_arviz_divergence_count(
+    az: Any, arviz_example: Any
+) -> None:
     path = arviz_example("centered_eight")
     result = invoke("check", path, "--json")
     assert result.exit_code == 1, result.output
@@ -97,7 +99,10 @@ def test_check_markdown(arviz_example: Any) -> None:
     [
         (lambda p: p, "file not found"),
         (lambda p: (p.write_text("not a netcdf"), p)[1], "not a NetCDF file"),
-        (lambda p: (p.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 64), p)[1], "cannot read as InferenceData"),
+        (
+            lambda p: (p.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 64), p)[1],
+            "cannot read as InferenceData",
+        ),
     ],
 )
 def test_check_bad_run_files_exit_2(tmp_path: Path, make: Any, message: str) -> None:
@@ -108,7 +113,9 @@ def test_check_bad_run_files_exit_2(tmp_path: Path, make: Any, message: str) -> 
     assert "Traceback" not in result.output
 
 
-def test_check_truncated_and_posterior_less_files(az: Any, arviz_example: Any, tmp_path: Path) -> None:
+def test_check_truncated_and_posterior_less_files(
+    az: Any, arviz_example: Any, tmp_path: Path
+) -> None:
     source = arviz_example("centered_eight").read_bytes()
     truncated = tmp_path / "truncated.nc"
     truncated.write_bytes(source[: len(source) // 2])
@@ -128,7 +135,9 @@ def test_fit_bad_spec_exits_2_without_traceback(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "likelihod: unknown key; did you mean 'likelihood'?" in result.output
     assert not (tmp_path / "out.nc").exists()
-    result = invoke("fit", CONFIGS / "mme4.yaml", "--target-accept", "1.2", "--out", tmp_path / "x.nc")
+    result = invoke(
+        "fit", CONFIGS / "mme4.yaml", "--target-accept", "1.2", "--out", tmp_path / "x.nc"
+    )
     assert result.exit_code == 2 and "--target-accept: Input should be less than 1" in result.output
     debug = invoke("--debug", "fit", spec)
     assert debug.exit_code != 0 and debug.exception is not None
@@ -148,7 +157,11 @@ def test_fit_writes_run_that_loads_back(az: Any, tmp_path: Path) -> None:
     result = invoke("fit", spec, "--out", out, "--json", "--seed", "7")
     assert result.exit_code in (0, 1), result.output
     doc = json.loads(result.stdout)
-    assert doc["run"]["seed"] == 7 and doc["sampling"]["chains"] == 2 and doc["sampling"]["draws"] == 200
+    assert (
+        doc["run"]["seed"] == 7
+        and doc["sampling"]["chains"] == 2
+        and doc["sampling"]["draws"] == 200
+    )
     idata = az.from_netcdf(out)
     assert set(idata.groups()) >= {"posterior", "sample_stats", "observed_data", "log_likelihood"}
     assert set(idata.posterior.data_vars) == {"a_bar", "sigma", "z", "a"}

@@ -18,7 +18,14 @@ from .conftest import CONFIGS, DATA
 
 def test_bangladesh_csv_matches_its_provenance() -> None:
     frame = pd.read_csv(DATA)
-    assert list(frame.columns) == ["woman", "district", "use_contraception", "living_children", "age_centered", "urban"]
+    assert list(frame.columns) == [
+        "woman",
+        "district",
+        "use_contraception",
+        "living_children",
+        "age_centered",
+        "urban",
+    ]
     assert len(frame) == 1934
     assert frame["district"].nunique() == 60 and 54 not in set(frame["district"])
     assert frame.groupby("district").size().loc[[1, 2, 3]].tolist() == [117, 20, 2]
@@ -60,15 +67,43 @@ GOOD = "y,g,x,n\n0,a,1.5,3\n1,a,2.5,3\n1,b,0.5,3\n0,b,1.0,3\n"
     [
         (GOOD, {"response": "z"}, "column 'z' (response) is not in the file"),
         (GOOD, {"response": "yy"}, "did you mean 'y'?"),
-        (GOOD, {"groups": [{"factor": "grp"}]}, "column 'grp' (groups[0].factor) is not in the file"),
+        (
+            GOOD,
+            {"groups": [{"factor": "grp"}]},
+            "column 'grp' (groups[0].factor) is not in the file",
+        ),
         (GOOD, {"data": {"path": "d.csv", "where": {"g": ["zz"]}}}, "leaves no rows"),
         (GOOD, {"data": {"path": "d.csv", "where": {"h": [1]}}}, "data.where names column 'h'"),
-        (GOOD.replace("1,b,0.5", "2,b,0.5"), {}, "must be 0 or 1 for likelihood bernoulli; 1 value(s) are not (e.g. 2 at line 4)"),
-        (GOOD.replace("1,b,0.5,3", "5,b,0.5,3"), {"likelihood": "binomial", "trials": "n"}, "exceeds trials in 1 row(s) (lines 4)"),
-        (GOOD.replace("1,b,0.5", "-1,b,0.5"), {"likelihood": "binomial", "trials": 3}, "whole numbers >= 0"),
-        (GOOD.replace("b", "a"), {"groups": [{"factor": "g"}]}, "grouping factor 'g' has a single level ('a')"),
-        (GOOD.replace("2.5", "high"), {"predictors": [{"column": "x"}]}, "predictor column 'x' must be numeric; 1 value(s) are not (e.g. 'high' at line 3)"),
-        (GOOD.replace("1,a,2.5", ",a,2.5"), {}, "1 row(s) have missing values (y: 1 missing), at lines 3"),
+        (
+            GOOD.replace("1,b,0.5", "2,b,0.5"),
+            {},
+            "must be 0 or 1 for likelihood bernoulli; 1 value(s) are not (e.g. 2 at line 4)",
+        ),
+        (
+            GOOD.replace("1,b,0.5,3", "5,b,0.5,3"),
+            {"likelihood": "binomial", "trials": "n"},
+            "exceeds trials in 1 row(s) (lines 4)",
+        ),
+        (
+            GOOD.replace("1,b,0.5", "-1,b,0.5"),
+            {"likelihood": "binomial", "trials": 3},
+            "whole numbers >= 0",
+        ),
+        (
+            GOOD.replace("b", "a"),
+            {"groups": [{"factor": "g"}]},
+            "grouping factor 'g' has a single level ('a')",
+        ),
+        (
+            GOOD.replace("2.5", "high"),
+            {"predictors": [{"column": "x"}]},
+            "predictor column 'x' must be numeric; 1 value(s) are not (e.g. 'high' at line 3)",
+        ),
+        (
+            GOOD.replace("1,a,2.5", ",a,2.5"),
+            {},
+            "1 row(s) have missing values (y: 1 missing), at lines 3",
+        ),
         ("", {}, "the CSV file is empty"),
         ("y,g\n", {}, "header but no rows"),
     ],

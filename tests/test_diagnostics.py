@@ -35,7 +35,9 @@ def status(verdict: Any, name: str) -> str:
 
 
 def test_healthy_run_passes_every_check(rng: np.random.Generator) -> None:
-    idata = make_idata(pytest.importorskip("arviz"), {"mu": iid(rng), "theta": iid(rng, 3)}, healthy_stats(rng))
+    idata = make_idata(
+        pytest.importorskip("arviz"), {"mu": iid(rng), "theta": iid(rng, 3)}, healthy_stats(rng)
+    )
     d, v = judge_idata(idata, target_accept=0.8)
     assert v.passed and v.label == "pass" and v.advice == []
     assert {c.name: c.status for c in v.checks} == {
@@ -56,8 +58,18 @@ def test_summary_numbers_are_arviz_unrounded(az: Any, rng: np.random.Generator) 
     d, _ = judge_idata(idata)
     row = az.summary(idata, hdi_prob=0.89, round_to="none").loc["mu"]
     p = d.parameters[0]
-    assert (p.mean, p.sd, p.hdi_low, p.hdi_high) == (row["mean"], row["sd"], row["hdi_5.5%"], row["hdi_94.5%"])
-    assert (p.ess_bulk, p.ess_tail, p.r_hat, p.mcse_mean) == (row["ess_bulk"], row["ess_tail"], row["r_hat"], row["mcse_mean"])
+    assert (p.mean, p.sd, p.hdi_low, p.hdi_high) == (
+        row["mean"],
+        row["sd"],
+        row["hdi_5.5%"],
+        row["hdi_94.5%"],
+    )
+    assert (p.ess_bulk, p.ess_tail, p.r_hat, p.mcse_mean) == (
+        row["ess_bulk"],
+        row["ess_tail"],
+        row["r_hat"],
+        row["mcse_mean"],
+    )
     assert p.mean != round(p.mean, 3)  # unrounded
 
 
@@ -103,7 +115,9 @@ def test_nutpie_stat_names_are_normalized(az: Any, rng: np.random.Generator) -> 
     posterior = {"mu": iid(rng), "sigma_log__": iid(rng)}
     d_pymc, v_pymc = judge_idata(make_idata(az, posterior, stats))
     d_nutpie, v_nutpie = judge_idata(make_idata(az, posterior, nutpie_stats))
-    assert [(c.name, c.status, c.value) for c in v_pymc.checks] == [(c.name, c.status, c.value) for c in v_nutpie.checks]
+    assert [(c.name, c.status, c.value) for c in v_pymc.checks] == [
+        (c.name, c.status, c.value) for c in v_nutpie.checks
+    ]
     assert d_nutpie.chain_stats == d_pymc.chain_stats
     assert [p.name for p in d_nutpie.parameters] == ["mu"]  # transformed variable hidden
     assert d_nutpie.hidden_variables == ["sigma_log__"]
@@ -124,7 +138,7 @@ def test_rhat_fails_when_chains_disagree(az: Any, rng: np.random.Generator) -> N
     draws = iid(rng)
     draws[0] += 3.0
     idata = make_idata(az, {"mu": draws, "ok": iid(rng)}, healthy_stats(rng))
-    d, v = judge_idata(idata)
+    _d, v = judge_idata(idata)
     check = next(c for c in v.checks if c.name == "r_hat")
     assert check.status == "fail" and check.worst == "mu"
     assert check.value == pytest.approx(float(az.rhat(idata)["mu"]))
@@ -133,13 +147,15 @@ def test_rhat_fails_when_chains_disagree(az: Any, rng: np.random.Generator) -> N
     assert status(v, "r_hat") == "pass"
 
 
-def test_ess_fails_for_sticky_chains_with_run_longer_advice(az: Any, rng: np.random.Generator) -> None:
+def test_ess_fails_for_sticky_chains_with_run_longer_advice(
+    az: Any, rng: np.random.Generator
+) -> None:
     sticky = np.empty((CHAINS, DRAWS))
     sticky[:, 0] = rng.normal(size=CHAINS)
     for t in range(1, DRAWS):  # AR(1) with rho 0.97
         sticky[:, t] = 0.97 * sticky[:, t - 1] + rng.normal(scale=0.25, size=CHAINS)
     idata = make_idata(az, {"slow": sticky}, healthy_stats(rng))
-    d, v = judge_idata(idata)
+    _d, v = judge_idata(idata)
     check = next(c for c in v.checks if c.name == "ess_bulk")
     assert check.status == "fail" and check.threshold == 400
     assert check.value == pytest.approx(float(az.ess(idata, method="bulk")["slow"]))
@@ -150,18 +166,26 @@ def test_ess_fails_for_sticky_chains_with_run_longer_advice(az: Any, rng: np.ran
 
 
 def test_missing_sample_stats_degrade_to_not_available(az: Any, rng: np.random.Generator) -> None:
-    d, v = judge_idata(make_idata(az, {"mu": iid(rng)}))
+    _, v = judge_idata(make_idata(az, {"mu": iid(rng)}))
     statuses = {c.name: c.status for c in v.checks}
-    assert statuses["divergences"] == statuses["tree_depth"] == statuses["e_bfmi"] == statuses["acceptance"] == "n/a"
+    assert (
+        statuses["divergences"]
+        == statuses["tree_depth"]
+        == statuses["e_bfmi"]
+        == statuses["acceptance"]
+        == "n/a"
+    )
     assert statuses["r_hat"] == "pass" and v.passed
     assert next(c for c in v.checks if c.name == "divergences").passed is None
     stats = {"diverging": np.zeros((CHAINS, DRAWS), dtype=bool)}
-    d, v = judge_idata(make_idata(az, {"mu": iid(rng)}, stats))
+    _d, v = judge_idata(make_idata(az, {"mu": iid(rng)}, stats))
     assert status(v, "divergences") == "pass" and status(v, "e_bfmi") == "n/a"
 
 
 def test_constant_parameter_does_not_crash(az: Any, rng: np.random.Generator) -> None:
-    d, v = judge_idata(make_idata(az, {"mu": iid(rng), "fixed": np.ones((CHAINS, DRAWS))}, healthy_stats(rng)))
+    _d, v = judge_idata(
+        make_idata(az, {"mu": iid(rng), "fixed": np.ones((CHAINS, DRAWS))}, healthy_stats(rng))
+    )
     assert status(v, "r_hat") == "pass"
 
 
@@ -185,7 +209,9 @@ def funnel_idata(az: Any, rng: np.random.Generator) -> Any:
     return make_idata(az, {"mu": mu, "tau": tau, "theta": theta}, stats)
 
 
-def test_localization_puts_the_scale_first_and_calls_the_funnel(az: Any, rng: np.random.Generator) -> None:
+def test_localization_puts_the_scale_first_and_calls_the_funnel(
+    az: Any, rng: np.random.Generator
+) -> None:
     idata = funnel_idata(az, rng)
     hotspots = localize_divergences(idata, ["mu", "tau", "theta"])
     assert hotspots[0].parameter == "tau" and hotspots[0].funnel and hotspots[0].transform == "log"
@@ -196,10 +222,25 @@ def test_localization_puts_the_scale_first_and_calls_the_funnel(az: Any, rng: np
     assert v.advice[0].remedy == "non_center" and "`tau`" in v.advice[0].action + v.advice[0].reason
 
 
-def test_localization_with_known_group_terms_names_the_group(az: Any, rng: np.random.Generator) -> None:
+def test_localization_with_known_group_terms_names_the_group(
+    az: Any, rng: np.random.Generator
+) -> None:
     idata = funnel_idata(az, rng)
-    terms = [{"factor": "school", "effect": "theta", "scale": "tau", "offset": None, "parameterization": "centered", "pooling": "partial", "levels": 8, "smallest_level": 1}]
-    d, v = judge_idata(idata, group_terms=terms, free_variables=["mu", "tau", "theta"], target_accept=0.8)
+    terms = [
+        {
+            "factor": "school",
+            "effect": "theta",
+            "scale": "tau",
+            "offset": None,
+            "parameterization": "centered",
+            "pooling": "partial",
+            "levels": 8,
+            "smallest_level": 1,
+        }
+    ]
+    _d, v = judge_idata(
+        idata, group_terms=terms, free_variables=["mu", "tau", "theta"], target_accept=0.8
+    )
     first = v.advice[0]
     assert first.remedy == "non_center" and first.target == "school"
     assert "Reparameterize group `theta` (school) as non_centered" in first.action
@@ -223,7 +264,13 @@ def test_var_filter_restricts_parameters(az: Any, rng: np.random.Generator) -> N
 
 
 def test_target_accept_ladder() -> None:
-    assert [next_target_accept(x) for x in (None, 0.8, 0.9, 0.95, 0.99)] == [0.9, 0.9, 0.95, 0.99, None]
+    assert [next_target_accept(x) for x in (None, 0.8, 0.9, 0.95, 0.99)] == [
+        0.9,
+        0.9,
+        0.95,
+        0.99,
+        None,
+    ]
 
 
 def test_centered_eight_localizes_tau(az: Any) -> None:
@@ -233,4 +280,6 @@ def test_centered_eight_localizes_tau(az: Any) -> None:
     assert d.hotspots[0].parameter == "tau" and d.hotspots[0].funnel
     assert not v.passed and v.advice[0].remedy == "non_center"
     info = read_info(idata, "centered_eight")
-    assert info.inference_library == "pymc" and info.sampling_seconds == pytest.approx(7.48, abs=0.01)
+    assert info.inference_library == "pymc" and info.sampling_seconds == pytest.approx(
+        7.48, abs=0.01
+    )

@@ -36,10 +36,14 @@ REFERENCE = {
 
 def run_hmdiag(*args: Any, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONWARNINGS": "default"}
-    return subprocess.run([HMDIAG, *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env, timeout=900)
+    return subprocess.run(
+        [HMDIAG, *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env, timeout=900
+    )
 
 
-def assert_matches_reference(doc: dict[str, Any], reference: dict[str, tuple[float, float]]) -> None:
+def assert_matches_reference(
+    doc: dict[str, Any], reference: dict[str, tuple[float, float]]
+) -> None:
     params = {p["name"]: p for p in doc["parameters"]}
     for name, (ref_mean, ref_mcse) in reference.items():
         ours = params[name]
@@ -106,7 +110,9 @@ def test_same_seed_gives_identical_draws(small_fit: Any, tmp_path: Path) -> None
     first = small_fit("mme4")
     again = fit(load_spec(small_spec("mme4", tmp_path)))
     for var in ("a_bar", "sigma", "z", "a"):
-        np.testing.assert_array_equal(first.idata.posterior[var].values, again.idata.posterior[var].values)
+        np.testing.assert_array_equal(
+            first.idata.posterior[var].values, again.idata.posterior[var].values
+        )
 
 
 def test_nutpie_and_pymc_runs_give_the_same_checks(small_fit: Any, tmp_path: Path) -> None:
@@ -117,10 +123,21 @@ def test_nutpie_and_pymc_runs_give_the_same_checks(small_fit: Any, tmp_path: Pat
     pymc_run = small_fit("mme4")
     nutpie_run = small_fit("mme4", backend="nutpie")
     reports = [assess(r.idata, r.info, Thresholds()) for r in (pymc_run, nutpie_run)]
-    assert [c.name for c in reports[0].verdict.checks] == [c.name for c in reports[1].verdict.checks]
+    assert [c.name for c in reports[0].verdict.checks] == [
+        c.name for c in reports[1].verdict.checks
+    ]
     assert all(c.status != "n/a" for r in reports for c in r.verdict.checks)
-    assert [p.name for p in reports[0].diagnosis.parameters] == [p.name for p in reports[1].diagnosis.parameters]
-    assert set(nutpie_run.idata.sample_stats.data_vars) >= {"diverging", "tree_depth", "reached_max_treedepth", "acceptance_rate", "step_size", "energy"}
+    assert [p.name for p in reports[0].diagnosis.parameters] == [
+        p.name for p in reports[1].diagnosis.parameters
+    ]
+    assert set(nutpie_run.idata.sample_stats.data_vars) >= {
+        "diverging",
+        "tree_depth",
+        "reached_max_treedepth",
+        "acceptance_rate",
+        "step_size",
+        "energy",
+    }
     assert set(nutpie_run.idata.groups()) == set(pymc_run.idata.groups())
 
 

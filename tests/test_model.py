@@ -19,7 +19,7 @@ from .conftest import CONFIGS, DATA
 pm = _lazy.pymc()
 
 
-def built(name: str):  # noqa: ANN201
+def built(name: str):
     loaded = load_spec(CONFIGS / f"{name}.yaml")
     return build_model(loaded.spec, prepare_data(loaded))
 
@@ -30,7 +30,7 @@ def first3() -> tuple[np.ndarray, np.ndarray]:
     return frame["district"].to_numpy() - 1, frame["use_contraception"].to_numpy()
 
 
-def reference_model(name: str):  # noqa: ANN201
+def reference_model(name: str):
     """The reference post's models, written directly in PyMC."""
     district, y = first3()
     with pm.Model(coords={"district": [1, 2, 3]}) as model:
@@ -67,13 +67,20 @@ def test_non_centered_records_centered_effects() -> None:
     assert "a" in model.model.named_vars and "a" in [d.name for d in model.model.deterministics]
     assert model.model.coords["district"] == (1, 2, 3)
     term = model.group_terms[0]
-    assert (term.effect, term.scale, term.offset, term.parameterization) == ("a", "sigma", "z", "non_centered")
+    assert (term.effect, term.scale, term.offset, term.parameterization) == (
+        "a",
+        "sigma",
+        "z",
+        "non_centered",
+    )
     assert (term.levels, term.smallest_level) == (3, 2)
 
 
 def test_probit_binomial_with_predictor(tmp_path: Path) -> None:
     csv = tmp_path / "d.csv"
-    pd.DataFrame({"k": [1, 2, 0, 3], "n": [3, 3, 3, 3], "x": [0.1, 0.2, 0.3, 0.4], "g": [1, 1, 2, 2]}).to_csv(csv, index=False)
+    pd.DataFrame(
+        {"k": [1, 2, 0, 3], "n": [3, 3, 3, 3], "x": [0.1, 0.2, 0.3, 0.4], "g": [1, 1, 2, 2]}
+    ).to_csv(csv, index=False)
     spec = {
         "name": "m",
         "data": {"path": str(csv)},
@@ -88,7 +95,12 @@ def test_probit_binomial_with_predictor(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(spec))
     loaded = load_spec(path)
     model = build_model(loaded.spec, prepare_data(loaded)).model
-    point = {"intercept": 0.3, "b_x": -0.5, "sigma_g_log__": np.log(0.7), "z_g": np.array([0.2, -0.4])}
+    point = {
+        "intercept": 0.3,
+        "b_x": -0.5,
+        "sigma_g_log__": np.log(0.7),
+        "z_g": np.array([0.2, -0.4]),
+    }
     # The first partially pooled term is centered on the intercept: a_g = intercept + z_g * sigma.
     group_effect = 0.3 + 0.7 * np.array([0.2, 0.2, -0.4, -0.4])
     eta = -0.5 * np.array([0.1, 0.2, 0.3, 0.4]) + group_effect

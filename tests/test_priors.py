@@ -49,7 +49,9 @@ def test_invalid_priors_name_the_problem(text: str, message: str) -> None:
 
 @given(
     family=st.sampled_from(sorted(FAMILIES)),
-    values=st.lists(st.floats(min_value=0.01, max_value=1e6, allow_nan=False), min_size=3, max_size=3),
+    values=st.lists(
+        st.floats(min_value=0.01, max_value=1e6, allow_nan=False), min_size=3, max_size=3
+    ),
 )
 def test_str_round_trips(family: str, values: list[float]) -> None:
     params = FAMILIES[family].params

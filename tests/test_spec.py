@@ -36,13 +36,26 @@ def test_bangladesh_configs_load(name: str) -> None:
 
 
 def test_bangladesh_story_settings() -> None:
-    specs = {n: load_spec(CONFIGS / f"{n}.yaml").spec for n in ["mfe", "mme0", "mme1", "mme2", "mme3", "mme3b", "mme4"]}
+    specs = {
+        n: load_spec(CONFIGS / f"{n}.yaml").spec
+        for n in ["mfe", "mme0", "mme1", "mme2", "mme3", "mme3b", "mme4"]
+    }
     assert specs["mfe"].intercept is None and specs["mfe"].groups[0].pooling == "none"
-    assert [specs[n].sampler.target_accept for n in ["mme0", "mme1", "mme2", "mme3", "mme3b", "mme4"]] == [
-        0.8, 0.9, 0.99, 0.99, 0.99, 0.99,
+    assert [
+        specs[n].sampler.target_accept for n in ["mme0", "mme1", "mme2", "mme3", "mme3b", "mme4"]
+    ] == [
+        0.8,
+        0.9,
+        0.99,
+        0.99,
+        0.99,
+        0.99,
     ]
     assert [str(specs[n].groups[0].scale.prior) for n in ["mme0", "mme3", "mme3b", "mme4"]] == [
-        "exponential(1)", "halfnormal(0.25)", "halfnormal(0.1)", "halfnormal(0.5)",
+        "exponential(1)",
+        "halfnormal(0.25)",
+        "halfnormal(0.1)",
+        "halfnormal(0.5)",
     ]
     mme4 = specs["mme4"]
     assert mme4.groups[0].parameterization == "non_centered"
@@ -65,19 +78,49 @@ def test_nested_unknown_key_lists_valid_keys() -> None:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        ({"likelihood": "poison"}, "likelihood: 'poison' is not supported; must be one of: bernoulli, binomial"),
-        ({"link": "logt"}, "link: 'logt' is not supported (did you mean 'logit'?); must be one of: logit, probit"),
-        ({"sampler": {"target_accept": 1.0}}, "sampler.target_accept: Input should be less than 1, got 1.0"),
-        ({"sampler": {"target_accept": 0}}, "sampler.target_accept: Input should be greater than 0, got 0"),
-        ({"sampler": {"draws": 0}}, "sampler.draws: Input should be greater than or equal to 1, got 0"),
-        ({"sampler": {"chains": 0}}, "sampler.chains: Input should be greater than or equal to 1, got 0"),
-        ({"intercept": {"prior": "normal(0, -2)"}}, "intercept.prior: argument sigma of normal must be > 0, got -2"),
+        (
+            {"likelihood": "poison"},
+            "likelihood: 'poison' is not supported; must be one of: bernoulli, binomial",
+        ),
+        (
+            {"link": "logt"},
+            "link: 'logt' is not supported (did you mean 'logit'?); must be one of: logit, probit",
+        ),
+        (
+            {"sampler": {"target_accept": 1.0}},
+            "sampler.target_accept: Input should be less than 1, got 1.0",
+        ),
+        (
+            {"sampler": {"target_accept": 0}},
+            "sampler.target_accept: Input should be greater than 0, got 0",
+        ),
+        (
+            {"sampler": {"draws": 0}},
+            "sampler.draws: Input should be greater than or equal to 1, got 0",
+        ),
+        (
+            {"sampler": {"chains": 0}},
+            "sampler.chains: Input should be greater than or equal to 1, got 0",
+        ),
+        (
+            {"intercept": {"prior": "normal(0, -2)"}},
+            "intercept.prior: argument sigma of normal must be > 0, got -2",
+        ),
         ({"intercept": {"prior": "wide(1)"}}, "intercept.prior: unknown prior family 'wide'"),
-        ({"groups": [{"factor": "g", "scale": {"prior": "normal(0, 1)"}}]}, "groups[0].scale.prior: a group scale needs a prior on positive values"),
-        ({"groups": [{"factor": "g", "pooling": "some"}]}, "groups[0].pooling: 'some' is not supported; must be one of: none, partial"),
+        (
+            {"groups": [{"factor": "g", "scale": {"prior": "normal(0, 1)"}}]},
+            "groups[0].scale.prior: a group scale needs a prior on positive values",
+        ),
+        (
+            {"groups": [{"factor": "g", "pooling": "some"}]},
+            "groups[0].pooling: 'some' is not supported; must be one of: none, partial",
+        ),
         ({"likelihood": "binomial"}, "likelihood binomial needs 'trials'"),
         ({"name": "my model"}, "name: 'my model' is not a valid parameter name"),
-        ({"groups": [{"factor": "g", "name": "a"}, {"factor": "h", "name": "a"}]}, "parameter names must be unique; used twice: a"),
+        (
+            {"groups": [{"factor": "g", "name": "a"}, {"factor": "h", "name": "a"}]},
+            "parameter names must be unique; used twice: a",
+        ),
     ],
 )
 def test_invalid_values_name_key_and_valid_choices(change: dict, expected: str) -> None:
@@ -109,7 +152,11 @@ def test_intercept_false_drops_it() -> None:
         ("42\n", "got a int"),
         ("name: a\nname: b\n", "line 2: duplicate key 'name' (first defined on line 1)"),
         ("name: !!python/object/apply:os.system ['true']\n", "invalid YAML"),
-        ("a: &x [1]\nb: &y [*x, *x, *x, *x, *x, *x, *x, *x, *x, *x]\n" + "".join(f"c{i}: [*y, *y, *y, *y, *y, *y, *y, *y, *y, *y]\n" for i in range(12)), "alias bomb"),
+        (
+            "a: &x [1]\nb: &y [*x, *x, *x, *x, *x, *x, *x, *x, *x, *x]\n"
+            + "".join(f"c{i}: [*y, *y, *y, *y, *y, *y, *y, *y, *y, *y]\n" for i in range(12)),
+            "alias bomb",
+        ),
     ],
 )
 def test_bad_yaml_files(tmp_path: Path, text: str, message: str) -> None:

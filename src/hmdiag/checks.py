@@ -78,13 +78,24 @@ def _finite(params: list[ParameterSummary], attr: str) -> list[ParameterSummary]
 
 def _check_divergences(d: Diagnosis, t: Thresholds) -> CheckResult:
     if d.divergences_total is None:
-        return CheckResult("divergences", "n/a", None, t.max_divergences, "the run records no divergence stat")
+        return CheckResult(
+            "divergences", "n/a", None, t.max_divergences, "the run records no divergence stat"
+        )
     per_chain = ", ".join(str(c.divergences) for c in d.chain_stats)
     pct = 100 * (d.divergence_fraction or 0.0)
     ok = d.divergences_total <= t.max_divergences
-    message = f"{d.divergences_total} divergent transitions ({pct:.1f}% of draws; per chain: {per_chain})"
+    message = (
+        f"{d.divergences_total} divergent transitions ({pct:.1f}% of draws; per chain: {per_chain})"
+    )
     top = d.hotspots[0].parameter if d.hotspots else None
-    return CheckResult("divergences", "pass" if ok else "fail", d.divergences_total, t.max_divergences, message, top)
+    return CheckResult(
+        "divergences",
+        "pass" if ok else "fail",
+        d.divergences_total,
+        t.max_divergences,
+        message,
+        top,
+    )
 
 
 def _check_rhat(d: Diagnosis, t: Thresholds) -> CheckResult:
@@ -96,8 +107,12 @@ def _check_rhat(d: Diagnosis, t: Thresholds) -> CheckResult:
     if bad:
         message = f"{len(bad)} of {len(params)} parameters have r_hat > {t.max_rhat:g}; worst {worst.name} = {worst.r_hat:.3f}"
     else:
-        message = f"all {len(params)} parameters have r_hat <= {t.max_rhat:g} (max {worst.r_hat:.3f})"
-    return CheckResult("r_hat", "fail" if bad else "pass", worst.r_hat, t.max_rhat, message, worst.name)
+        message = (
+            f"all {len(params)} parameters have r_hat <= {t.max_rhat:g} (max {worst.r_hat:.3f})"
+        )
+    return CheckResult(
+        "r_hat", "fail" if bad else "pass", worst.r_hat, t.max_rhat, message, worst.name
+    )
 
 
 def _check_ess(d: Diagnosis, t: Thresholds, kind: str) -> CheckResult:
@@ -119,18 +134,28 @@ def _check_ess(d: Diagnosis, t: Thresholds, kind: str) -> CheckResult:
 
 def _check_treedepth(d: Diagnosis, t: Thresholds) -> CheckResult:
     if d.treedepth_hits_total is None:
-        return CheckResult("tree_depth", "n/a", None, t.max_treedepth_hits, "the run records no tree-depth stat")
+        return CheckResult(
+            "tree_depth", "n/a", None, t.max_treedepth_hits, "the run records no tree-depth stat"
+        )
     assumed = " (assumed; the run does not record it)" if d.max_treedepth_assumed else ""
     per_chain = ", ".join(str(c.treedepth_hits) for c in d.chain_stats)
     ok = d.treedepth_hits_total <= t.max_treedepth_hits
     message = f"{d.treedepth_hits_total} transitions hit max tree depth {d.max_treedepth}{assumed} (per chain: {per_chain})"
-    return CheckResult("tree_depth", "pass" if ok else "fail", d.treedepth_hits_total, t.max_treedepth_hits, message)
+    return CheckResult(
+        "tree_depth",
+        "pass" if ok else "fail",
+        d.treedepth_hits_total,
+        t.max_treedepth_hits,
+        message,
+    )
 
 
 def _check_bfmi(d: Diagnosis, t: Thresholds) -> CheckResult:
     values = [(c.chain, c.bfmi) for c in d.chain_stats if c.bfmi is not None]
     if not values:
-        return CheckResult("e_bfmi", "n/a", None, t.min_bfmi, "the run records no energy: E-BFMI not available")
+        return CheckResult(
+            "e_bfmi", "n/a", None, t.min_bfmi, "the run records no energy: E-BFMI not available"
+        )
     low = [(c, v) for c, v in values if v < t.min_bfmi]
     lowest = min(v for _, v in values)
     if low:
@@ -144,16 +169,26 @@ def _check_bfmi(d: Diagnosis, t: Thresholds) -> CheckResult:
 def _check_acceptance(d: Diagnosis) -> CheckResult:
     accepts = [(c.chain, c.mean_accept) for c in d.chain_stats if c.mean_accept is not None]
     if not accepts:
-        return CheckResult("acceptance", "n/a", None, d.target_accept, "the run records no acceptance stat")
+        return CheckResult(
+            "acceptance", "n/a", None, d.target_accept, "the run records no acceptance stat"
+        )
     mean = sum(v for _, v in accepts) / len(accepts)
     if d.target_accept is None:
-        return CheckResult("acceptance", "pass", mean, None, f"mean acceptance {mean:.2f} (target not recorded)")
+        return CheckResult(
+            "acceptance", "pass", mean, None, f"mean acceptance {mean:.2f} (target not recorded)"
+        )
     off = [(c, v) for c, v in accepts if abs(v - d.target_accept) > ACCEPTANCE_TOLERANCE]
     if off:
         chains = ", ".join(f"chain {c}: {v:.2f}" for c, v in off)
         message = f"acceptance does not match the target {d.target_accept:g} ({chains})"
         return CheckResult("acceptance", "warn", mean, d.target_accept, message)
-    return CheckResult("acceptance", "pass", mean, d.target_accept, f"mean acceptance {mean:.2f} matches target {d.target_accept:g}")
+    return CheckResult(
+        "acceptance",
+        "pass",
+        mean,
+        d.target_accept,
+        f"mean acceptance {mean:.2f} matches target {d.target_accept:g}",
+    )
 
 
 def run_checks(d: Diagnosis, t: Thresholds) -> list[CheckResult]:
@@ -268,7 +303,11 @@ def make_advice(d: Diagnosis, checks: list[CheckResult]) -> list[Advice]:
         advice.append(
             Advice(
                 action=f"Look at the rank plot of `{worst}` (az.plot_rank(idata, var_names=['{worst.split('[')[0]}']))"
-                + ("; fix the divergences first" if "divergences" in failed else "; then run longer"),
+                + (
+                    "; fix the divergences first"
+                    if "divergences" in failed
+                    else "; then run longer"
+                ),
                 reason=f"chains disagree about `{worst}` (r_hat {failed['r_hat'].value:.3f})",
                 remedy="inspect",
                 target=worst,

@@ -27,7 +27,8 @@ EXIT_CODES_HELP = (
 
 app = typer.Typer(
     name="hmdiag",
-    help="Make hierarchical Bayesian models fail loudly and get fixed quickly.\n\n" + EXIT_CODES_HELP,
+    help="Make hierarchical Bayesian models fail loudly and get fixed quickly.\n\n"
+    + EXIT_CODES_HELP,
     context_settings={"help_option_names": ["-h", "--help"]},
     no_args_is_help=True,
     add_completion=False,
@@ -48,7 +49,12 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_callback(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
 ) -> None:
     """Make hierarchical Bayesian models fail loudly and get fixed quickly."""
@@ -94,20 +100,36 @@ def _quiet_warnings() -> Iterator[None]:
 
 
 # Options shared by fit and check, defined once.
-VarOpt = Annotated[list[str] | None, typer.Option("--var", help="Only these variables (repeatable).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (schema_version 1) instead of tables.")]
-MarkdownOpt = Annotated[bool, typer.Option("--markdown", help="Print Markdown (for CI job summaries).")]
+VarOpt = Annotated[
+    list[str] | None, typer.Option("--var", help="Only these variables (repeatable).")
+]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print JSON (schema_version 1) instead of tables.")
+]
+MarkdownOpt = Annotated[
+    bool, typer.Option("--markdown", help="Print Markdown (for CI job summaries).")
+]
 AllOpt = Annotated[bool, typer.Option("--all", help="Show every element of large vectors.")]
-MaxRhatOpt = Annotated[float | None, typer.Option("--max-rhat", help="Fail when r_hat exceeds this. [default: 1.01]")]
+MaxRhatOpt = Annotated[
+    float | None, typer.Option("--max-rhat", help="Fail when r_hat exceeds this. [default: 1.01]")
+]
 MinEssOpt = Annotated[
-    float | None, typer.Option("--min-ess", help="Minimum bulk and tail ESS per chain. [default: 100]")
+    float | None,
+    typer.Option("--min-ess", help="Minimum bulk and tail ESS per chain. [default: 100]"),
 ]
-MaxDivOpt = Annotated[int | None, typer.Option("--max-divergences", help="Allowed divergences. [default: 0]")]
+MaxDivOpt = Annotated[
+    int | None, typer.Option("--max-divergences", help="Allowed divergences. [default: 0]")
+]
 MaxDepthOpt = Annotated[
-    int | None, typer.Option("--max-treedepth-hits", help="Allowed max-tree-depth hits. [default: 0]")
+    int | None,
+    typer.Option("--max-treedepth-hits", help="Allowed max-tree-depth hits. [default: 0]"),
 ]
-MinBfmiOpt = Annotated[float | None, typer.Option("--min-bfmi", help="Minimum E-BFMI per chain. [default: 0.3]")]
-HdiOpt = Annotated[float | None, typer.Option("--hdi-prob", help="HDI probability. [default: 0.89]")]
+MinBfmiOpt = Annotated[
+    float | None, typer.Option("--min-bfmi", help="Minimum E-BFMI per chain. [default: 0.3]")
+]
+HdiOpt = Annotated[
+    float | None, typer.Option("--hdi-prob", help="HDI probability. [default: 0.89]")
+]
 
 
 def _emit(report: Any, *, as_json: bool, as_markdown: bool, show_all: bool) -> int:
@@ -123,14 +145,30 @@ def _emit(report: Any, *, as_json: bool, as_markdown: bool, show_all: bool) -> i
     return EXIT_OK if report.verdict.passed else EXIT_FAILED
 
 
-def _thresholds(base: Any, max_rhat: float | None, min_ess: float | None, max_div: int | None, max_depth: int | None, min_bfmi: float | None) -> Any:
+def _thresholds(
+    base: Any,
+    max_rhat: float | None,
+    min_ess: float | None,
+    max_div: int | None,
+    max_depth: int | None,
+    min_bfmi: float | None,
+) -> Any:
     if max_rhat is not None and max_rhat <= 1.0:
         raise HmdiagError(f"--max-rhat must be greater than 1, got {max_rhat}")
-    for flag, value in (("--min-ess", min_ess), ("--max-divergences", max_div), ("--max-treedepth-hits", max_depth), ("--min-bfmi", min_bfmi)):
+    for flag, value in (
+        ("--min-ess", min_ess),
+        ("--max-divergences", max_div),
+        ("--max-treedepth-hits", max_depth),
+        ("--min-bfmi", min_bfmi),
+    ):
         if value is not None and value < 0:
             raise HmdiagError(f"{flag} must be >= 0, got {value}")
     return base.with_overrides(
-        max_rhat=max_rhat, min_ess_per_chain=min_ess, max_divergences=max_div, max_treedepth_hits=max_depth, min_bfmi=min_bfmi
+        max_rhat=max_rhat,
+        min_ess_per_chain=min_ess,
+        max_divergences=max_div,
+        max_treedepth_hits=max_depth,
+        min_bfmi=min_bfmi,
     )
 
 
@@ -155,23 +193,34 @@ def validate(
 
     loaded = load_spec(config)
     data = prepare_data(loaded)
-    terminal.render_structure(terminal.make_console(), describe(loaded.spec, data), loaded.data_path)
+    terminal.render_structure(
+        terminal.make_console(), describe(loaded.spec, data), loaded.data_path
+    )
 
 
 @app.command()
 @guarded
 def fit(
     config: Annotated[Path, typer.Argument(help="YAML model spec.")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Where to save the run. [default: runs/<name>.nc]")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Where to save the run. [default: runs/<name>.nc]"),
+    ] = None,
     draws: Annotated[int | None, typer.Option(help="Draws per chain (overrides the spec).")] = None,
     tune: Annotated[int | None, typer.Option(help="Tuning steps per chain.")] = None,
     chains: Annotated[int | None, typer.Option(help="Number of chains.")] = None,
-    cores: Annotated[int | None, typer.Option(help="Chains run in parallel on this many cores.")] = None,
-    target_accept: Annotated[float | None, typer.Option("--target-accept", help="NUTS target acceptance, 0 < x < 1.")] = None,
+    cores: Annotated[
+        int | None, typer.Option(help="Chains run in parallel on this many cores.")
+    ] = None,
+    target_accept: Annotated[
+        float | None, typer.Option("--target-accept", help="NUTS target acceptance, 0 < x < 1.")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (stored in the run).")] = None,
     backend: Annotated[str | None, typer.Option(help="Sampler backend: pymc or nutpie.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing run file.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no tables; just the verdict.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress and no tables; just the verdict.")
+    ] = False,
     as_json: JsonOpt = False,
     as_markdown: MarkdownOpt = False,
     show_all: AllOpt = False,
@@ -193,26 +242,52 @@ def fit(
     from hmdiag.spec import load_spec, with_sampler_overrides
 
     loaded = with_sampler_overrides(
-        load_spec(config), draws=draws, tune=tune, chains=chains, cores=cores, target_accept=target_accept, seed=seed, backend=backend
+        load_spec(config),
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        cores=cores,
+        target_accept=target_accept,
+        seed=seed,
+        backend=backend,
     )
     spec = loaded.spec
     out_path = out or Path("runs") / f"{spec.name}.nc"
     check_output_path(out_path, force=force)
-    thresholds = _thresholds(thresholds_from_checks(spec.checks), max_rhat, min_ess, max_divergences, max_treedepth_hits, min_bfmi)
+    thresholds = _thresholds(
+        thresholds_from_checks(spec.checks),
+        max_rhat,
+        min_ess,
+        max_divergences,
+        max_treedepth_hits,
+        min_bfmi,
+    )
     data = prepare_data(loaded)
     machine_output = as_json or as_markdown
     console = terminal.make_console(stderr=machine_output)
     if not quiet:
-        terminal.render_message(console, f"fitting {spec.name}: {data.n_rows} rows, {spec.sampler.chains} chains x {spec.sampler.draws} draws ({spec.sampler.backend})")
+        terminal.render_message(
+            console,
+            f"fitting {spec.name}: {data.n_rows} rows, {spec.sampler.chains} chains x {spec.sampler.draws} draws ({spec.sampler.backend})",
+        )
 
     from hmdiag.pipeline import fit as run_fit
     from hmdiag.report import assess
     from hmdiag.runs import save_run
 
     with _quiet_warnings():
-        result = run_fit(loaded, data=data, progress=not quiet and not machine_output and sys.stderr.isatty())
+        result = run_fit(
+            loaded, data=data, progress=not quiet and not machine_output and sys.stderr.isatty()
+        )
         save_run(result.idata, out_path, force=force)
-        report = assess(result.idata, result.info, thresholds, source=str(out_path), var_names=var, hdi_prob=spec.checks.hdi_prob)
+        report = assess(
+            result.idata,
+            result.info,
+            thresholds,
+            source=str(out_path),
+            var_names=var,
+            hdi_prob=spec.checks.hdi_prob,
+        )
     if quiet:
         d = report.diagnosis
         terminal.render_message(
@@ -222,14 +297,22 @@ def fit(
         )
         raise typer.Exit(EXIT_OK if report.verdict.passed else EXIT_FAILED)
     if not machine_output:
-        terminal.render_message(console, f"saved {out_path} (seed {result.settings.seed}, {result.info.wall_seconds:.1f} s)")
+        terminal.render_message(
+            console,
+            f"saved {out_path} (seed {result.settings.seed}, {result.info.wall_seconds:.1f} s)",
+        )
     raise typer.Exit(_emit(report, as_json=as_json, as_markdown=as_markdown, show_all=show_all))
 
 
 @app.command()
 @guarded
 def check(
-    run: Annotated[Path, typer.Argument(help="InferenceData NetCDF (hmdiag, PyMC, nutpie, NumPyro, Stan via ArviZ).")],
+    run: Annotated[
+        Path,
+        typer.Argument(
+            help="InferenceData NetCDF (hmdiag, PyMC, nutpie, NumPyro, Stan via ArviZ)."
+        ),
+    ],
     as_json: JsonOpt = False,
     as_markdown: MarkdownOpt = False,
     show_all: AllOpt = False,
@@ -252,8 +335,17 @@ def check(
         idata = load_run(run)
         info = read_info(idata, run.stem)
         base, spec_hdi = thresholds_from_spec_text(info.spec_text)
-        thresholds = _thresholds(base, max_rhat, min_ess, max_divergences, max_treedepth_hits, min_bfmi)
-        report = assess(idata, info, thresholds, source=str(run), var_names=var, hdi_prob=_hdi(hdi_prob, spec_hdi or 0.89))
+        thresholds = _thresholds(
+            base, max_rhat, min_ess, max_divergences, max_treedepth_hits, min_bfmi
+        )
+        report = assess(
+            idata,
+            info,
+            thresholds,
+            source=str(run),
+            var_names=var,
+            hdi_prob=_hdi(hdi_prob, spec_hdi or 0.89),
+        )
     raise typer.Exit(_emit(report, as_json=as_json, as_markdown=as_markdown, show_all=show_all))
 
 

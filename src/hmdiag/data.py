@@ -59,7 +59,9 @@ def _rows(index: pd.Index) -> str:
 def read_table(path: Path) -> pd.DataFrame:
     """Read a CSV file; raise ``DataError`` naming the file when it cannot be read."""
     if not path.exists():
-        raise DataError(f"{path}: data file not found", "data.path is resolved relative to the spec file")
+        raise DataError(
+            f"{path}: data file not found", "data.path is resolved relative to the spec file"
+        )
     if path.is_dir():
         raise DataError(f"{path}: is a directory, not a CSV file")
     try:
@@ -142,7 +144,9 @@ def _numeric(frame: pd.DataFrame, column: str, role: str, path: Path) -> np.ndar
     return values.to_numpy(dtype=float)
 
 
-def _check_response(y: np.ndarray, trials: np.ndarray | None, spec: ModelSpec, frame: pd.DataFrame, path: Path) -> None:
+def _check_response(
+    y: np.ndarray, trials: np.ndarray | None, spec: ModelSpec, frame: pd.DataFrame, path: Path
+) -> None:
     column = spec.response
     if spec.likelihood == "bernoulli":
         bad = ~np.isin(y, (0.0, 1.0))

@@ -126,7 +126,9 @@ def _stat(sample_stats: Any, canonical: str) -> np.ndarray | None:
     return None
 
 
-def visible_variables(idata: Any, var_names: list[str] | None = None) -> tuple[list[str], list[str]]:
+def visible_variables(
+    idata: Any, var_names: list[str] | None = None
+) -> tuple[list[str], list[str]]:
     """Posterior variables to report, and the sampler's transformed ones hidden (``*__``)."""
     names = [str(v) for v in idata.posterior.data_vars]
     hidden = [v for v in names if v.endswith("__")]
@@ -136,7 +138,9 @@ def visible_variables(idata: Any, var_names: list[str] | None = None) -> tuple[l
     return shown, hidden
 
 
-def summarize_parameters(idata: Any, var_names: list[str], hdi_prob: float) -> list[ParameterSummary]:
+def summarize_parameters(
+    idata: Any, var_names: list[str], hdi_prob: float
+) -> list[ParameterSummary]:
     """ArviZ's summary, unrounded, as one record per scalar element."""
     az = _lazy.arviz()
     if not var_names:
@@ -178,7 +182,9 @@ def _bfmi(idata: Any) -> list[float] | None:
     return [float(v) for v in az.bfmi(energy)]
 
 
-def _treedepth_hits(sample_stats: Any, max_treedepth: int | None) -> tuple[list[int] | None, int | None, bool]:
+def _treedepth_hits(
+    sample_stats: Any, max_treedepth: int | None
+) -> tuple[list[int] | None, int | None, bool]:
     flags = _stat(sample_stats, "reached_max_treedepth")
     if flags is not None:
         return _per_chain_sum(flags), max_treedepth, False
@@ -231,13 +237,15 @@ def localize_divergences(
     n_div = int(mask.sum())
     if n_div == 0 or n_div >= mask.size - 1:
         return []
-    from arviz.sel_utils import xarray_var_iter
     from arviz.labels import BaseLabeller
+    from arviz.sel_utils import xarray_var_iter
 
     labeller = BaseLabeller()
     posterior = idata.posterior
     hotspots: list[Hotspot] = []
-    for var, sel, isel, values in xarray_var_iter(posterior, var_names=var_names, combined=False, skip_dims={"chain", "draw"}):
+    for var, sel, isel, values in xarray_var_iter(
+        posterior, var_names=var_names, combined=False, skip_dims={"chain", "draw"}
+    ):
         flat = np.asarray(values, dtype=float).reshape(-1)
         if flat.size != mask.size or not np.all(np.isfinite(flat)) or np.ptp(flat) == 0:
             continue
@@ -299,7 +307,9 @@ def diagnose(
     accept = _chain_mean(_stat(sample_stats, "acceptance_rate"))
     step = _chain_mean(_stat(sample_stats, "step_size"))
     if sample_stats is None:
-        notes.append("the run has no sample_stats group: divergence, tree-depth and E-BFMI checks are not available")
+        notes.append(
+            "the run has no sample_stats group: divergence, tree-depth and E-BFMI checks are not available"
+        )
 
     chain_stats = [
         ChainStats(
@@ -320,7 +330,11 @@ def diagnose(
     hotspots = localize_divergences(idata, localize_over, scale_names or None) if total_div else []
     if total_div and 0 < total_div < MIN_DIVERGENCES_FOR_LOCALIZATION:
         notes.append(f"only {total_div} divergent draw(s): the hotspot ranking is noisy")
-    sampler = info.backend or info.inference_library or str(getattr(sample_stats, "attrs", {}).get("inference_library", "unknown"))
+    sampler = (
+        info.backend
+        or info.inference_library
+        or str(getattr(sample_stats, "attrs", {}).get("inference_library", "unknown"))
+    )
     return Diagnosis(
         label=info.label,
         sampler=sampler,

@@ -30,7 +30,9 @@ class SpecError(HmdiagError):
         if len(problems) == 1:
             message = f"{path}: {problems[0]}"
         else:
-            message = f"{path}: {len(problems)} problems\n" + "\n".join(f"  - {p}" for p in problems)
+            message = f"{path}: {len(problems)} problems\n" + "\n".join(
+                f"  - {p}" for p in problems
+            )
         super().__init__(message, hint)
 
 

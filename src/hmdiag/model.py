@@ -107,7 +107,9 @@ def build_model(spec: ModelSpec, data: PreparedData) -> BuiltModel:
                     factor=group.factor,
                     effect=group.effect_name,
                     scale=group.scale_name if partial else None,
-                    offset=group.offset_param_name if partial and group.parameterization == "non_centered" else None,
+                    offset=group.offset_param_name
+                    if partial and group.parameterization == "non_centered"
+                    else None,
                     parameterization=group.parameterization,
                     pooling=group.pooling,
                     levels=len(group_data.levels),

@@ -25,7 +25,9 @@ class FitResult:
     built: BuiltModel
 
 
-def fit(loaded: LoadedSpec, *, data: PreparedData | None = None, progress: bool = False) -> FitResult:
+def fit(
+    loaded: LoadedSpec, *, data: PreparedData | None = None, progress: bool = False
+) -> FitResult:
     """Prepare data, build the model, sample it and attach provenance to the run."""
     start = time.perf_counter()
     spec = loaded.spec

@@ -66,7 +66,9 @@ def parse_prior(text: str) -> Prior:
         raise ValueError(f"a prior must be a string like 'normal(0, 1.5)', got {text!r}")
     match = _PRIOR_RE.match(text)
     if not match:
-        raise ValueError(f"cannot read prior {text!r}: write it as family(arg, ...), e.g. 'normal(0, 1.5)'")
+        raise ValueError(
+            f"cannot read prior {text!r}: write it as family(arg, ...), e.g. 'normal(0, 1.5)'"
+        )
     name, raw_args = match.group(1).lower(), match.group(2)
     family = FAMILIES.get(name)
     if family is None:
@@ -74,7 +76,9 @@ def parse_prior(text: str) -> Prior:
     pieces = [p.strip() for p in raw_args.split(",")] if raw_args.strip() else []
     if len(pieces) != len(family.params):
         signature = f"{name}({', '.join(family.params)})"
-        raise ValueError(f"{name} takes {len(family.params)} argument(s), {signature}; got {len(pieces)} in {text!r}")
+        raise ValueError(
+            f"{name} takes {len(family.params)} argument(s), {signature}; got {len(pieces)} in {text!r}"
+        )
     values: dict[str, float] = {}
     for param, piece in zip(family.params, pieces, strict=True):
         if not _NUMBER_RE.match(piece):

@@ -70,12 +70,16 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
             "thresholds": asdict(report.thresholds),
             "divergences": {
                 "total": d.divergences_total,
-                "per_chain": [c.divergences for c in chains] if d.divergences_total is not None else None,
+                "per_chain": [c.divergences for c in chains]
+                if d.divergences_total is not None
+                else None,
                 "fraction": d.divergence_fraction,
             },
             "tree_depth": {
                 "hits_total": d.treedepth_hits_total,
-                "per_chain": [c.treedepth_hits for c in chains] if d.treedepth_hits_total is not None else None,
+                "per_chain": [c.treedepth_hits for c in chains]
+                if d.treedepth_hits_total is not None
+                else None,
                 "max_treedepth": d.max_treedepth,
                 "max_treedepth_assumed": d.max_treedepth_assumed,
             },
@@ -140,4 +144,10 @@ def assess(
     from hmdiag.diagnostics import diagnose
 
     diagnosis = diagnose(idata, info, var_names=var_names, hdi_prob=hdi_prob)
-    return RunReport(source=source, info=info, diagnosis=diagnosis, verdict=judge(diagnosis, thresholds), thresholds=thresholds)
+    return RunReport(
+        source=source,
+        info=info,
+        diagnosis=diagnosis,
+        verdict=judge(diagnosis, thresholds),
+        thresholds=thresholds,
+    )

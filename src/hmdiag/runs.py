@@ -39,13 +39,18 @@ def check_output_path(path: Path, *, force: bool) -> None:
     if path.exists() and path.is_dir():
         raise OutputError(f"{path}: is a directory; --out needs a file path such as runs/model.nc")
     if path.exists() and not force:
-        raise OutputError(f"{path}: already exists; refusing to overwrite", "pass --force to replace it, or choose --out")
+        raise OutputError(
+            f"{path}: already exists; refusing to overwrite",
+            "pass --force to replace it, or choose --out",
+        )
     parent = path.parent if str(path.parent) else Path(".")
     existing = parent
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir() or not os.access(existing, os.W_OK):
-        raise OutputError(f"{path}: cannot write to folder {existing}", "choose a writable --out location")
+        raise OutputError(
+            f"{path}: cannot write to folder {existing}", "choose a writable --out location"
+        )
 
 
 def write_atomically(path: Path, write: Any, *, force: bool, suffix: str = "") -> None:
@@ -61,7 +66,9 @@ def write_atomically(path: Path, write: Any, *, force: bool, suffix: str = "") -
     try:
         write(Path(tmp))
         if path.exists() and not force:
-            raise OutputError(f"{path}: appeared while writing; refusing to overwrite", "pass --force")
+            raise OutputError(
+                f"{path}: appeared while writing; refusing to overwrite", "pass --force"
+            )
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -111,30 +118,40 @@ def read_info(idata: Any, label: str) -> RunInfo:
 
 def save_run(idata: Any, path: Path, *, force: bool) -> None:
     """Write ``idata`` to NetCDF at ``path`` atomically."""
-    write_atomically(path, lambda tmp: idata.to_netcdf(str(tmp), engine="h5netcdf"), force=force, suffix=".nc")
+    write_atomically(
+        path, lambda tmp: idata.to_netcdf(str(tmp), engine="h5netcdf"), force=force, suffix=".nc"
+    )
 
 
 def load_run(path: str | Path) -> Any:
     """Load an InferenceData NetCDF; raise ``RunFileError`` for anything that is not one."""
     path = Path(path)
     if not path.exists():
-        raise RunFileError(f"{path}: file not found", "pass a NetCDF run saved by hmdiag fit or az.to_netcdf")
+        raise RunFileError(
+            f"{path}: file not found", "pass a NetCDF run saved by hmdiag fit or az.to_netcdf"
+        )
     if path.is_dir():
         raise RunFileError(f"{path}: is a directory, not a NetCDF file")
     with path.open("rb") as handle:
         magic = handle.read(8)
     if not (magic.startswith(b"\x89HDF") or magic.startswith(b"CDF")):
-        raise RunFileError(f"{path}: not a NetCDF file", "hmdiag reads InferenceData saved with az.to_netcdf")
+        raise RunFileError(
+            f"{path}: not a NetCDF file", "hmdiag reads InferenceData saved with az.to_netcdf"
+        )
     az = _lazy.arviz()
     try:
         idata = az.from_netcdf(str(path))
     except Exception as exc:  # h5py/netCDF raise many types for damaged files
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise RunFileError(f"{path}: cannot read as InferenceData (truncated or damaged?): {first}") from None
+        raise RunFileError(
+            f"{path}: cannot read as InferenceData (truncated or damaged?): {first}"
+        ) from None
     groups = list(idata.groups())
     if "posterior" not in groups:
         found = ", ".join(groups) if groups else "no groups"
-        raise RunFileError(f"{path}: has no posterior group (found: {found})", "save the run with its posterior")
+        raise RunFileError(
+            f"{path}: has no posterior group (found: {found})", "save the run with its posterior"
+        )
     if not idata.posterior.data_vars:
         raise RunFileError(f"{path}: the posterior group holds no variables")
     return idata

@@ -45,7 +45,11 @@ class SamplerSettings:
 def resolve_settings(sampler: SamplerSpec) -> SamplerSettings:
     """Fill in machine-dependent defaults: cores from the machine, a fresh seed if none given."""
     cores = sampler.cores or max(1, min(sampler.chains, os.cpu_count() or 1))
-    seed = sampler.seed if sampler.seed is not None else int(np.random.SeedSequence().entropy % (2**32))
+    seed = (
+        sampler.seed
+        if sampler.seed is not None
+        else int(np.random.SeedSequence().entropy % (2**32))
+    )
     return SamplerSettings(
         backend=sampler.backend,
         draws=sampler.draws,
@@ -93,7 +97,9 @@ def _sample_nutpie(built: BuiltModel, s: SamplerSettings, progress: bool) -> tup
     try:
         import nutpie
     except ImportError:
-        raise HmdiagError("sampler backend 'nutpie' is not installed", INSTALL_HINTS["nutpie"]) from None
+        raise HmdiagError(
+            "sampler backend 'nutpie' is not installed", INSTALL_HINTS["nutpie"]
+        ) from None
     pm = _lazy.pymc()
     compiled = nutpie.compile_pymc_model(built.model)
     start = time.perf_counter()
@@ -112,8 +118,12 @@ def _sample_nutpie(built: BuiltModel, s: SamplerSettings, progress: bool) -> tup
     seconds = time.perf_counter() - start
     transformed = [v for v in idata.posterior.data_vars if str(v).endswith("__")]
     idata.posterior = idata.posterior.drop_vars(transformed)
-    renames = {native: canonical for canonical, natives in STAT_ALIASES.items() for native in natives[1:]}
-    present = {k: v for k, v in renames.items() if k in idata.sample_stats and v not in idata.sample_stats}
+    renames = {
+        native: canonical for canonical, natives in STAT_ALIASES.items() for native in natives[1:]
+    }
+    present = {
+        k: v for k, v in renames.items() if k in idata.sample_stats and v not in idata.sample_stats
+    }
     idata.sample_stats = idata.sample_stats.rename(present)
     with built.model:
         pm.compute_log_likelihood(idata, progressbar=False)
@@ -131,16 +141,24 @@ def _add_observed_data(idata: Any, built: BuiltModel) -> None:
     observed = {}
     for rv in model.observed_RVs:
         value = np.asarray(model.rvs_to_values[rv].data)
-        dims = model.named_vars_to_dims.get(rv.name) or tuple(f"{rv.name}_dim_{i}" for i in range(value.ndim))
+        dims = model.named_vars_to_dims.get(rv.name) or tuple(
+            f"{rv.name}_dim_{i}" for i in range(value.ndim)
+        )
         observed[rv.name] = (dims, value)
-    coords = {d: np.asarray(model.coords[d]) for d in model.coords if any(d in v[0] for v in observed.values())}
+    coords = {
+        d: np.asarray(model.coords[d])
+        for d in model.coords
+        if any(d in v[0] for v in observed.values())
+    }
     idata.add_groups({"observed_data": xr.Dataset(observed, coords=coords)})
 
 
 BACKENDS = {"pymc": _sample_pymc, "nutpie": _sample_nutpie}
 
 
-def sample(built: BuiltModel, settings: SamplerSettings, *, progress: bool = False) -> tuple[Any, float]:
+def sample(
+    built: BuiltModel, settings: SamplerSettings, *, progress: bool = False
+) -> tuple[Any, float]:
     """Run NUTS with the chosen backend; return (InferenceData, sampling seconds)."""
     pm = _lazy.pymc()
     try:

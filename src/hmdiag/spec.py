@@ -37,11 +37,15 @@ _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 def _check_name(value: str | None) -> str | None:
     if value is not None and not _NAME_RE.match(value):
-        raise ValueError(f"{value!r} is not a valid parameter name: use letters, digits and _, not starting with a digit")
+        raise ValueError(
+            f"{value!r} is not a valid parameter name: use letters, digits and _, not starting with a digit"
+        )
     return value
 
 
-ParamName = Annotated[str, BeforeValidator(lambda v: v if not isinstance(v, str) else _check_name(v))]
+ParamName = Annotated[
+    str, BeforeValidator(lambda v: v if not isinstance(v, str) else _check_name(v))
+]
 
 Likelihood = Literal["bernoulli", "binomial"]
 Link = Literal["logit", "probit"]
@@ -199,7 +203,9 @@ class ModelSpec(_Strict):
         if self.likelihood == "binomial" and self.trials is None:
             raise ValueError("likelihood binomial needs 'trials': a column name or a whole number")
         if self.likelihood == "bernoulli" and self.trials is not None:
-            raise ValueError("'trials' applies to likelihood binomial only; remove it or use binomial")
+            raise ValueError(
+                "'trials' applies to likelihood binomial only; remove it or use binomial"
+            )
         if isinstance(self.trials, int) and self.trials < 1:
             raise ValueError(f"trials must be at least 1, got {self.trials}")
         names = self.parameter_names()
@@ -207,7 +213,9 @@ class ModelSpec(_Strict):
         if duplicates:
             raise ValueError(f"parameter names must be unique; used twice: {', '.join(duplicates)}")
         if self.response in names:
-            raise ValueError(f"response {self.response!r} clashes with a parameter name; rename the parameter")
+            raise ValueError(
+                f"response {self.response!r} clashes with a parameter name; rename the parameter"
+            )
         factors = [g.factor for g in self.groups]
         if len(set(factors)) != len(factors):
             raise ValueError("each grouping factor may appear once in 'groups'")
@@ -321,7 +329,9 @@ def _describe(error: dict[str, Any]) -> str:
             return f"{where}: {given!r} is not supported{suggestion}; must be one of: {', '.join(choices)}"
     message = str(error["msg"]).removeprefix("Value error, ")
     given = error.get("input")
-    if kind not in ("value_error", "assertion_error") and isinstance(given, str | int | float | bool):
+    if kind not in ("value_error", "assertion_error") and isinstance(
+        given, str | int | float | bool
+    ):
         message += f", got {given!r}"
     return f"{where}: {message}"
 
@@ -361,6 +371,8 @@ def with_sampler_overrides(loaded: LoadedSpec, **overrides: Any) -> LoadedSpec:
     try:
         spec = ModelSpec.model_validate(raw)
     except ValidationError as exc:
-        problems = [_describe(e).replace("sampler.", "--", 1).replace("_", "-") for e in exc.errors()]
+        problems = [
+            _describe(e).replace("sampler.", "--", 1).replace("_", "-") for e in exc.errors()
+        ]
         raise SpecError("command line", problems) from None
     return LoadedSpec(spec=spec, path=loaded.path, text=spec_to_yaml(spec))

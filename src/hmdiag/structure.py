@@ -48,13 +48,17 @@ def describe(spec: ModelSpec, data: PreparedData) -> ModelStructure:
     params: list[ParameterLine] = []
     terms: list[str] = []
     ic = spec.intercept
-    absorbing = next((i for i, g in enumerate(spec.groups) if g.pooling == "partial"), None) if ic else None
+    absorbing = (
+        next((i for i, g in enumerate(spec.groups) if g.pooling == "partial"), None) if ic else None
+    )
     if ic is not None:
         params.append(ParameterLine(ic.name, "scalar", "population intercept", str(ic.prior)))
         if absorbing is None:
             terms.append(ic.name)
     for p in spec.predictors:
-        params.append(ParameterLine(p.param_name, "scalar", f"coefficient of {p.column}", str(p.prior)))
+        params.append(
+            ParameterLine(p.param_name, "scalar", f"coefficient of {p.column}", str(p.prior))
+        )
         terms.append(f"{p.param_name} * {p.column}")
     for i, g in enumerate(spec.groups):
         n = len(data.groups[g.factor].levels)
@@ -62,16 +66,29 @@ def describe(spec: ModelSpec, data: PreparedData) -> ModelStructure:
         index = f"{g.effect_name}[{g.factor}]"
         terms.append(index)
         if g.pooling == "none":
-            params.append(ParameterLine(g.effect_name, shape, f"{g.factor} effects, no pooling", str(g.effect_prior)))
+            params.append(
+                ParameterLine(
+                    g.effect_name, shape, f"{g.factor} effects, no pooling", str(g.effect_prior)
+                )
+            )
             continue
         mean = ic.name if (ic is not None and i == absorbing) else "0"
-        params.append(ParameterLine(g.scale_name, "scalar", f"{g.factor} scale", str(g.scale.prior)))
+        params.append(
+            ParameterLine(g.scale_name, "scalar", f"{g.factor} scale", str(g.scale.prior))
+        )
         if g.parameterization == "centered":
             params.append(
-                ParameterLine(g.effect_name, shape, f"{g.factor} effects, centered", f"normal({mean}, {g.scale_name})")
+                ParameterLine(
+                    g.effect_name,
+                    shape,
+                    f"{g.factor} effects, centered",
+                    f"normal({mean}, {g.scale_name})",
+                )
             )
         else:
-            params.append(ParameterLine(g.offset_param_name, shape, f"{g.factor} offsets", "normal(0, 1)"))
+            params.append(
+                ParameterLine(g.offset_param_name, shape, f"{g.factor} offsets", "normal(0, 1)")
+            )
             params.append(
                 ParameterLine(
                     g.effect_name,

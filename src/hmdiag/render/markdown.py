@@ -22,18 +22,45 @@ def render_report(report: RunReport, *, show_all: bool = False) -> str:
     out += [f"{d.chains} chains × {d.draws} draws, sampler `{d.sampler}`{seconds}.", ""]
     out += _table(
         ["check", "status", "value", "threshold", "detail"],
-        [[c.name, f"{_ICON[c.status]} {c.status}", fmt(c.value), fmt(c.threshold), c.message] for c in v.checks],
+        [
+            [c.name, f"{_ICON[c.status]} {c.status}", fmt(c.value), fmt(c.threshold), c.message]
+            for c in v.checks
+        ],
     )
     if v.advice:
-        out += ["", "**Advice**", ""] + [f"{i}. {a.action} — {a.reason}" for i, a in enumerate(v.advice, 1)]
+        out += ["", "**Advice**", ""] + [
+            f"{i}. {a.action} — {a.reason}" for i, a in enumerate(v.advice, 1)
+        ]
     if d.hotspots:
-        out += ["", "**Divergence hotspots** (KS distance, divergent vs other draws, unconstrained scale)", ""]
+        out += [
+            "",
+            "**Divergence hotspots** (KS distance, divergent vs other draws, unconstrained scale)",
+            "",
+        ]
         out += _table(
             ["parameter", "score", "divergent median percentile", "funnel"],
-            [[h.parameter, f"{h.score:.2f}", f"{100 * h.quantile:.0f}", "yes" if h.funnel else ""] for h in d.hotspots[:5]],
+            [
+                [
+                    h.parameter,
+                    f"{h.score:.2f}",
+                    f"{100 * h.quantile:.0f}",
+                    "yes" if h.funnel else "",
+                ]
+                for h in d.hotspots[:5]
+            ],
         )
     out += ["", f"**Posterior summary** ({100 * d.hdi_prob:g}% HDI)", ""]
-    header = ["parameter", "mean", "sd", "hdi_low", "hdi_high", "mcse_mean", "ess_bulk", "ess_tail", "r_hat"]
+    header = [
+        "parameter",
+        "mean",
+        "sd",
+        "hdi_low",
+        "hdi_high",
+        "mcse_mean",
+        "ess_bulk",
+        "ess_tail",
+        "r_hat",
+    ]
     rows, omitted = param_rows(report, show_all=show_all)
     out += _table(header, rows)
     if omitted:

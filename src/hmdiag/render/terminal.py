@@ -19,7 +19,13 @@ _STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "n/a": "dim"}
 
 def make_console(*, stderr: bool = False) -> Console:
     """A console that stays plain when output is not a terminal (pipes, CI logs)."""
-    return Console(stderr=stderr, highlight=False, markup=False, soft_wrap=True, width=None if sys.stdout.isatty() else 120)
+    return Console(
+        stderr=stderr,
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+        width=None if sys.stdout.isatty() else 120,
+    )
 
 
 def render_error(console: Console, error: HmdiagError) -> None:
@@ -45,10 +51,18 @@ def render_message(console: Console, message: str, *, style: str | None = None) 
 
 def render_structure(console: Console, structure: ModelStructure, source: Path) -> None:
     """The model as ``hmdiag validate`` sees it: rows, likelihood, parameters, groups."""
-    dropped = f", {structure.dropped_missing} dropped for missing values" if structure.dropped_missing else ""
+    dropped = (
+        f", {structure.dropped_missing} dropped for missing values"
+        if structure.dropped_missing
+        else ""
+    )
     console.print(Text(f"{structure.name}: spec and data are valid", style="bold green"))
-    console.print(f"data: {source} — {structure.n_rows} of {structure.n_rows_read} rows used{dropped}")
-    console.print(f"likelihood: {structure.response} ~ {structure.likelihood}, link {structure.link}")
+    console.print(
+        f"data: {source} — {structure.n_rows} of {structure.n_rows_read} rows used{dropped}"
+    )
+    console.print(
+        f"likelihood: {structure.response} ~ {structure.likelihood}, link {structure.link}"
+    )
     console.print(f"linear predictor: {structure.linear_predictor}")
     table = Table(title="parameters", title_justify="left")
     for column in ("name", "shape", "role", "prior"):
@@ -58,15 +72,30 @@ def render_structure(console: Console, structure: ModelStructure, source: Path) 
     console.print(table)
     for group in structure.groups:
         counts = "/".join(str(c) for c in group.counts)
-        levels = ", ".join(str(v) for v in group.levels[:12]) + (" …" if len(group.levels) > 12 else "")
-        console.print(f"group {group.factor}: {len(group.levels)} levels ({levels}); rows per level {counts}")
+        levels = ", ".join(str(v) for v in group.levels[:12]) + (
+            " …" if len(group.levels) > 12 else ""
+        )
+        console.print(
+            f"group {group.factor}: {len(group.levels)} levels ({levels}); rows per level {counts}"
+        )
 
 
 def _summary_table(report: RunReport, *, show_all: bool) -> tuple[Table, int]:
     d = report.diagnosis
     low, high = 50 - 50 * d.hdi_prob, 50 + 50 * d.hdi_prob
     table = Table(title=f"posterior summary ({100 * d.hdi_prob:g}% HDI)", title_justify="left")
-    headers = ["parameter", "mean", "sd", f"hdi_{low:g}%", f"hdi_{high:g}%", "mcse_mean", "mcse_sd", "ess_bulk", "ess_tail", "r_hat"]
+    headers = [
+        "parameter",
+        "mean",
+        "sd",
+        f"hdi_{low:g}%",
+        f"hdi_{high:g}%",
+        "mcse_mean",
+        "mcse_sd",
+        "ess_bulk",
+        "ess_tail",
+        "r_hat",
+    ]
     for i, h in enumerate(headers):
         table.add_column(h, justify="left" if i == 0 else "right")
     shown, omitted = visible_parameters(report, show_all=show_all)
@@ -91,11 +120,20 @@ def _chain_table(report: RunReport) -> Table:
     d = report.diagnosis
     target = f" (target {d.target_accept:g})" if d.target_accept is not None else ""
     table = Table(title="per chain", title_justify="left")
-    for h in ("chain", "divergences", "tree-depth hits", "E-BFMI", f"mean accept{target}", "step size"):
+    for h in (
+        "chain",
+        "divergences",
+        "tree-depth hits",
+        "E-BFMI",
+        f"mean accept{target}",
+        "step size",
+    ):
         table.add_column(h, justify="right")
     t = report.thresholds
     for c in d.chain_stats:
-        bad = (c.divergences or 0) > t.max_divergences or (c.bfmi is not None and c.bfmi < t.min_bfmi)
+        bad = (c.divergences or 0) > t.max_divergences or (
+            c.bfmi is not None and c.bfmi < t.min_bfmi
+        )
         table.add_row(
             str(c.chain),
             fmt(c.divergences),
@@ -106,7 +144,9 @@ def _chain_table(report: RunReport) -> Table:
             style="red" if bad else None,
         )
     if d.divergences_total is not None:
-        table.add_row("total", str(d.divergences_total), fmt(d.treedepth_hits_total), "", "", "", style="bold")
+        table.add_row(
+            "total", str(d.divergences_total), fmt(d.treedepth_hits_total), "", "", "", style="bold"
+        )
     return table
 
 
@@ -115,12 +155,21 @@ def _checks_table(report: RunReport) -> Table:
     for h in ("check", "status", "value", "threshold", "detail"):
         table.add_column(h)
     for c in report.verdict.checks:
-        table.add_row(c.name, Text(c.status.upper(), style=_STYLE[c.status]), fmt(c.value), fmt(c.threshold), c.message)
+        table.add_row(
+            c.name,
+            Text(c.status.upper(), style=_STYLE[c.status]),
+            fmt(c.value),
+            fmt(c.threshold),
+            c.message,
+        )
     return table
 
 
 def _hotspot_table(report: RunReport) -> Table:
-    table = Table(title="divergence hotspots (divergent vs other draws, unconstrained scale)", title_justify="left")
+    table = Table(
+        title="divergence hotspots (divergent vs other draws, unconstrained scale)",
+        title_justify="left",
+    )
     for h in ("rank", "parameter", "KS distance", "divergent median at", "scale", "funnel"):
         table.add_column(h)
     for i, h in enumerate(report.diagnosis.hotspots[:5], 1):
@@ -149,14 +198,22 @@ def render_report(console: Console, report: RunReport, *, show_all: bool = False
     for note in d.notes:
         console.print(Text(f"note: {note}", style="yellow"))
     if d.hidden_variables:
-        console.print(Text(f"hidden sampler-internal variables: {', '.join(d.hidden_variables)}", style="dim"))
+        console.print(
+            Text(f"hidden sampler-internal variables: {', '.join(d.hidden_variables)}", style="dim")
+        )
     seconds = f"; {d.sampling_seconds:.1f} s sampling" if d.sampling_seconds else ""
     rate = f", min ESS/s {d.min_ess_per_second:.0f}" if d.min_ess_per_second else ""
-    console.print(f"{d.label}: {d.chains} chains x {d.draws} draws, sampler {d.sampler}{seconds}{rate}")
+    console.print(
+        f"{d.label}: {d.chains} chains x {d.draws} draws, sampler {d.sampler}{seconds}{rate}"
+    )
     if v.passed:
         console.print(Text(f"verdict: PASS — all checks passed for {d.label}", style="bold green"))
         return
     names = ", ".join(c.name for c in v.failed())
     console.print(Text(f"verdict: FAIL — {names}", style="bold red"))
     for i, advice in enumerate(v.advice, 1):
-        console.print(Text(f"  {i}. ", style="bold") + Text(advice.action) + Text(f"\n     why: {advice.reason}", style="dim"))
+        console.print(
+            Text(f"  {i}. ", style="bold")
+            + Text(advice.action)
+            + Text(f"\n     why: {advice.reason}", style="dim")
+        )
