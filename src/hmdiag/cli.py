@@ -145,14 +145,14 @@ def _emit(report: Any, *, as_json: bool, as_markdown: bool, show_all: bool) -> i
     return EXIT_OK if report.verdict.passed else EXIT_FAILED
 
 
-def _thresholds(
-    base: Any,
+def _overrides(
     max_rhat: float | None,
     min_ess: float | None,
     max_div: int | None,
     max_depth: int | None,
     min_bfmi: float | None,
-) -> Any:
+) -> dict[str, Any]:
+    """Validated threshold flags as overrides (``None`` = keep the spec's or default)."""
     if max_rhat is not None and max_rhat <= 1.0:
         raise HmdiagError(f"--max-rhat must be greater than 1, got {max_rhat}")
     for flag, value in (
@@ -163,18 +163,18 @@ def _thresholds(
     ):
         if value is not None and value < 0:
             raise HmdiagError(f"{flag} must be >= 0, got {value}")
-    return base.with_overrides(
-        max_rhat=max_rhat,
-        min_ess_per_chain=min_ess,
-        max_divergences=max_div,
-        max_treedepth_hits=max_depth,
-        min_bfmi=min_bfmi,
-    )
+    return {
+        "max_rhat": max_rhat,
+        "min_ess_per_chain": min_ess,
+        "max_divergences": max_div,
+        "max_treedepth_hits": max_depth,
+        "min_bfmi": min_bfmi,
+    }
 
 
-def _hdi(value: float | None, fallback: float) -> float:
+def _hdi(value: float | None) -> float | None:
     if value is None:
-        return fallback
+        return None
     if not 0 < value < 1:
         raise HmdiagError(f"--hdi-prob must be between 0 and 1, got {value}")
     return value
@@ -254,13 +254,8 @@ def fit(
     spec = loaded.spec
     out_path = out or Path("runs") / f"{spec.name}.nc"
     check_output_path(out_path, force=force)
-    thresholds = _thresholds(
-        thresholds_from_checks(spec.checks),
-        max_rhat,
-        min_ess,
-        max_divergences,
-        max_treedepth_hits,
-        min_bfmi,
+    thresholds = thresholds_from_checks(spec.checks).with_overrides(
+        **_overrides(max_rhat, min_ess, max_divergences, max_treedepth_hits, min_bfmi)
     )
     data = prepare_data(loaded)
     machine_output = as_json or as_markdown
@@ -328,25 +323,170 @@ def check(
 
     Exit 0 all checks pass, 1 a check failed, 2 unreadable input.
     """
-    from hmdiag.report import assess, thresholds_from_spec_text
+    from hmdiag.report import assess_loaded
     from hmdiag.runs import load_run, read_info
 
+    overrides = _overrides(max_rhat, min_ess, max_divergences, max_treedepth_hits, min_bfmi)
+    prob = _hdi(hdi_prob)
     with _quiet_warnings():
         idata = load_run(run)
         info = read_info(idata, run.stem)
-        base, spec_hdi = thresholds_from_spec_text(info.spec_text)
-        thresholds = _thresholds(
-            base, max_rhat, min_ess, max_divergences, max_treedepth_hits, min_bfmi
-        )
-        report = assess(
-            idata,
-            info,
-            thresholds,
-            source=str(run),
-            var_names=var,
-            hdi_prob=_hdi(hdi_prob, spec_hdi or 0.89),
+        report = assess_loaded(
+            idata, info, source=str(run), overrides=overrides, var_names=var, hdi_prob=prob
         )
     raise typer.Exit(_emit(report, as_json=as_json, as_markdown=as_markdown, show_all=show_all))
+
+
+RunsArg = Annotated[list[Path], typer.Argument(help="InferenceData NetCDF runs.")]
+
+
+@app.command()
+@guarded
+def compare(
+    runs: RunsArg,
+    as_json: JsonOpt = False,
+    as_markdown: MarkdownOpt = False,
+    var: VarOpt = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Also write the grouped ESS bar chart (PNG) here.")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite an existing --plot file.")
+    ] = False,
+    hdi_prob: HdiOpt = None,
+) -> None:
+    """Put runs side by side: verdicts, ESS/s, shared parameters, PSIS-LOO.
+
+    Exit 0 when every run passes its checks, 1 when any fails, 2 on unreadable input.
+    """
+    from hmdiag.compare import compare_runs, load_runs
+    from hmdiag.render import compare_out, terminal
+
+    if len(runs) < 2:
+        raise HmdiagError(
+            "compare needs at least two runs", "e.g. hmdiag compare runs/mme0.nc runs/mme4.nc"
+        )
+    if plot is not None:
+        from hmdiag.runs import check_output_path
+
+        check_output_path(plot, force=force)
+    with _quiet_warnings():
+        loaded = load_runs(runs, var_names=var, hdi_prob=_hdi(hdi_prob))
+        comparison = compare_runs(loaded)
+        if plot is not None:
+            from hmdiag import plots
+
+            figure = plots.draw("ess", [plots.plot_run(r) for r in loaded], var)
+            plots.save_figure(figure, plot, force=force)
+    if as_json:
+        from hmdiag.render.json_out import dumps
+
+        typer.echo(dumps(compare_out.comparison_to_dict(comparison)))
+    elif as_markdown:
+        typer.echo(compare_out.render_markdown(comparison))
+    else:
+        console = terminal.make_console()
+        compare_out.render_terminal(console, comparison)
+        if plot is not None:
+            terminal.render_message(console, f"wrote {plot}")
+    raise typer.Exit(EXIT_OK if all(r.verdict == "pass" for r in comparison.runs) else EXIT_FAILED)
+
+
+@app.command()
+@guarded
+def plot(
+    runs: RunsArg,
+    kind: Annotated[
+        list[str],
+        typer.Option(
+            "--kind",
+            "-k",
+            help="trace, rank, pair, forest, energy, ess, autocorr or all (repeatable).",
+        ),
+    ] = ["all"],  # noqa: B006 - Typer needs a literal default
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the PNG files.")] = Path(
+        "plots"
+    ),
+    var: VarOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing PNG files.")] = False,
+) -> None:
+    """Write diagnostic plots (PNG) for one or more runs.
+
+    Per-run kinds write OUT/<run>-<kind>.png; forest and ess overlay all runs.
+    """
+    from hmdiag import plots
+    from hmdiag.compare import load_runs
+    from hmdiag.render import terminal
+
+    kinds = list(plots.KINDS) if "all" in kind else kind
+    unknown = [k for k in kinds if k not in plots.KINDS]
+    if unknown:
+        raise HmdiagError(
+            f"--kind {unknown[0]!r} is not a plot kind",
+            f"choose from: {', '.join((*plots.KINDS, 'all'))}",
+        )
+    if out.exists() and not out.is_dir():
+        raise HmdiagError(f"{out}: is a file; --out needs a folder")
+    with _quiet_warnings():
+        loaded = load_runs(runs, var_names=None)
+        written = plots.write_plots(
+            [plots.plot_run(r) for r in loaded], kinds, out, var_names=var, force=force
+        )
+    console = terminal.make_console()
+    for path in written:
+        terminal.render_message(console, f"wrote {path}")
+
+
+@app.command()
+@guarded
+def report(
+    runs: RunsArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path(
+        "report.html"
+    ),
+    var: VarOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing report.")] = False,
+    hdi_prob: HdiOpt = None,
+) -> None:
+    """Write one self-contained HTML report (verdicts, checks, advice, tables, plots).
+
+    Exit 0 when every run passes, 1 when any fails, 2 on bad input.
+    """
+    from hmdiag import plots
+    from hmdiag.compare import compare_runs, load_runs
+    from hmdiag.render import html, terminal
+    from hmdiag.runs import check_output_path, write_atomically
+
+    check_output_path(out, force=force)
+    with _quiet_warnings():
+        loaded = load_runs(runs, var_names=var, hdi_prob=_hdi(hdi_prob))
+        plot_runs = [plots.plot_run(r) for r in loaded]
+        run_images = []
+        for run in plot_runs:
+            images = []
+            for kind in ("rank", "pair", "trace", "energy"):
+                try:
+                    images.append(
+                        (f"{run.label}: {kind}", plots.figure_png(plots.draw(kind, [run], var)))
+                    )
+                except HmdiagError:
+                    continue  # e.g. no energy stat: leave that figure out
+            run_images.append(images)
+        comparison = compare_runs(loaded) if len(loaded) > 1 else None
+        cross = (
+            []
+            if comparison is None
+            else [
+                (f"{k} across runs", plots.figure_png(plots.draw(k, plot_runs, var)))
+                for k in ("forest", "ess")
+            ]
+        )
+        document = html.render_report([r.report for r in loaded], run_images, comparison, cross)
+    write_atomically(
+        out, lambda tmp: tmp.write_text(document, encoding="utf-8"), force=force, suffix=".html"
+    )
+    terminal.render_message(terminal.make_console(), f"wrote {out} ({len(document) // 1024} KiB)")
+    raise typer.Exit(EXIT_OK if all(r.report.verdict.passed for r in loaded) else EXIT_FAILED)
 
 
 def main() -> None:

@@ -25,12 +25,12 @@ class RunReport:
     thresholds: Thresholds
 
 
-def _clean(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
     """JSON-safe values: NaN/inf become null, numpy scalars become Python numbers."""
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: json_ready(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
+        return [json_ready(v) for v in value]
     if hasattr(value, "item") and not isinstance(value, str):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -42,7 +42,7 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
     """The documented JSON document for one run (see README, "JSON output")."""
     d, v, info = report.diagnosis, report.verdict, report.info
     chains = d.chain_stats
-    return _clean(
+    return json_ready(
         {
             "schema_version": SCHEMA_VERSION,
             "tool": {"name": "hmdiag", "version": __version__},
@@ -151,3 +151,19 @@ def assess(
         verdict=judge(diagnosis, thresholds),
         thresholds=thresholds,
     )
+
+
+def assess_loaded(
+    idata: Any,
+    info: RunInfo,
+    *,
+    source: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    var_names: list[str] | None = None,
+    hdi_prob: float | None = None,
+) -> RunReport:
+    """Assess a loaded run with thresholds from its stored spec plus ``overrides``."""
+    base, spec_hdi = thresholds_from_spec_text(info.spec_text)
+    thresholds = base.with_overrides(**(overrides or {}))
+    prob = hdi_prob if hdi_prob is not None else (spec_hdi or 0.89)
+    return assess(idata, info, thresholds, source=source, var_names=var_names, hdi_prob=prob)

@@ -65,6 +65,10 @@ def write_atomically(path: Path, write: Any, *, force: bool, suffix: str = "") -
     os.close(fd)
     try:
         write(Path(tmp))
+        # mkstemp makes the file private (0600); give it the mode a plain open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         if path.exists() and not force:
             raise OutputError(
                 f"{path}: appeared while writing; refusing to overwrite", "pass --force"

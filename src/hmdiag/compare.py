@@ -1,0 +1,235 @@
+"""Several runs side by side: verdicts, sampler efficiency, shared parameters and PSIS-LOO."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hmdiag import _lazy
+from hmdiag.report import RunReport
+
+PARETO_K_BAD = 0.7
+
+
+@dataclass(frozen=True)
+class LoadedRun:
+    """A run read from disk with its report."""
+
+    label: str
+    idata: Any
+    report: RunReport
+
+
+@dataclass(frozen=True)
+class RunColumn:
+    """One run's headline numbers."""
+
+    label: str
+    verdict: str
+    divergences: int | None
+    max_rhat: float | None
+    min_ess_bulk: float | None
+    min_ess_tail: float | None
+    seconds: float | None
+    ess_per_second: float | None
+    failed_checks: list[str]
+
+
+@dataclass(frozen=True)
+class ParameterCell:
+    """One parameter in one run (``None`` where the run lacks it)."""
+
+    mean: float
+    sd: float
+    hdi_low: float
+    hdi_high: float
+    ess_bulk: float
+    ess_ratio: float | None
+
+
+@dataclass(frozen=True)
+class ParameterRow:
+    """A parameter matched by name across runs (``a[1]`` of a centered and a non-centered run)."""
+
+    name: str
+    cells: list[ParameterCell | None]
+
+
+@dataclass(frozen=True)
+class LooRow:
+    """One run's PSIS-LOO result from ``az.compare``."""
+
+    label: str
+    rank: int
+    elpd_loo: float
+    se: float
+    elpd_diff: float
+    dse: float
+    p_loo: float
+    weight: float
+    max_pareto_k: float
+    bad_pareto_k: int
+    warning: bool
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Everything ``hmdiag compare`` shows."""
+
+    labels: list[str]
+    runs: list[RunColumn]
+    parameters: list[ParameterRow]
+    loo: list[LooRow] = field(default_factory=list)
+    loo_skipped: str | None = None
+
+
+def unique_labels(labels: list[str]) -> list[str]:
+    """Make run labels unique by suffixing repeats (``mme4``, ``mme4#2``)."""
+    seen: dict[str, int] = {}
+    out = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        out.append(label if seen[label] == 1 else f"{label}#{seen[label]}")
+    return out
+
+
+def _column(report: RunReport) -> RunColumn:
+    d = report.diagnosis
+    finite = lambda attr: [
+        getattr(p, attr) for p in d.parameters if math.isfinite(getattr(p, attr))
+    ]  # noqa: E731
+    rhat, bulk, tail = finite("r_hat"), finite("ess_bulk"), finite("ess_tail")
+    return RunColumn(
+        label=d.label,
+        verdict=report.verdict.label,
+        divergences=d.divergences_total,
+        max_rhat=max(rhat) if rhat else None,
+        min_ess_bulk=min(bulk) if bulk else None,
+        min_ess_tail=min(tail) if tail else None,
+        seconds=d.sampling_seconds,
+        ess_per_second=d.min_ess_per_second,
+        failed_checks=[c.name for c in report.verdict.failed()],
+    )
+
+
+def _parameter_rows(reports: list[RunReport]) -> list[ParameterRow]:
+    by_run = [{p.name: p for p in r.diagnosis.parameters} for r in reports]
+    order: list[str] = []
+    for table in by_run:
+        order += [n for n in table if n not in order]
+    shared = [n for n in order if sum(n in t for t in by_run) >= min(2, len(by_run))]
+    rows = []
+    for name in shared:
+        first = by_run[0].get(name)
+        cells: list[ParameterCell | None] = []
+        for table in by_run:
+            p = table.get(name)
+            if p is None:
+                cells.append(None)
+                continue
+            ratio = (
+                p.ess_bulk / first.ess_bulk if first is not None and first.ess_bulk > 0 else None
+            )
+            cells.append(ParameterCell(p.mean, p.sd, p.hdi_low, p.hdi_high, p.ess_bulk, ratio))
+        rows.append(ParameterRow(name, cells))
+    return rows
+
+
+def _observed_signature(idata: Any) -> tuple[Any, ...] | None:
+    if "log_likelihood" not in idata.groups():
+        return None
+    names = sorted(str(v) for v in idata.log_likelihood.data_vars)
+    if "observed_data" in idata.groups():
+        values = tuple(
+            np.asarray(idata.observed_data[n]).tobytes() for n in names if n in idata.observed_data
+        )
+    else:
+        values = ()
+    shapes = tuple(idata.log_likelihood[n].shape[2:] for n in names)
+    return (tuple(names), shapes, values)
+
+
+def _loo(runs: list[LoadedRun]) -> tuple[list[LooRow], str | None]:
+    if len(runs) < 2:
+        return [], "PSIS-LOO comparison needs at least two runs"
+    signatures = [_observed_signature(r.idata) for r in runs]
+    missing = [r.label for r, s in zip(runs, signatures, strict=True) if s is None]
+    if missing:
+        return [], f"PSIS-LOO skipped: no log_likelihood group in {', '.join(missing)}"
+    if len(set(signatures)) > 1:
+        return [], "PSIS-LOO skipped: the runs' log-likelihoods are not for the same observations"
+    az = _lazy.arviz()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loos = {r.label: az.loo(r.idata, pointwise=True) for r in runs}
+        table = az.compare(loos)
+    rows = []
+    for label, row in table.iterrows():
+        k = np.asarray(loos[label].pareto_k)
+        rows.append(
+            LooRow(
+                label=str(label),
+                rank=int(row["rank"]),
+                elpd_loo=float(row["elpd_loo"]),
+                se=float(row["se"]),
+                elpd_diff=float(row["elpd_diff"]),
+                dse=float(row["dse"]),
+                p_loo=float(row["p_loo"]),
+                weight=float(row["weight"]),
+                max_pareto_k=float(np.nanmax(k)),
+                bad_pareto_k=int(np.sum(k > PARETO_K_BAD)),
+                warning=bool(row["warning"]),
+            )
+        )
+    return rows, None
+
+
+def compare_runs(runs: list[LoadedRun]) -> Comparison:
+    """Side-by-side comparison; parameters matched by their ArviZ label."""
+    reports = [r.report for r in runs]
+    loo, skipped = _loo(runs)
+    return Comparison(
+        labels=[r.label for r in runs],
+        runs=[_column(r) for r in reports],
+        parameters=_parameter_rows(reports),
+        loo=loo,
+        loo_skipped=skipped,
+    )
+
+
+def load_runs(
+    paths: list[Any],
+    *,
+    overrides: dict[str, Any] | None = None,
+    var_names: list[str] | None = None,
+    hdi_prob: float | None = None,
+) -> list[LoadedRun]:
+    """Load and assess several runs, labelled by spec name (else file name), made unique."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from hmdiag.report import assess_loaded
+    from hmdiag.runs import load_run, read_info
+
+    loaded = []
+    for path in map(Path, paths):
+        idata = load_run(path)
+        loaded.append((path, idata, read_info(idata, path.stem)))
+    labels = unique_labels([info.label for _, _, info in loaded])
+    runs = []
+    for (path, idata, info), label in zip(loaded, labels, strict=True):
+        info = replace(info, label=label)
+        report = assess_loaded(
+            idata,
+            info,
+            source=str(path),
+            overrides=overrides,
+            var_names=var_names,
+            hdi_prob=hdi_prob,
+        )
+        runs.append(LoadedRun(label=label, idata=idata, report=report))
+    return runs

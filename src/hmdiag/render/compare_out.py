@@ -1,0 +1,168 @@
+"""Renderers for ``hmdiag compare``: terminal tables, Markdown and JSON."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from hmdiag.compare import Comparison
+from hmdiag.render.text import fmt
+from hmdiag.report import SCHEMA_VERSION, json_ready
+
+HEADLINE = (
+    ("verdict", lambda r: r.verdict.upper()),
+    ("divergences", lambda r: fmt(r.divergences)),
+    ("max r_hat", lambda r: fmt(r.max_rhat)),
+    ("min ess_bulk", lambda r: fmt(r.min_ess_bulk, 0)),
+    ("min ess_tail", lambda r: fmt(r.min_ess_tail, 0)),
+    ("sampling seconds", lambda r: fmt(r.seconds, 2)),
+    ("min ESS/s", lambda r: fmt(r.ess_per_second, 1)),
+    ("failed checks", lambda r: ", ".join(r.failed_checks) or "–"),
+)
+
+
+def _cell(c: Any) -> tuple[str, str, str, str]:
+    if c is None:
+        return ("–", "–", "–", "–")
+    ratio = "" if c.ess_ratio is None else f" (x{c.ess_ratio:.2f})"
+    return (
+        fmt(c.mean),
+        fmt(c.sd),
+        f"[{fmt(c.hdi_low)}, {fmt(c.hdi_high)}]",
+        f"{fmt(c.ess_bulk, 0)}{ratio}",
+    )
+
+
+def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
+    """The JSON document for ``compare --json`` (same ``schema_version`` as ``check``)."""
+    return json_ready(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "kind": "comparison",
+            "runs": [asdict(r) for r in comparison.runs],
+            "parameters": [
+                {
+                    "name": row.name,
+                    "runs": {
+                        label: (asdict(c) if c else None)
+                        for label, c in zip(comparison.labels, row.cells, strict=True)
+                    },
+                }
+                for row in comparison.parameters
+            ],
+            "loo": [asdict(r) for r in comparison.loo],
+            "loo_skipped": comparison.loo_skipped,
+        }
+    )
+
+
+def render_terminal(console: Console, comparison: Comparison) -> None:
+    """Headline table, parameter table and LOO table."""
+    labels = comparison.labels
+    head = Table(title="runs", title_justify="left")
+    head.add_column("")
+    for label in labels:
+        head.add_column(label, justify="right")
+    for name, get in HEADLINE:
+        cells = [get(r) for r in comparison.runs]
+        if name == "verdict":
+            styled = [Text(c, style="green" if c == "PASS" else "bold red") for c in cells]
+            head.add_row(name, *styled)
+        else:
+            head.add_row(name, *cells)
+    console.print(head)
+    params = Table(
+        title="parameters (matched by name; ESS ratio to the first run)", title_justify="left"
+    )
+    params.add_column("parameter")
+    params.add_column("stat")
+    for label in labels:
+        params.add_column(label, justify="right")
+    for row in comparison.parameters:
+        cells = [_cell(c) for c in row.cells]
+        for i, stat in enumerate(("mean", "sd", "hdi", "ess_bulk")):
+            params.add_row(
+                row.name if i == 0 else "", stat, *[c[i] for c in cells], end_section=i == 3
+            )
+    console.print(params)
+    if comparison.loo:
+        loo = Table(title="PSIS-LOO (az.compare; higher elpd is better)", title_justify="left")
+        for h in (
+            "rank",
+            "run",
+            "elpd_loo",
+            "se",
+            "elpd_diff",
+            "dse",
+            "p_loo",
+            "weight",
+            "max Pareto k",
+        ):
+            loo.add_column(h, justify="right")
+        for r in comparison.loo:
+            k = Text(fmt(r.max_pareto_k, 2), style="red" if r.bad_pareto_k else "")
+            loo.add_row(
+                str(r.rank),
+                r.label,
+                fmt(r.elpd_loo, 2),
+                fmt(r.se, 2),
+                fmt(r.elpd_diff, 2),
+                fmt(r.dse, 2),
+                fmt(r.p_loo, 2),
+                fmt(r.weight, 2),
+                k,
+            )
+        console.print(loo)
+        for r in comparison.loo:
+            if r.bad_pareto_k:
+                console.print(
+                    Text(
+                        f"warning: {r.label}: {r.bad_pareto_k} observation(s) with Pareto k > 0.7; its LOO estimate is unreliable",
+                        style="yellow",
+                    )
+                )
+    elif comparison.loo_skipped:
+        console.print(Text(comparison.loo_skipped, style="dim"))
+
+
+def render_markdown(comparison: Comparison) -> str:
+    """GitHub-flavoured Markdown tables."""
+    labels = comparison.labels
+    out = [
+        "## hmdiag compare",
+        "",
+        "| | " + " | ".join(f"`{l}`" for l in labels) + " |",
+        "|---" * (len(labels) + 1) + "|",
+    ]
+    for name, get in HEADLINE:
+        out.append(f"| {name} | " + " | ".join(get(r) for r in comparison.runs) + " |")
+    out += [
+        "",
+        "| parameter | stat | " + " | ".join(f"`{l}`" for l in labels) + " |",
+        "|---" * (len(labels) + 2) + "|",
+    ]
+    for row in comparison.parameters:
+        cells = [_cell(c) for c in row.cells]
+        for i, stat in enumerate(("mean", "sd", "hdi", "ess_bulk")):
+            out.append(
+                f"| {row.name if i == 0 else ''} | {stat} | "
+                + " | ".join(c[i] for c in cells)
+                + " |"
+            )
+    if comparison.loo:
+        out += [
+            "",
+            "| rank | run | elpd_loo | se | elpd_diff | dse | weight | max Pareto k |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in comparison.loo:
+            out.append(
+                f"| {r.rank} | `{r.label}` | {fmt(r.elpd_loo, 2)} | {fmt(r.se, 2)} | {fmt(r.elpd_diff, 2)} | {fmt(r.dse, 2)} | {fmt(r.weight, 2)} | {fmt(r.max_pareto_k, 2)} |"
+            )
+    elif comparison.loo_skipped:
+        out += ["", f"_{comparison.loo_skipped}_"]
+    return "\n".join(out) + "\n"
