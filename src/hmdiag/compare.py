@@ -99,9 +99,10 @@ def unique_labels(labels: list[str]) -> list[str]:
 
 def _column(report: RunReport) -> RunColumn:
     d = report.diagnosis
-    finite = lambda attr: [
-        getattr(p, attr) for p in d.parameters if math.isfinite(getattr(p, attr))
-    ]  # noqa: E731
+
+    def finite(attr: str) -> list[float]:
+        return [getattr(p, attr) for p in d.parameters if math.isfinite(getattr(p, attr))]
+
     rhat, bulk, tail = finite("r_hat"), finite("ess_bulk"), finite("ess_tail")
     return RunColumn(
         label=d.label,

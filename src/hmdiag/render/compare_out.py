@@ -135,14 +135,14 @@ def render_markdown(comparison: Comparison) -> str:
     out = [
         "## hmdiag compare",
         "",
-        "| | " + " | ".join(f"`{l}`" for l in labels) + " |",
+        "| | " + " | ".join(f"`{label}`" for label in labels) + " |",
         "|---" * (len(labels) + 1) + "|",
     ]
     for name, get in HEADLINE:
         out.append(f"| {name} | " + " | ".join(get(r) for r in comparison.runs) + " |")
     out += [
         "",
-        "| parameter | stat | " + " | ".join(f"`{l}`" for l in labels) + " |",
+        "| parameter | stat | " + " | ".join(f"`{label}`" for label in labels) + " |",
         "|---" * (len(labels) + 2) + "|",
     ]
     for row in comparison.parameters:
