@@ -98,3 +98,16 @@ def healthy_stats(
         "step_size": np.full((chains, draws), 0.5),
         "energy": rng.normal(0, 1, size=(chains, draws)),  # white noise: E-BFMI near 2
     }
+
+
+@pytest.fixture(scope="session")
+def saved_runs(small_fit: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Small mfe, mme0 and mme4 runs saved as NetCDF (2 chains x 300 draws)."""
+    from hmdiag.runs import save_run
+
+    folder = tmp_path_factory.mktemp("saved")
+    paths = {}
+    for name in ("mfe", "mme0", "mme4"):
+        paths[name] = folder / f"{name}.nc"
+        save_run(small_fit(name).idata, paths[name], force=False)
+    return paths

@@ -187,9 +187,15 @@ def test_overrides_are_validated_and_recorded() -> None:
         with_sampler_overrides(loaded, target_accept=1.5)
 
 
-def test_spec_round_trips_through_yaml() -> None:
-    spec = load_spec(CONFIGS / "mme4.yaml").spec
+@pytest.mark.parametrize("name", ["mfe", "mme0", "mme4"])
+def test_spec_round_trips_through_yaml(name: str) -> None:
     import yaml
 
+    spec = load_spec(CONFIGS / f"{name}.yaml").spec
     again = validate_spec(yaml.safe_load(spec_to_yaml(spec)), "again")
     assert again == spec
+
+
+def test_overrides_keep_a_dropped_intercept() -> None:
+    changed = with_sampler_overrides(load_spec(CONFIGS / "mfe.yaml"), draws=50)
+    assert changed.spec.intercept is None and changed.spec.sampler.draws == 50

@@ -489,6 +489,98 @@ def report(
     raise typer.Exit(EXIT_OK if all(r.report.verdict.passed for r in loaded) else EXIT_FAILED)
 
 
+@app.command()
+@guarded
+def doctor(
+    config: Annotated[Path, typer.Argument(help="YAML model spec.")],
+    max_attempts: Annotated[
+        int, typer.Option("--max-attempts", help="Fits to try, the input included.")
+    ] = 3,
+    out_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--out-config",
+            help="Where to write the passing spec. [default: <name>.fixed.yaml beside CONFIG]",
+        ),
+    ] = None,
+    runs_dir: Annotated[
+        Path, typer.Option("--runs-dir", help="Folder for each attempt's run.")
+    ] = Path("runs/doctor"),
+    as_json: JsonOpt = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite existing attempt runs and fixed spec.")
+    ] = False,
+) -> None:
+    """Fit, diagnose, and repair: apply the remedy the evidence supports until checks pass.
+
+    Exit 0 when a passing spec was found, 1 when attempts ran out, 2 on bad input.
+    """
+    from hmdiag import doctor as doc
+    from hmdiag.pipeline import fit as run_fit
+    from hmdiag.render import doctor_out, terminal
+    from hmdiag.report import assess, thresholds_from_checks
+    from hmdiag.runs import check_output_path, save_run, write_atomically
+    from hmdiag.spec import load_spec
+
+    if not 1 <= max_attempts <= 10:
+        raise HmdiagError(f"--max-attempts must be between 1 and 10, got {max_attempts}")
+    loaded = load_spec(config)
+    name = loaded.spec.name
+    fixed_path = out_config or config.with_name(f"{name}.fixed.yaml")
+    if fixed_path.resolve() == config.resolve():
+        raise HmdiagError(
+            f"{fixed_path}: --out-config would overwrite the input spec", "choose another file"
+        )
+    check_output_path(fixed_path, force=force)
+    run_paths = {k: runs_dir / f"{name}-attempt{k}.nc" for k in range(1, max_attempts + 1)}
+    for path in run_paths.values():
+        check_output_path(path, force=force)
+    from hmdiag.data import prepare_data
+
+    prepare_data(loaded)  # bad data fails here, before any sampling
+    console = terminal.make_console(stderr=as_json)
+
+    def fit_step(current: Any, number: int) -> Any:
+        result = run_fit(current)
+        save_run(result.idata, run_paths[number], force=force)
+        thresholds = thresholds_from_checks(current.spec.checks)
+        report = assess(
+            result.idata,
+            result.info,
+            thresholds,
+            source=str(run_paths[number]),
+            hdi_prob=current.spec.checks.hdi_prob,
+        )
+        return report, run_paths[number]
+
+    with _quiet_warnings():
+        result = doc.run_doctor(
+            loaded,
+            fit_step,
+            max_attempts=max_attempts,
+            on_attempt=lambda attempt: doctor_out.render_attempt_line(console, attempt),
+        )
+    diff = None
+    if result.fixed is not None and result.fixed.number > 1:
+        changes = [a.change for a in result.attempts[1 : result.fixed.number]]
+        text = doc.fixed_spec_text(loaded, result.fixed.spec, fixed_path, changes)
+        write_atomically(
+            fixed_path,
+            lambda tmp: tmp.write_text(text, encoding="utf-8"),
+            force=force,
+            suffix=".yaml",
+        )
+        diff = doc.spec_diff(loaded.spec, result.fixed.spec, str(config), str(fixed_path))
+    written = fixed_path if diff is not None else None
+    if as_json:
+        from hmdiag.render.json_out import dumps
+
+        typer.echo(dumps(doctor_out.result_to_dict(result, written, diff)))
+    else:
+        doctor_out.render_terminal(console, result, written, diff)
+    raise typer.Exit(EXIT_OK if result.fixed is not None else EXIT_FAILED)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -200,7 +200,8 @@ def planned_files(
         if kind in PER_RUN:
             plan += [(kind, [r], out_dir / f"{r.label}-{kind}.png") for r in runs]
         else:
-            name = f"{kind}.png" if len(runs) > 1 else f"{runs[0].label}-{kind}.png"
+            labels = [r.label for r in runs]
+            name = f"{kind}-{'-'.join(labels)}.png" if len(runs) <= 4 else f"{kind}.png"
             plan.append((kind, runs, out_dir / name))
     return plan
 

@@ -184,7 +184,9 @@ class ModelSpec(_Strict):
     """A whole model: data, likelihood, link, terms, priors, sampler and checks."""
 
     name: ParamName
-    description: str = ""
+    description: Annotated[
+        str, BeforeValidator(lambda v: v.strip() if isinstance(v, str) else v)
+    ] = ""
     data: DataSpec
     response: str
     likelihood: Likelihood
@@ -352,13 +354,21 @@ def load_spec(path: str | Path) -> LoadedSpec:
     return LoadedSpec(spec=validate_spec(raw, str(path)), path=path, text=text)
 
 
+def spec_to_raw(spec: ModelSpec) -> dict[str, Any]:
+    """The spec as a plain mapping that validates back to the same spec (unset keys omitted)."""
+    data = spec.model_dump(mode="json", exclude_none=True)
+    if spec.intercept is None:
+        data["intercept"] = False
+    if not data.get("description"):
+        data.pop("description", None)
+    return data
+
+
 def spec_to_yaml(spec: ModelSpec) -> str:
-    """Serialize a spec back to YAML (defaults omitted) for provenance and fixed specs."""
+    """Serialize a spec back to YAML, every setting explicit, for provenance and fixed specs."""
     import yaml
 
-    data = spec.model_dump(mode="json", exclude_defaults=True)
-    data.setdefault("name", spec.name)
-    return yaml.safe_dump(data, sort_keys=False)
+    return yaml.safe_dump(spec_to_raw(spec), sort_keys=False, width=100)
 
 
 def with_sampler_overrides(loaded: LoadedSpec, **overrides: Any) -> LoadedSpec:
@@ -366,8 +376,8 @@ def with_sampler_overrides(loaded: LoadedSpec, **overrides: Any) -> LoadedSpec:
     changes = {k: v for k, v in overrides.items() if v is not None}
     if not changes:
         return loaded
-    raw = loaded.spec.model_dump(mode="json", exclude_defaults=True)
-    raw["sampler"] = {**raw.get("sampler", {}), **changes}
+    raw = spec_to_raw(loaded.spec)
+    raw["sampler"] = {**raw["sampler"], **changes}
     try:
         spec = ModelSpec.model_validate(raw)
     except ValidationError as exc:

@@ -156,7 +156,16 @@ def _run_section(report: RunReport, images: list[tuple[str, bytes]]) -> str:
 def _comparison_section(comparison: Comparison, images: list[tuple[str, bytes]]) -> str:
     labels = comparison.labels
     parts = ["<section><h2>Comparison</h2>"]
-    rows = [[_td(name), *[_td(get(r)) for r in comparison.runs]] for name, get in HEADLINE]
+    rows = [
+        [
+            _td(name),
+            *[
+                (f"<td>{_badge(r.verdict)}</td>" if name == "verdict" else _td(get(r)))
+                for r in comparison.runs
+            ],
+        ]
+        for name, get in HEADLINE
+    ]
     parts.append(_table(["", *labels], rows))
     prow = []
     for row in comparison.parameters:

@@ -1,0 +1,266 @@
+"""``hmdiag doctor``: read the diagnosis, pick the remedy the evidence supports, refit.
+
+The remedy choice and the spec edits are pure functions; the loop takes the fitting step
+as a parameter so it can be tested without sampling.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hmdiag.checks import TARGET_ACCEPT_LADDER, next_target_accept
+from hmdiag.report import RunReport
+from hmdiag.spec import LoadedSpec, ModelSpec, spec_to_raw, spec_to_yaml
+
+# A group with this many rows in its smallest level is "data-rich": centered usually mixes better.
+DATA_RICH_ROWS = 30
+MAX_TUNE = 8000
+# Divergences in at least this share of draws skip straight to the top target_accept rung.
+MANY_DIVERGENCES = 0.01
+MAX_DRAWS = 20000
+
+
+@dataclass(frozen=True)
+class Remedy:
+    """One change to the spec and the evidence for it."""
+
+    kind: str
+    change: str
+    reason: str
+    apply: Callable[[dict[str, Any]], None] = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One fit in the doctor's loop."""
+
+    number: int
+    change: str
+    reason: str
+    spec: ModelSpec
+    report: RunReport
+    run_path: Path | None
+
+    @property
+    def passed(self) -> bool:
+        """Whether every check passed."""
+        return self.report.verdict.passed
+
+
+@dataclass(frozen=True)
+class DoctorResult:
+    """The attempts, and the first passing spec if one was found."""
+
+    attempts: list[Attempt]
+    fixed: Attempt | None
+    stopped_because: str | None = None
+
+
+def _set_group(index: int, key: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def apply(raw: dict[str, Any]) -> None:
+        raw["groups"][index][key] = value
+
+    return apply
+
+
+def _set_sampler(key: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def apply(raw: dict[str, Any]) -> None:
+        raw.setdefault("sampler", {})[key] = value
+
+    return apply
+
+
+def _group_index(spec: ModelSpec, factor: str) -> int | None:
+    return next((i for i, g in enumerate(spec.groups) if g.factor == factor), None)
+
+
+def _funnel_remedy(spec: ModelSpec, report: RunReport) -> Remedy | None:
+    d = report.diagnosis
+    for hotspot in d.hotspots[:2]:
+        if not hotspot.funnel:
+            continue
+        term = next((t for t in d.group_terms if t.scale == hotspot.variable), None)
+        if term is None or term.parameterization != "centered":
+            continue
+        index = _group_index(spec, term.factor)
+        if index is None:
+            continue
+        return Remedy(
+            kind="non_center",
+            change=f"groups[{index}] ({term.factor}): parameterization centered -> non_centered",
+            reason=f"divergences concentrate at small `{hotspot.variable}` (a funnel; KS {hotspot.score:.2f}, "
+            f"median divergent draw at the {100 * hotspot.quantile:.0f}th percentile)",
+            apply=_set_group(index, "parameterization", "non_centered"),
+        )
+    return None
+
+
+def _recenter_remedy(spec: ModelSpec, report: RunReport) -> Remedy | None:
+    d = report.diagnosis
+    failed = {c.name for c in report.verdict.failed()}
+    if not failed & {"ess_bulk", "ess_tail", "r_hat"} or "divergences" in failed:
+        return None
+    weak = {
+        p.variable
+        for p in d.parameters
+        if math.isfinite(p.ess_bulk) and p.ess_bulk < report.thresholds.min_ess_per_chain * d.chains
+    }
+    for term in d.group_terms:
+        if term.parameterization != "non_centered" or term.smallest_level < DATA_RICH_ROWS:
+            continue
+        if weak & {term.effect, term.scale, term.offset}:
+            index = _group_index(spec, term.factor)
+            if index is None:
+                continue
+            return Remedy(
+                kind="center",
+                change=f"groups[{index}] ({term.factor}): parameterization non_centered -> centered",
+                reason=f"low ESS in the non-centered `{term.effect}` while every {term.factor} level has "
+                f">= {term.smallest_level} rows: the data identify the effects, so centered mixes better",
+                apply=_set_group(index, "parameterization", "centered"),
+            )
+    return None
+
+
+def _target_accept_remedy(spec: ModelSpec, report: RunReport) -> Remedy | None:
+    if "divergences" not in {c.name for c in report.verdict.failed()}:
+        return None
+    rung = next_target_accept(spec.sampler.target_accept)
+    if rung is None:
+        return None
+    d = report.diagnosis
+    fraction = d.divergence_fraction or 0.0
+    # Many divergences: one rung rarely suffices, so go to the top of the ladder at once.
+    if fraction >= MANY_DIVERGENCES:
+        rung = TARGET_ACCEPT_LADDER[-1]
+    where = f", most at `{d.hotspots[0].parameter}`" if d.hotspots else ""
+    return Remedy(
+        kind="raise_target_accept",
+        change=f"sampler.target_accept: {spec.sampler.target_accept:g} -> {rung:g}",
+        reason=f"{d.divergences_total} divergences ({100 * fraction:.1f}% of draws{where}) and no centered "
+        "funnel left to remove: take smaller steps",
+        apply=_set_sampler("target_accept", rung),
+    )
+
+
+def _tune_remedy(spec: ModelSpec, report: RunReport) -> Remedy | None:
+    failed = {c.name for c in report.verdict.failed()}
+    warned = {c.name for c in report.verdict.checks if c.status == "warn"}
+    if not (("divergences" in failed and "acceptance" in warned) or "r_hat" in failed):
+        return None
+    tune = min(MAX_TUNE, max(1000, spec.sampler.tune * 2))
+    if tune <= spec.sampler.tune:
+        return None
+    why = (
+        "step-size adaptation did not settle (acceptance off target)"
+        if "acceptance" in warned
+        else "chains disagree (r_hat)"
+    )
+    return Remedy(
+        kind="more_tune",
+        change=f"sampler.tune: {spec.sampler.tune} -> {tune}",
+        reason=f"{why}: give warm-up more steps",
+        apply=_set_sampler("tune", tune),
+    )
+
+
+def _draws_remedy(spec: ModelSpec, report: RunReport) -> Remedy | None:
+    failed = {c.name for c in report.verdict.failed()}
+    if not failed or not failed <= {"ess_bulk", "ess_tail"}:
+        return None
+    worst = min(
+        (c for c in report.verdict.checks if c.name in failed),
+        key=lambda c: (c.value or 0) / (c.threshold or 1),
+    )
+    factor = 2.0 if not worst.value else min(10.0, 1.3 * (worst.threshold or 0) / worst.value)
+    draws = min(MAX_DRAWS, int(math.ceil(spec.sampler.draws * max(factor, 1.5) / 100.0) * 100))
+    if draws <= spec.sampler.draws:
+        return None
+    return Remedy(
+        kind="more_draws",
+        change=f"sampler.draws: {spec.sampler.draws} -> {draws}",
+        reason=f"only ESS is short ({worst.name} of `{worst.worst}` = {worst.value:.0f} < {worst.threshold:g})",
+        apply=_set_sampler("draws", draws),
+    )
+
+
+REMEDIES = (_funnel_remedy, _recenter_remedy, _target_accept_remedy, _tune_remedy, _draws_remedy)
+
+
+def choose_remedy(spec: ModelSpec, report: RunReport, tried: set[str]) -> Remedy | None:
+    """The first remedy, in order of how strongly the evidence supports it, not yet tried."""
+    for rule in REMEDIES:
+        remedy = rule(spec, report)
+        if remedy is not None and remedy.change not in tried:
+            return remedy
+    return None
+
+
+def apply_remedy(spec: ModelSpec, remedy: Remedy) -> ModelSpec:
+    """A new, validated spec with the remedy's change applied."""
+    raw = spec_to_raw(spec)
+    remedy.apply(raw)
+    return ModelSpec.model_validate(raw)
+
+
+FitStep = Callable[[LoadedSpec, int], tuple[RunReport, Path | None]]
+
+
+def run_doctor(
+    loaded: LoadedSpec,
+    fit_step: FitStep,
+    *,
+    max_attempts: int = 3,
+    on_attempt: Callable[[Attempt], None] | None = None,
+) -> DoctorResult:
+    """Fit, and while checks fail and attempts remain, apply the best-supported remedy and refit."""
+    attempts: list[Attempt] = []
+    current = loaded
+    change, reason = "as written", "the input spec"
+    tried: set[str] = set()
+    for number in range(1, max_attempts + 1):
+        report, run_path = fit_step(current, number)
+        attempt = Attempt(number, change, reason, current.spec, report, run_path)
+        attempts.append(attempt)
+        if on_attempt is not None:
+            on_attempt(attempt)
+        if attempt.passed:
+            return DoctorResult(attempts, attempt)
+        if number == max_attempts:
+            break
+        remedy = choose_remedy(current.spec, report, tried)
+        if remedy is None:
+            return DoctorResult(attempts, None, "no remedy left that the diagnosis supports")
+        tried.add(remedy.change)
+        spec = apply_remedy(current.spec, remedy)
+        current = LoadedSpec(spec=spec, path=loaded.path, text=spec_to_yaml(spec))
+        change, reason = remedy.change, remedy.reason
+    return DoctorResult(attempts, None, f"no passing spec within {max_attempts} attempts")
+
+
+def fixed_spec_text(
+    original: LoadedSpec, fixed: ModelSpec, target: Path, changes: list[str]
+) -> str:
+    """YAML of the fixed spec, with data.path rewritten relative to where it is written."""
+    data_path = original.data_path.resolve()
+    if not original.spec.data.path.is_absolute():
+        data_path = Path(os.path.relpath(data_path, target.resolve().parent))
+    raw_spec = fixed.model_copy(update={"data": fixed.data.model_copy(update={"path": data_path})})
+    header = [
+        f"# Written by hmdiag doctor from {original.path.name}.",
+        *[f"# change: {c}" for c in changes],
+    ]
+    return "\n".join(header) + "\n" + spec_to_yaml(raw_spec)
+
+
+def spec_diff(original: ModelSpec, fixed: ModelSpec, name_a: str, name_b: str) -> str:
+    """A short unified diff of the two specs' settings (defaults omitted)."""
+    a = spec_to_yaml(original).splitlines()
+    b = spec_to_yaml(fixed).splitlines()
+    return "\n".join(difflib.unified_diff(a, b, fromfile=name_a, tofile=name_b, lineterm="", n=1))

@@ -1,0 +1,139 @@
+"""compare, plot and report: tables, JSON, files and their content."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from hmdiag.cli import app
+from hmdiag.compare import compare_runs, load_runs, unique_labels
+from hmdiag.plots import KINDS
+
+runner = CliRunner()
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def invoke(*args: Any) -> Any:
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_unique_labels() -> None:
+    assert unique_labels(["a", "b", "a", "a"]) == ["a", "b", "a#2", "a#3"]
+
+
+def test_compare_aligns_centered_and_non_centered_effects(saved_runs: dict[str, Path]) -> None:
+    runs = load_runs([saved_runs["mme0"], saved_runs["mme4"]])
+    comparison = compare_runs(runs)
+    assert comparison.labels == ["mme0", "mme4"]
+    names = [row.name for row in comparison.parameters]
+    assert names == ["a_bar", "a[1]", "a[2]", "a[3]", "sigma"]  # z exists only in mme4: not shared
+    row = next(r for r in comparison.parameters if r.name == "a[1]")
+    mme0_a1 = next(p for p in runs[0].report.diagnosis.parameters if p.name == "a[1]")
+    mme4_a1 = next(p for p in runs[1].report.diagnosis.parameters if p.name == "a[1]")
+    assert row.cells[0].mean == mme0_a1.mean and row.cells[1].mean == mme4_a1.mean
+    assert row.cells[0].ess_ratio == 1.0
+    assert row.cells[1].ess_ratio == pytest.approx(mme4_a1.ess_bulk / mme0_a1.ess_bulk)
+    assert [r.label for r in comparison.loo] and comparison.loo_skipped is None
+    assert {r.label for r in comparison.loo} == {"mme0", "mme4"}
+    assert sum(r.weight for r in comparison.loo) == pytest.approx(1.0)
+
+
+def test_compare_shows_shrinkage_of_district_3(saved_runs: dict[str, Path]) -> None:
+    comparison = compare_runs(load_runs([saved_runs["mfe"], saved_runs["mme4"]]))
+    row = next(r for r in comparison.parameters if r.name == "a[3]")
+    fixed, pooled = row.cells
+    # 2 women, both users: no pooling puts a[3] well above 0; partial pooling pulls it to a_bar.
+    assert fixed.mean > 0.8 and pooled.mean < 0 and pooled.sd < fixed.sd
+
+
+def test_compare_cli_json_markdown_and_plot(saved_runs: dict[str, Path], tmp_path: Path) -> None:
+    plot = tmp_path / "ess.png"
+    result = invoke("compare", saved_runs["mme0"], saved_runs["mme4"], "--json", "--plot", plot)
+    assert result.exit_code in (0, 1), result.output
+    doc = json.loads(result.stdout)
+    assert doc["kind"] == "comparison" and [r["label"] for r in doc["runs"]] == ["mme0", "mme4"]
+    a1 = next(p for p in doc["parameters"] if p["name"] == "a[1]")
+    assert set(a1["runs"]) == {"mme0", "mme4"} and a1["runs"]["mme4"]["ess_ratio"] > 0
+    assert plot.read_bytes().startswith(PNG_MAGIC)
+    md = invoke("compare", saved_runs["mme0"], saved_runs["mme4"], "--markdown").stdout
+    assert md.startswith("## hmdiag compare") and "| `mme0` | `mme4` |" in md
+    assert "| a[3] | mean |" in md and "elpd_loo" in md
+    human = invoke("compare", saved_runs["mme0"], saved_runs["mme4"]).stdout
+    assert "PSIS-LOO" in human and "ESS ratio to the first run" in human
+
+
+def test_compare_exit_codes(saved_runs: dict[str, Path], tmp_path: Path) -> None:
+    assert invoke("compare", saved_runs["mme4"]).exit_code == 2
+    bad = tmp_path / "bad.nc"
+    bad.write_text("nope")
+    result = invoke("compare", saved_runs["mme4"], bad)
+    assert result.exit_code == 2 and "not a NetCDF file" in result.output
+    plot = tmp_path / "exists.png"
+    plot.write_text("keep")
+    result = invoke("compare", saved_runs["mfe"], saved_runs["mme4"], "--plot", plot)
+    assert result.exit_code == 2 and plot.read_text() == "keep"
+
+
+def test_compare_skips_loo_without_log_likelihood(
+    az: Any, arviz_example: Any, saved_runs: dict[str, Path]
+) -> None:
+    comparison = compare_runs(load_runs([saved_runs["mme4"], arviz_example("centered_eight")]))
+    assert comparison.loo == [] and "not for the same observations" in comparison.loo_skipped
+    assert comparison.parameters == []
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_plot_kind_writes_a_png(
+    kind: str, saved_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    result = invoke("plot", saved_runs["mme0"], "--kind", kind, "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    files = list(tmp_path.glob("*.png"))
+    assert [f.name for f in files] == [f"mme0-{kind}.png"]
+    assert files[0].read_bytes().startswith(PNG_MAGIC) and files[0].stat().st_size > 5000
+
+
+def test_plot_all_for_several_runs_and_no_clobber(
+    saved_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    result = invoke("plot", saved_runs["mfe"], saved_runs["mme4"], "--out", tmp_path, "--var", "a")
+    assert result.exit_code == 0, result.output
+    names = sorted(f.name for f in tmp_path.glob("*.png"))
+    assert "forest-mfe-mme4.png" in names and "ess-mfe-mme4.png" in names
+    assert {"mfe-rank.png", "mme4-rank.png", "mfe-pair.png", "mme4-trace.png"} <= set(names)
+    again = invoke("plot", saved_runs["mfe"], saved_runs["mme4"], "--out", tmp_path)
+    assert again.exit_code == 2 and "refusing to overwrite" in again.output
+    assert invoke("plot", saved_runs["mfe"], "--kind", "violin", "--out", tmp_path).exit_code == 2
+
+
+def test_pair_plot_marks_divergences(saved_runs: dict[str, Path], tmp_path: Path) -> None:
+    from hmdiag import plots
+
+    run = plots.plot_run(load_runs([saved_runs["mme0"]])[0])
+    n_div = int(run.idata.sample_stats["diverging"].sum())
+    assert n_div > 0, "the small centered run is expected to diverge"
+    fig = plots.draw("pair", [run], None)
+    red = [line for ax in fig.axes for line in ax.get_lines() if line.get_color() == "red"]
+    assert red and all(len(line.get_xdata()) == n_div for line in red)
+    plots.save_figure(fig, tmp_path / "pair.png", force=False)
+
+
+def test_report_is_self_contained_html(saved_runs: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    result = invoke("report", saved_runs["mme0"], saved_runs["mme4"], "--out", out)
+    assert result.exit_code in (0, 1), result.output
+    text = out.read_text()
+    assert text.startswith("<!DOCTYPE html>")
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", text)  # nothing from the network
+    assert "<h2>Comparison</h2>" in text and "Divergence hotspots" in text and "Advice" in text
+    assert ">mme0 <span" in text and ">mme4 <span" in text
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', text)
+    assert len(images) >= 6
+    assert all(base64.b64decode(img).startswith(PNG_MAGIC) for img in images)
+    assert invoke("report", saved_runs["mme4"], "--out", out).exit_code == 2  # no clobber
