@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 EXTRAS ?= dev,nutpie
 
-.PHONY: install demo test test-fast lint format bench clean
+.PHONY: install demo story test test-fast lint format bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 2; }
@@ -19,6 +19,10 @@ install: $(STAMP)
 ## The reference post's non-centered model (mme4), end to end: fit, save, diagnose.
 demo: install
 	$(BIN)/hmdiag fit configs/bangladesh/mme4.yaml --out runs/mme4.nc --force
+
+## The reference post end to end: fit all seven configs, write tables and figures to docs/story/.
+story: install
+	bash docs/story.sh
 
 ## The whole suite, slow end-to-end runs included (CI runs exactly this).
 test: install
