@@ -201,7 +201,10 @@ def planned_files(
             plan += [(kind, [r], out_dir / f"{r.label}-{kind}.png") for r in runs]
         else:
             labels = [r.label for r in runs]
-            name = f"{kind}-{'-'.join(labels)}.png" if len(runs) <= 4 else f"{kind}.png"
+            if len(runs) == 1:
+                name = f"{labels[0]}-{kind}.png"
+            else:
+                name = f"{kind}-{'-'.join(labels)}.png" if len(runs) <= 4 else f"{kind}.png"
             plan.append((kind, runs, out_dir / name))
     return plan
 

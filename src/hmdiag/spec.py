@@ -51,7 +51,7 @@ Likelihood = Literal["bernoulli", "binomial"]
 Link = Literal["logit", "probit"]
 LIKELIHOODS: tuple[str, ...] = ("bernoulli", "binomial")
 LINKS: tuple[str, ...] = ("logit", "probit")
-BACKENDS: tuple[str, ...] = ("pymc", "nutpie")
+BACKENDS: tuple[str, ...] = ("pymc", "nutpie", "numpyro", "blackjax")
 
 
 class _Strict(BaseModel):
@@ -150,7 +150,7 @@ class GroupSpec(_Strict):
 class SamplerSpec(_Strict):
     """NUTS settings. ``cores`` defaults to the machine's cores (at most ``chains``)."""
 
-    backend: Literal["pymc", "nutpie"] = "pymc"
+    backend: Literal["pymc", "nutpie", "numpyro", "blackjax"] = "pymc"
     draws: int = Field(1000, ge=1, le=1_000_000)
     tune: int = Field(1000, ge=0, le=1_000_000)
     chains: int = Field(4, ge=1, le=64)
