@@ -32,6 +32,11 @@ test: install
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"
 
+## Speed as ratios against baselines run in the same session; writes benchmarks/results.md.
+bench: install
+	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS),numpyro,blackjax]'
+	$(BIN)/python benchmarks/bench.py
+
 lint: install
 	$(BIN)/ruff check src tests data benchmarks
 	$(BIN)/ruff format --check src tests data benchmarks

@@ -173,3 +173,31 @@ def test_fit_writes_run_that_loads_back(az: Any, tmp_path: Path) -> None:
     assert not list(out.parent.glob(".*.tmp"))  # no temp file left behind
     again = invoke("check", out, "--json")
     assert json.loads(again.stdout)["parameters"] == doc["parameters"]
+
+
+def test_check_warns_when_the_data_changed_since_the_fit(
+    saved_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    from hmdiag import _lazy
+
+    az = _lazy.arviz()
+    idata = az.from_netcdf(saved_runs["mme4"])
+    from hmdiag.data import file_sha256
+
+    data = tmp_path / "data.csv"
+    data.write_text("y\n1\n")
+    for group in (idata.posterior, idata.sample_stats):
+        group.attrs["hmdiag_data_path"] = str(data)
+        group.attrs["hmdiag_data_sha256"] = file_sha256(data)
+    run = tmp_path / "run.nc"
+    idata.to_netcdf(str(run))
+    assert "changed since" not in invoke("check", run, "--json").stdout
+    data.write_text("y\n0\n")
+    result = invoke("check", run, "--json")
+    doc = json.loads(result.stdout)
+    assert any("changed since this run was fitted" in n for n in doc["notes"])
+    assert result.exit_code in (0, 1)  # a warning, not an error
+    compared = json.loads(invoke("compare", run, saved_runs["mme4"], "--json").stdout)
+    assert any("changed since" in n for n in compared["notes"])
+    data.unlink()
+    assert "no longer exists" in invoke("check", run).stdout

@@ -59,6 +59,32 @@ def test_entry_point_help_is_fast_and_light() -> None:
     assert result.returncode == 0 and "Usage: hmdiag" in result.stdout
 
 
+HEAVY = ("pymc", "pytensor", "arviz", "matplotlib")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["validate", str(CONFIGS / "mme4.yaml")],
+        ["check", "missing.nc"],
+        ["fit", "missing.yaml"],
+        ["fit", str(CONFIGS / "mme4.yaml"), "--target-accept", "2"],
+        ["compare", "a.nc"],
+    ],
+    ids=["validate", "check-missing", "fit-missing", "fit-bad-flag", "compare-one"],
+)
+def test_validate_and_error_paths_stay_light(args: list[str]) -> None:
+    code = (
+        "import sys; from typer.testing import CliRunner; from hmdiag.cli import app; "
+        f"r = CliRunner().invoke(app, {args!r}); "
+        f"print(r.exit_code, sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    exit_code, loaded = out.stdout.split(" ", 1)
+    assert loaded.strip() == "[]", (args, out.stdout)
+    assert exit_code == ("0" if args[0] == "validate" else "2")
+
+
 def test_entry_point_bad_input_exit_2(tmp_path: Path) -> None:
     result = run_hmdiag("check", tmp_path / "missing.nc")
     assert result.returncode == 2

@@ -85,6 +85,7 @@ class Comparison:
     parameters: list[ParameterRow]
     loo: list[LooRow] = field(default_factory=list)
     loo_skipped: str | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def unique_labels(labels: list[str]) -> list[str]:
@@ -199,6 +200,7 @@ def compare_runs(runs: list[LoadedRun]) -> Comparison:
         parameters=_parameter_rows(reports),
         loo=loo,
         loo_skipped=skipped,
+        notes=[f"{r.diagnosis.label}: {note}" for r in reports for note in r.diagnosis.notes],
     )
 
 

@@ -281,6 +281,26 @@ def _group_terms(info: RunInfo) -> list[GroupTermInfo]:
     return terms
 
 
+def data_drift_note(info: RunInfo) -> str | None:
+    """A warning when the data file a run was fitted on has changed or gone since the fit."""
+    if not info.data_path or not info.data_sha256:
+        return None
+    from pathlib import Path
+
+    from hmdiag.data import file_sha256
+
+    path = Path(info.data_path)
+    if not path.exists():
+        return f"the data file this run was fitted on, {path}, no longer exists"
+    current = file_sha256(path)
+    if current != info.data_sha256:
+        return (
+            f"the data file {path} changed since this run was fitted "
+            f"(sha256 {info.data_sha256[:12]}… then, {current[:12]}… now): refit before trusting the results"
+        )
+    return None
+
+
 def diagnose(
     idata: Any,
     info: RunInfo,
@@ -291,6 +311,9 @@ def diagnose(
     """Measure a run: summary per parameter, per-chain sampler stats and divergence hotspots."""
     shown, hidden = visible_variables(idata, var_names)
     notes: list[str] = []
+    drift = data_drift_note(info)
+    if drift:
+        notes.append(drift)
     if var_names:
         unknown = [v for v in var_names if v not in idata.posterior.data_vars]
         if unknown:

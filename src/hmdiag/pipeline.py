@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -11,7 +12,32 @@ from hmdiag.data import PreparedData, prepare_data
 from hmdiag.model import BuiltModel, build_model
 from hmdiag.runs import RunInfo, attach_info
 from hmdiag.sampling import SamplerSettings, resolve_settings, sample
-from hmdiag.spec import LoadedSpec
+from hmdiag.spec import LoadedSpec, spec_to_raw
+
+# Built models of this process by structure, so repeated fits (doctor attempts, sweeps) of
+# one structure reuse the model and the backend's compiled code.
+_MODEL_CACHE: dict[str, BuiltModel] = {}
+_MODEL_CACHE_SIZE = 8
+
+
+def structure_key(loaded: LoadedSpec, data: PreparedData) -> str:
+    """What determines the model graph: the spec without sampler and checks, plus the data."""
+    raw = spec_to_raw(loaded.spec)
+    for key in ("name", "description", "sampler", "checks"):
+        raw.pop(key, None)
+    return json.dumps(raw, sort_keys=True) + data.sha256 + str(data.source.resolve())
+
+
+def cached_model(loaded: LoadedSpec, data: PreparedData) -> BuiltModel:
+    """The built model for this structure, building it on first use."""
+    key = structure_key(loaded, data)
+    built = _MODEL_CACHE.get(key)
+    if built is None:
+        built = build_model(loaded.spec, data)
+        if len(_MODEL_CACHE) >= _MODEL_CACHE_SIZE:
+            _MODEL_CACHE.pop(next(iter(_MODEL_CACHE)))
+        _MODEL_CACHE[key] = built
+    return built
 
 
 @dataclass(frozen=True)
@@ -32,7 +58,7 @@ def fit(
     start = time.perf_counter()
     spec = loaded.spec
     data = data if data is not None else prepare_data(loaded)
-    built = build_model(spec, data)
+    built = cached_model(loaded, data)
     settings = resolve_settings(spec.sampler)
     idata, sampling_seconds = sample(built, settings, progress=progress)
     info = RunInfo(
@@ -40,6 +66,7 @@ def fit(
         spec_name=spec.name,
         spec_text=loaded.text,
         data_sha256=data.sha256,
+        data_path=str(data.source.resolve()),
         seed=settings.seed,
         backend=settings.backend,
         target_accept=settings.target_accept,

@@ -23,6 +23,7 @@ class RunInfo:
     spec_name: str | None = None
     spec_text: str | None = None
     data_sha256: str | None = None
+    data_path: str | None = None
     seed: int | None = None
     backend: str | None = None
     target_accept: float | None = None

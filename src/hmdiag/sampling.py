@@ -184,8 +184,12 @@ def _jax_backend(name: str) -> Any:
 
 def _normalize_stat_names(idata: Any) -> None:
     """Rename sampler-specific sample stats to PyMC's names (kept when already present)."""
-    renames = {native: canonical for canonical, natives in STAT_ALIASES.items() for native in natives[1:]}
-    present = {k: v for k, v in renames.items() if k in idata.sample_stats and v not in idata.sample_stats}
+    renames = {
+        native: canonical for canonical, natives in STAT_ALIASES.items() for native in natives[1:]
+    }
+    present = {
+        k: v for k, v in renames.items() if k in idata.sample_stats and v not in idata.sample_stats
+    }
     idata.sample_stats = idata.sample_stats.rename(present)
 
 
@@ -225,7 +229,7 @@ def sample(
     """Run NUTS with the chosen backend; return (InferenceData, sampling seconds)."""
     pm = _lazy.pymc()
     try:
-        return BACKENDS[settings.backend](built, settings, progress)
+        idata, seconds = BACKENDS[settings.backend](built, settings, progress)
     except pm.exceptions.SamplingError as exc:
         culprit = _initial_point_problem(built)
         where = f": log-probability is not finite for {culprit}" if culprit else ""
@@ -233,3 +237,7 @@ def sample(
             f"model initialization failed{where}",
             "check the priors and the data of those variables (e.g. a response outside the likelihood's support)",
         ) from exc
+    # Samplers return what they have when interrupted (Ctrl-C); a partial run is not a result.
+    if int(idata.posterior.sizes.get("draw", 0)) < settings.draws:
+        raise KeyboardInterrupt
+    return idata, seconds

@@ -307,11 +307,30 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def _describe(error: dict[str, Any]) -> str:
-    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and ("(" in p or "[" in p)))
+def _user_loc(raw: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The parts of a pydantic location that are the user's keys and indexes.
+
+    Pydantic adds tags such as ``function-after[...]`` or a model name for union branches;
+    following the raw input tells them apart from keys that look alike.
+    """
+    kept: list[Any] = []
+    node = raw
+    for i, part in enumerate(loc):
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_dict or in_list:
+            kept.append(part)
+            node = node[part]
+        elif i == len(loc) - 1 and isinstance(node, dict):
+            kept.append(part)  # a missing or unknown key at this level
+    return tuple(kept)
+
+
+def _describe(error: dict[str, Any], raw: Any = None) -> str:
+    loc = _user_loc(raw, tuple(error["loc"])) if raw is not None else tuple(error["loc"])
     where = _format_loc(loc)
     kind = error["type"]
-    if kind == "extra_forbidden":
+    if kind == "extra_forbidden" and loc:
         key = str(loc[-1])
         model = _model_for_location(loc)
         allowed = list(model.model_fields) if model else []
@@ -343,7 +362,7 @@ def validate_spec(raw: dict[str, Any], source: str) -> ModelSpec:
     try:
         return ModelSpec.model_validate(raw)
     except ValidationError as exc:
-        problems = list(dict.fromkeys(_describe(e) for e in exc.errors()))
+        problems = list(dict.fromkeys(_describe(e, raw) for e in exc.errors()))
         raise SpecError(source, problems) from None
 
 

@@ -56,6 +56,7 @@ def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
             ],
             "loo": [asdict(r) for r in comparison.loo],
             "loo_skipped": comparison.loo_skipped,
+            "notes": comparison.notes,
         }
     )
 
@@ -127,6 +128,8 @@ def render_terminal(console: Console, comparison: Comparison) -> None:
                 )
     elif comparison.loo_skipped:
         console.print(Text(comparison.loo_skipped, style="dim"))
+    for note in comparison.notes:
+        console.print(Text(f"note: {note}", style="yellow"))
 
 
 def render_markdown(comparison: Comparison) -> str:
@@ -165,4 +168,5 @@ def render_markdown(comparison: Comparison) -> str:
             )
     elif comparison.loo_skipped:
         out += ["", f"_{comparison.loo_skipped}_"]
+    out += [f"\n> note: {note}" for note in comparison.notes]
     return "\n".join(out) + "\n"

@@ -1,0 +1,252 @@
+"""`make bench`: hmdiag's speed as ratios against baselines measured in the same run.
+
+Writes benchmarks/results.md. Nothing here asserts a time: numbers are reported, and the
+README and the closing notes quote them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+HMDIAG = str(BIN / "hmdiag")
+CONFIGS = ROOT / "configs" / "bangladesh"
+FULL60 = ROOT / "benchmarks" / "configs" / "full60.yaml"
+BACKENDS = ("pymc", "nutpie", "numpyro", "blackjax")
+
+
+def timed(
+    cmd: Sequence[str], env: dict[str, str] | None = None
+) -> tuple[float, subprocess.CompletedProcess[str]]:
+    """Wall seconds of one subprocess run, and its result."""
+    start = time.perf_counter()
+    result = subprocess.run(
+        list(cmd), capture_output=True, text=True, env={**os.environ, **(env or {})}
+    )
+    return time.perf_counter() - start, result
+
+
+def backend_available(name: str) -> bool:
+    """Whether a backend's package imports in this environment."""
+    module = {"pymc": "pymc", "nutpie": "nutpie", "numpyro": "numpyro", "blackjax": "blackjax"}[
+        name
+    ]
+    return (
+        subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True).returncode
+        == 0
+    )
+
+
+def fit(
+    config: Path, backend: str, out: Path, env: dict[str, str] | None = None
+) -> tuple[float, dict]:
+    """`hmdiag fit --json` end to end: wall seconds and the diagnostics document."""
+    seconds, result = timed(
+        [HMDIAG, "fit", str(config), "--backend", backend, "--out", str(out), "--force", "--json"],
+        env,
+    )
+    if result.returncode not in (0, 1):
+        raise RuntimeError(f"hmdiag fit {config.name} --backend {backend} failed:\n{result.stderr}")
+    return seconds, json.loads(result.stdout)
+
+
+def startup(cmd: Sequence[str], repeats: int = 7) -> float:
+    """Median wall seconds of a short command."""
+    return statistics.median(timed(cmd)[0] for _ in range(repeats))
+
+
+def check_large_run(tmp: Path) -> tuple[float, float, int]:
+    """Seconds for `check` work on 4 x 1000 draws of 2,000+ parameters: in-process, and end to end."""
+    import warnings
+
+    import numpy as np
+
+    warnings.simplefilter("ignore")
+    import arviz as az
+
+    rng = np.random.default_rng(0)
+    posterior = {
+        "theta": rng.normal(size=(4, 1000, 2000)),
+        "mu": rng.normal(size=(4, 1000)),
+        "tau": np.exp(rng.normal(size=(4, 1000))),
+    }
+    stats = {
+        "diverging": rng.random((4, 1000)) < 0.01,
+        "energy": rng.normal(size=(4, 1000)),
+        "tree_depth": rng.integers(2, 6, size=(4, 1000)),
+        "acceptance_rate": rng.uniform(0.6, 1.0, size=(4, 1000)),
+        "step_size": np.full((4, 1000), 0.3),
+    }
+    path = tmp / "large.nc"
+    az.from_dict(posterior=posterior, sample_stats=stats).to_netcdf(str(path))
+    from hmdiag.report import assess_loaded
+    from hmdiag.runs import load_run, read_info
+
+    start = time.perf_counter()
+    idata = load_run(path)
+    assess_loaded(idata, read_info(idata, "large"))
+    in_process = time.perf_counter() - start
+    end_to_end, result = timed([HMDIAG, "check", str(path), "--json"])
+    assert result.returncode in (0, 1), result.stderr
+    return in_process, end_to_end, 2002
+
+
+def main() -> None:
+    """Run every measurement and write results.md."""
+    tmp = Path(tempfile.mkdtemp(prefix="hmdiag-bench-"))
+    lines: list[str] = []
+    say = lines.append
+    available = [b for b in BACKENDS if backend_available(b)]
+    started = time.perf_counter()
+
+    # 1. Start-up.
+    python_s = startup([sys.executable, "-c", "pass"])
+    help_s = startup([HMDIAG, "--help"])
+    version_s = startup([HMDIAG, "--version"])
+
+    # 2. Compile reuse: PyTensor's on-disk cache, cold (empty compiledir) vs warm.
+    cold_dir = tmp / "pytensor-cold"
+    cold_s, _ = fit(
+        CONFIGS / "mme4.yaml",
+        "pymc",
+        tmp / "cold.nc",
+        {"PYTENSOR_FLAGS": f"base_compiledir={cold_dir}"},
+    )
+    warm_s, _ = fit(CONFIGS / "mme4.yaml", "pymc", tmp / "warm.nc")
+    reuse = (
+        subprocess.run(
+            [sys.executable, str(ROOT / "benchmarks" / "reuse.py")],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.strip()
+        .splitlines()
+    )
+
+    # 3. End to end vs the plain PyMC script (warm caches for both: one discarded warm-up each).
+    rows = []
+    for model in ("mme0", "mme4"):
+        timed([sys.executable, str(ROOT / "benchmarks" / "plain_pymc.py"), model, "--chains", "4"])
+        script_s, _ = timed(
+            [sys.executable, str(ROOT / "benchmarks" / "plain_pymc.py"), model, "--chains", "4"]
+        )
+        script_default_s, _ = timed(
+            [sys.executable, str(ROOT / "benchmarks" / "plain_pymc.py"), model]
+        )
+        for backend in available:
+            fit(CONFIGS / f"{model}.yaml", backend, tmp / "warmup.nc")
+            seconds, doc = fit(CONFIGS / f"{model}.yaml", backend, tmp / f"{model}-{backend}.nc")
+            rows.append((model, backend, seconds, script_s, script_default_s, doc))
+
+    # 4. ESS per second per backend on mme4 and the 60-district model.
+    ess_rows = [
+        (
+            m,
+            b,
+            d["sampling"]["min_ess_bulk_per_second"],
+            d["sampling"]["seconds"],
+            d["divergences"]["total"],
+            s,
+        )
+        for m, b, s, _, _, d in rows
+        if m == "mme4"
+    ]
+    for backend in available:
+        fit(FULL60, backend, tmp / "warmup60.nc")
+        seconds, doc = fit(FULL60, backend, tmp / f"full60-{backend}.nc")
+        ess_rows.append(
+            (
+                "full60",
+                backend,
+                doc["sampling"]["min_ess_bulk_per_second"],
+                doc["sampling"]["seconds"],
+                doc["divergences"]["total"],
+                seconds,
+            )
+        )
+
+    # 5. check on a large run.
+    check_in, check_e2e, n_params = check_large_run(tmp)
+
+    import numpy
+
+    say("# hmdiag benchmarks")
+    say("")
+    say(
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `make bench` in {time.perf_counter() - started:.0f} s."
+    )
+    say(
+        f"Machine: {os.cpu_count()} cores, {platform.machine()}, {platform.platform()}; Python {platform.python_version()}, numpy {numpy.__version__}."
+    )
+    say(
+        "All times are wall seconds of whole processes unless noted; ratios compare runs made in this same session."
+    )
+    say("")
+    say("## Start-up")
+    say("")
+    say("| command | median s | ratio to `python -c pass` |")
+    say("|---|---|---|")
+    say(f"| `python -c pass` | {python_s:.3f} | 1.00 |")
+    say(f"| `hmdiag --help` | {help_s:.3f} | {help_s / python_s:.2f} |")
+    say(f"| `hmdiag --version` | {version_s:.3f} | {version_s / python_s:.2f} |")
+    say("")
+    say("## `hmdiag fit` end to end vs a plain PyMC script")
+    say("")
+    say(
+        "Plain script: `benchmarks/plain_pymc.py` (import, build, `pm.sample`, `az.summary`) with 4 chains like the configs; "
+        "the column *default chains* runs it with PyMC's own default (2 chains on this machine). hmdiag does more: data checks, "
+        "log-likelihood, NetCDF save, full diagnosis. Warm caches for both (one discarded warm-up run each)."
+    )
+    say("")
+    say(
+        "| model | backend | hmdiag s | script s (4 chains) | ratio | script s (default chains) | ratio | divergences |"
+    )
+    say("|---|---|---|---|---|---|---|---|")
+    for model, backend, seconds, script_s, script_default_s, doc in rows:
+        say(
+            f"| {model} | {backend} | {seconds:.1f} | {script_s:.1f} | **{seconds / script_s:.2f}** | {script_default_s:.1f} | {seconds / script_default_s:.2f} | {doc['divergences']['total']} |"
+        )
+    say("")
+    say("## Sampling efficiency: minimum bulk ESS per second of sampling")
+    say("")
+    say("| model | backend | min ESS_bulk / s | sampling s | divergences | end-to-end s |")
+    say("|---|---|---|---|---|---|")
+    for model, backend, rate, sampling_s, div, e2e in ess_rows:
+        say(f"| {model} | {backend} | {rate:.0f} | {sampling_s:.2f} | {div} | {e2e:.1f} |")
+    say("")
+    say("## Compile reuse")
+    say("")
+    say(
+        f"- PyMC backend, `hmdiag fit mme4` in a new process: cold PyTensor cache {cold_s:.1f} s, warm {warm_s:.1f} s "
+        f"(ratio {warm_s / cold_s:.2f})."
+    )
+    for line in reuse:
+        say(f"- {line}")
+    say("")
+    say("## `hmdiag check` on a large run")
+    say("")
+    say(
+        f"4 chains x 1000 draws of {n_params} parameters: load + diagnose + judge in-process {check_in:.2f} s "
+        f"(imports excluded); `hmdiag check --json` end to end {check_e2e:.2f} s."
+    )
+    out = ROOT / "benchmarks" / "results.md"
+    out.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""No loss, clean interrupts, reproducibility and a fuzzed spec loader."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hmdiag.errors import HmdiagError
+from hmdiag.spec import load_spec, validate_spec
+
+from .conftest import small_spec
+from .test_e2e import HMDIAG
+
+KILL_DURING_SAVE = """
+import os, signal, sys
+import hmdiag.runs
+
+def die_before_rename(src, dst):
+    # The new run is fully written to its temp file; die before it replaces the old one.
+    os.kill(os.getpid(), signal.SIGKILL)
+
+hmdiag.runs.os.replace = die_before_rename
+from hmdiag.cli import main
+sys.argv = ["hmdiag", "fit", sys.argv[1], "--out", sys.argv[2], "--force", "--quiet"]
+main()
+"""
+
+
+def test_killed_during_save_leaves_the_old_file_intact(tmp_path: Path) -> None:
+    spec = small_spec("mme4", tmp_path, draws=100, tune=100)
+    out = tmp_path / "run.nc"
+    out.write_bytes(b"previous run")
+    result = subprocess.run(
+        [sys.executable, "-c", KILL_DURING_SAVE, str(spec), str(out)], capture_output=True
+    )
+    assert result.returncode == -signal.SIGKILL
+    assert out.read_bytes() == b"previous run"
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".run.nc.")]
+    assert len(leftovers) == 1 and leftovers[0].endswith(
+        ".nc.tmp"
+    )  # hidden, never under the output name
+
+
+def test_ctrl_c_during_sampling_exits_130_and_writes_nothing(tmp_path: Path) -> None:
+    spec = small_spec("mme0", tmp_path, draws=200000, tune=500, chains=2)
+    out = tmp_path / "run.nc"
+    proc = subprocess.Popen(
+        [HMDIAG, "fit", str(spec), "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().startswith("fitting mme0")
+    time.sleep(12)  # past compilation, into sampling
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stdout + stderr
+    assert "interrupted: nothing was written" in stderr
+    assert not out.exists() and not list(tmp_path.glob(".run.nc.*"))
+
+
+def test_same_seed_gives_identical_nutpie_draws(tmp_path: Path) -> None:
+    """nutpie is seeded too; the second fit also reuses the compiled model."""
+    pytest.importorskip("nutpie")
+    import numpy as np
+
+    from hmdiag.pipeline import fit
+
+    spec = small_spec("mme4", tmp_path, backend="nutpie", draws=200, tune=200)
+    first, again = fit(load_spec(spec)), fit(load_spec(spec))
+    for var in ("a_bar", "sigma", "z", "a"):
+        np.testing.assert_array_equal(
+            first.idata.posterior[var].values, again.idata.posterior[var].values
+        )
+    assert again.info.seed == 19
+
+
+# Random YAML-like structures: the validator must answer with the project's own error, fast.
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=12)
+)
+structures = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=5)
+    ),
+    max_leaves=25,
+)
+KEYS = [
+    "name",
+    "data",
+    "response",
+    "likelihood",
+    "link",
+    "intercept",
+    "groups",
+    "sampler",
+    "checks",
+    "trials",
+    "predictors",
+]
+near_specs = st.fixed_dictionaries(
+    {},
+    optional={k: structures for k in KEYS}
+    | {
+        "likelihood": st.sampled_from(["bernoulli", "binomial", "poisson", 3]),
+        "groups": st.lists(
+            st.fixed_dictionaries(
+                {"factor": st.text(max_size=5)}, optional={"scale": structures, "pooling": scalars}
+            ),
+            max_size=2,
+        ),
+        "intercept": st.one_of(
+            st.booleans(),
+            st.fixed_dictionaries({}, optional={"prior": st.text(max_size=20), "name": scalars}),
+        ),
+    },
+)
+
+
+@settings(max_examples=300, deadline=1000, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=st.one_of(structures, near_specs))
+def test_fuzzed_specs_only_raise_spec_errors(raw: Any) -> None:
+    if not isinstance(raw, dict):
+        raw = {"value": raw}
+    with contextlib.suppress(HmdiagError):
+        validate_spec(raw, "fuzz.yaml")
+
+
+@settings(max_examples=200, deadline=1000)
+@given(text=st.text(max_size=200))
+def test_fuzzed_yaml_text_only_raises_spec_errors(tmp_path_factory: Any, text: str) -> None:
+    path = tmp_path_factory.mktemp("fuzz") / "spec.yaml"
+    path.write_text(text, encoding="utf-8")
+    with contextlib.suppress(HmdiagError):
+        load_spec(path)
