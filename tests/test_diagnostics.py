@@ -258,9 +258,13 @@ def test_no_funnel_when_divergences_are_elsewhere(az: Any, rng: np.random.Genera
 
 def test_var_filter_restricts_parameters(az: Any, rng: np.random.Generator) -> None:
     idata = make_idata(az, {"mu": iid(rng), "theta": iid(rng, 2)}, healthy_stats(rng))
-    d = diagnose(idata, RunInfo(label="t"), var_names=["theta", "nope"])
+    d = diagnose(idata, RunInfo(label="t"), var_names=["theta"])
     assert [p.name for p in d.parameters] == ["theta[0]", "theta[1]"]
-    assert any("nope" in n for n in d.notes)
+    from hmdiag.errors import HmdiagError
+
+    with pytest.raises(HmdiagError, match="--var nope not in the posterior") as info:
+        diagnose(idata, RunInfo(label="t"), var_names=["theta", "nope"])
+    assert info.value.hint == "variables are: mu, theta"
 
 
 def test_target_accept_ladder() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -153,6 +154,9 @@ def _overrides(
     min_bfmi: float | None,
 ) -> dict[str, Any]:
     """Validated threshold flags as overrides (``None`` = keep the spec's or default)."""
+    for flag, value in (("--max-rhat", max_rhat), ("--min-ess", min_ess), ("--min-bfmi", min_bfmi)):
+        if value is not None and not math.isfinite(value):
+            raise HmdiagError(f"{flag} must be a finite number, got {value}")
     if max_rhat is not None and max_rhat <= 1.0:
         raise HmdiagError(f"--max-rhat must be greater than 1, got {max_rhat}")
     for flag, value in (
@@ -175,7 +179,7 @@ def _overrides(
 def _hdi(value: float | None) -> float | None:
     if value is None:
         return None
-    if not 0 < value < 1:
+    if not 0 < value < 1:  # also rejects NaN
         raise HmdiagError(f"--hdi-prob must be between 0 and 1, got {value}")
     return value
 
@@ -369,7 +373,7 @@ def compare(
     if plot is not None:
         from hmdiag.runs import check_output_path
 
-        check_output_path(plot, force=force)
+        check_output_path(plot, force=force, flag="--plot")
     with _quiet_warnings():
         loaded = load_runs(runs, var_names=var, hdi_prob=_hdi(hdi_prob))
         comparison = compare_runs(loaded)
@@ -377,7 +381,7 @@ def compare(
             from hmdiag import plots
 
             figure = plots.draw("ess", [plots.plot_run(r) for r in loaded], var)
-            plots.save_figure(figure, plot, force=force)
+            plots.save_figure(figure, plot, force=force, flag="--plot")
     if as_json:
         from hmdiag.render.json_out import dumps
 
@@ -531,10 +535,10 @@ def doctor(
         raise HmdiagError(
             f"{fixed_path}: --out-config would overwrite the input spec", "choose another file"
         )
-    check_output_path(fixed_path, force=force)
+    check_output_path(fixed_path, force=force, flag="--out-config")
     run_paths = {k: runs_dir / f"{name}-attempt{k}.nc" for k in range(1, max_attempts + 1)}
     for path in run_paths.values():
-        check_output_path(path, force=force)
+        check_output_path(path, force=force, flag="--runs-dir")
     from hmdiag.data import prepare_data
 
     prepare_data(loaded)  # bad data fails here, before any sampling

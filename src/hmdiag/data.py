@@ -13,6 +13,8 @@ from hmdiag.errors import DataError
 from hmdiag.spec import LoadedSpec, ModelSpec
 
 MAX_ROWS_LISTED = 5
+# Counts are stored as int64; larger magnitudes are data errors, not numbers to model.
+MAX_ABS_VALUE = 1e15
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,8 @@ def read_table(path: Path) -> pd.DataFrame:
     if path.is_dir():
         raise DataError(f"{path}: is a directory, not a CSV file")
     try:
-        frame = pd.read_csv(path)
+        # Keep blank lines while parsing so row index + 2 stays the physical line number.
+        frame = pd.read_csv(path, skip_blank_lines=False)
     except UnicodeDecodeError:
         raise DataError(f"{path}: not UTF-8 text; save the CSV as UTF-8") from None
     except pd.errors.EmptyDataError:
@@ -73,6 +76,7 @@ def read_table(path: Path) -> pd.DataFrame:
     except (pd.errors.ParserError, ValueError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"{path}: cannot read as CSV: {first}") from None
+    frame = frame.dropna(how="all")
     if frame.empty:
         raise DataError(f"{path}: the CSV has a header but no rows")
     return frame
@@ -101,6 +105,11 @@ def _check_columns(frame: pd.DataFrame, spec: ModelSpec, path: Path) -> None:
         roles[spec.trials] = "trials"
     roles |= {p.column: f"predictors[{i}].column" for i, p in enumerate(spec.predictors)}
     roles |= {g.factor: f"groups[{i}].factor" for i, g in enumerate(spec.groups)}
+    roles |= {
+        s.column: f"groups[{i}].slopes[{j}].column"
+        for i, g in enumerate(spec.groups)
+        for j, s in enumerate(g.slopes)
+    }
     for column, role in roles.items():
         if column not in frame.columns:
             import difflib
@@ -122,7 +131,10 @@ def _handle_missing(frame: pd.DataFrame, spec: ModelSpec, path: Path) -> tuple[p
     if spec.data.drop_missing:
         kept = frame[~bad_rows]
         if kept.empty:
-            raise DataError(f"{path}: every row has a missing value in {', '.join(used)}")
+            raise DataError(
+                f"{path}: every row has a missing value in {', '.join(used)}",
+                "check the column names and the file's contents",
+            )
         return kept, int(bad_rows.sum())
     per_column = {c: int(n) for c, n in missing.sum().items() if n}
     detail = "; ".join(f"{c}: {n} missing" for c, n in per_column.items())
@@ -141,7 +153,14 @@ def _numeric(frame: pd.DataFrame, column: str, role: str, path: Path) -> np.ndar
             f"{path}: {role} column {column!r} must be numeric; {int(bad.sum())} value(s) are not "
             f"(e.g. {example!r} at line {_rows(frame.index[bad][:1])})"
         )
-    return values.to_numpy(dtype=float)
+    array = values.to_numpy(dtype=float)
+    infinite = ~np.isfinite(array) | (np.abs(array) > MAX_ABS_VALUE)
+    if infinite.any():
+        raise DataError(
+            f"{path}: {role} column {column!r} must hold finite numbers below {MAX_ABS_VALUE:g} in size; "
+            f"{int(infinite.sum())} value(s) are not (e.g. {array[infinite][0]:g} at line {_rows(frame.index[infinite][:1])})"
+        )
+    return array
 
 
 def _check_response(
@@ -166,8 +185,9 @@ def _check_response(
         )
     bad_trials = (trials != np.round(trials)) | (trials < 1)
     if bad_trials.any():
+        source = f"column {spec.trials!r}" if isinstance(spec.trials, str) else "trials"
         raise DataError(
-            f"{path}: trials must be whole numbers >= 1; {int(bad_trials.sum())} value(s) are not "
+            f"{path}: trials ({source}) must be whole numbers >= 1; {int(bad_trials.sum())} value(s) are not "
             f"(line {_rows(frame.index[bad_trials][:1])})"
         )
     over = y > trials
@@ -210,7 +230,12 @@ def prepare_data(loaded: LoadedSpec) -> PreparedData:
         else:
             trials = np.full(len(frame), float(spec.trials or 1))
     _check_response(y, trials, spec, frame, path)
-    predictors = {p.column: _numeric(frame, p.column, "predictor", path) for p in spec.predictors}
+    predictor_columns = [p.column for p in spec.predictors] + [
+        s.column for g in spec.groups for s in g.slopes
+    ]
+    predictors = {
+        c: _numeric(frame, c, "predictor", path) for c in dict.fromkeys(predictor_columns)
+    }
     groups = {g.factor: _group(frame, g.factor, path) for g in spec.groups}
     return PreparedData(
         source=path,

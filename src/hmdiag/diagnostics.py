@@ -317,7 +317,12 @@ def diagnose(
     if var_names:
         unknown = [v for v in var_names if v not in idata.posterior.data_vars]
         if unknown:
-            notes.append(f"--var names not in the posterior: {', '.join(unknown)}")
+            from hmdiag.errors import HmdiagError
+
+            raise HmdiagError(
+                f"{info.label}: --var {', '.join(unknown)} not in the posterior",
+                f"variables are: {', '.join(visible_variables(idata)[0])}",
+            )
     parameters = summarize_parameters(idata, shown, hdi_prob)
     sample_stats = getattr(idata, "sample_stats", None)
     chains = int(idata.posterior.sizes["chain"])

@@ -55,20 +55,30 @@ def _inverse_link(link: str, eta: Any) -> Any:
     raise ValueError(f"unsupported link {link!r}")
 
 
+def _partial_effects(
+    names: tuple[str, str, str], scale: Prior, parameterization: str, dim: str, mean: Any
+) -> Any:
+    """Normal(mean, sigma) effects per level, centered or non-centered (names: effect, scale, offset)."""
+    pm = _lazy.pymc()
+    effect, scale_name, offset = names
+    sigma = prior_rv(scale_name, scale)
+    if parameterization == "centered":
+        return pm.Normal(effect, mu=mean, sigma=sigma, dims=dim)
+    z = pm.Normal(offset, mu=0.0, sigma=1.0, dims=dim)
+    # Recorded as a Deterministic so centered and non-centered runs share the name `a`.
+    return pm.Deterministic(effect, mean + z * sigma, dims=dim)
+
+
 def _group_effects(group: GroupSpec, center: Any) -> Any:
     """Per-level effects; ``center`` is the intercept when this term absorbs it, else 0."""
-    pm = _lazy.pymc()
     dim = group.factor
     if group.pooling == "none":
         effects = prior_rv(group.effect_name, group.effect_prior, dims=dim)
         return effects if center is None else effects + center
-    sigma = prior_rv(group.scale_name, group.scale.prior)
-    mean = 0.0 if center is None else center
-    if group.parameterization == "centered":
-        return pm.Normal(group.effect_name, mu=mean, sigma=sigma, dims=dim)
-    z = pm.Normal(group.offset_param_name, mu=0.0, sigma=1.0, dims=dim)
-    # Recorded as a Deterministic so centered and non-centered runs share the name `a`.
-    return pm.Deterministic(group.effect_name, mean + z * sigma, dims=dim)
+    names = (group.effect_name, group.scale_name, group.offset_param_name)
+    return _partial_effects(
+        names, group.scale.prior, group.parameterization, dim, 0.0 if center is None else center
+    )
 
 
 def _absorbing_group(spec: ModelSpec) -> int | None:
@@ -101,6 +111,24 @@ def build_model(spec: ModelSpec, data: PreparedData) -> BuiltModel:
             group_data = data.groups[group.factor]
             effects = _group_effects(group, intercept if i == absorbing else None)
             eta = eta + effects[group_data.codes]
+            for slope in group.slopes:
+                names = group.slope_names(slope)
+                slopes = _partial_effects(
+                    names, slope.scale.prior, group.parameterization, group.factor, 0.0
+                )
+                eta = eta + slopes[group_data.codes] * data.predictors[slope.column]
+                terms.append(
+                    GroupTerm(
+                        factor=group.factor,
+                        effect=names[0],
+                        scale=names[1],
+                        offset=names[2] if group.parameterization == "non_centered" else None,
+                        parameterization=group.parameterization,
+                        pooling="partial",
+                        levels=len(group_data.levels),
+                        smallest_level=min(group_data.counts),
+                    )
+                )
             partial = group.pooling == "partial"
             terms.append(
                 GroupTerm(

@@ -35,6 +35,8 @@ FAMILIES: dict[str, Family] = {
     "uniform": Family("Uniform", ("lower", "upper"), "real", ()),
 }
 
+# Smaller positive parameters underflow log-densities to -inf (and subnormals lose precision).
+MIN_POSITIVE = 1e-100
 _PRIOR_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*\((.*)\)\s*$")
 _NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
@@ -88,6 +90,10 @@ def parse_prior(text: str) -> Prior:
             raise ValueError(f"argument {param} of {name} must be finite, got {piece!r}")
         if param in family.positive_params and value <= 0:
             raise ValueError(f"argument {param} of {name} must be > 0, got {piece}")
+        if param in family.positive_params and value < MIN_POSITIVE:
+            raise ValueError(
+                f"argument {param} of {name} is too small to compute with ({piece}); use at least {MIN_POSITIVE:g}"
+            )
         values[param] = value
     if name == "uniform" and values["lower"] >= values["upper"]:
         raise ValueError(f"uniform needs lower < upper, got {text!r}")

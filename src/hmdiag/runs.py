@@ -35,32 +35,35 @@ class RunInfo:
     inference_library: str | None = None
 
 
-def check_output_path(path: Path, *, force: bool) -> None:
+def check_output_path(path: Path, *, force: bool, flag: str = "--out") -> None:
     """Fail early (before any sampling) if ``path`` cannot be written or would be clobbered."""
     if path.exists() and path.is_dir():
-        raise OutputError(f"{path}: is a directory; --out needs a file path such as runs/model.nc")
+        raise OutputError(f"{path}: is a directory; {flag} needs a file path")
     if path.exists() and not force:
         raise OutputError(
             f"{path}: already exists; refusing to overwrite",
-            "pass --force to replace it, or choose --out",
+            f"pass --force to replace it, or choose another {flag}",
         )
-    parent = path.parent if str(path.parent) else Path(".")
-    existing = parent
+    existing = path.parent
     while not existing.exists():
         existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK):
+    if not existing.is_dir():
+        raise OutputError(f"{path}: {existing} is a file, not a folder", f"choose another {flag}")
+    if not os.access(existing, os.W_OK):
         raise OutputError(
-            f"{path}: cannot write to folder {existing}", "choose a writable --out location"
+            f"{path}: folder {existing} is not writable", f"choose a writable {flag} location"
         )
 
 
-def write_atomically(path: Path, write: Any, *, force: bool, suffix: str = "") -> None:
+def write_atomically(
+    path: Path, write: Any, *, force: bool, suffix: str = "", flag: str = "--out"
+) -> None:
     """Call ``write(tmp_path)`` on a temp file beside ``path``, then rename it into place.
 
     A crash or kill mid-write leaves any previous file untouched; without ``force`` an
     existing file is never replaced.
     """
-    check_output_path(path, force=force)
+    check_output_path(path, force=force, flag=flag)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
     os.close(fd)
@@ -137,6 +140,10 @@ def load_run(path: str | Path) -> Any:
         )
     if path.is_dir():
         raise RunFileError(f"{path}: is a directory, not a NetCDF file")
+    if path.stat().st_size == 0:
+        raise RunFileError(
+            f"{path}: the file is empty", "pass a NetCDF run saved by hmdiag fit or az.to_netcdf"
+        )
     with path.open("rb") as handle:
         magic = handle.read(8)
     if not (magic.startswith(b"\x89HDF") or magic.startswith(b"CDF")):

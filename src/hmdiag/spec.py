@@ -106,8 +106,21 @@ class ScaleSpec(_Strict):
         return prior
 
 
+class SlopeSpec(_Strict):
+    """A varying slope: the effect of numeric ``column`` differs by group level.
+
+    Slopes are deviations with mean 0, each with its own scale; list the column under
+    ``predictors`` as well for a population-level mean slope.
+    """
+
+    column: str
+    name: ParamName | None = None
+    scale: ScaleSpec = Field(default_factory=ScaleSpec)
+    offset_name: ParamName | None = None
+
+
 class GroupSpec(_Strict):
-    """A varying intercept per level of ``factor``."""
+    """A varying intercept per level of ``factor``, optionally with varying slopes."""
 
     factor: str
     name: ParamName | None = None
@@ -116,6 +129,7 @@ class GroupSpec(_Strict):
     prior: PriorField | None = None
     scale: ScaleSpec = Field(default_factory=ScaleSpec)
     offset_name: ParamName | None = None
+    slopes: list[SlopeSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _consistent(self) -> GroupSpec:
@@ -124,7 +138,21 @@ class GroupSpec(_Strict):
                 "'prior' applies to pooling: none only; with pooling: partial the effects get "
                 "Normal(mean, scale) and you set 'scale.prior' instead"
             )
+        if self.slopes and self.pooling == "none":
+            raise ValueError("varying slopes need pooling: partial")
+        columns = [s.column for s in self.slopes]
+        if len(set(columns)) != len(columns):
+            raise ValueError("each slope column may appear once per group")
         return self
+
+    def slope_names(self, slope: SlopeSpec) -> tuple[str, str, str]:
+        """(effects, scale, offsets) names of a varying slope: ``r_<factor>_<column>`` etc."""
+        stem = f"{self.factor}_{slope.column}"
+        return (
+            slope.name or f"r_{stem}",
+            slope.scale.name or f"sigma_{stem}",
+            slope.offset_name or f"z_{stem}",
+        )
 
     @property
     def effect_name(self) -> str:
@@ -200,6 +228,15 @@ class ModelSpec(_Strict):
     sampler: SamplerSpec = Field(default_factory=SamplerSpec)
     checks: ChecksSpec = Field(default_factory=ChecksSpec)
 
+    @field_validator("trials", mode="before")
+    @classmethod
+    def _trials_kind(cls, value: Any) -> Any:
+        if isinstance(value, bool) or (value is not None and not isinstance(value, str | int)):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise ValueError(f"trials must be a column name or a whole number, got {value!r}")
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> ModelSpec:
         if self.likelihood == "binomial" and self.trials is None:
@@ -235,6 +272,11 @@ class ModelSpec(_Strict):
                 names.append(group.scale_name)
                 if group.parameterization == "non_centered":
                     names.append(group.offset_param_name)
+            for slope in group.slopes:
+                effect, scale, offset = group.slope_names(slope)
+                names += [effect, scale] + (
+                    [offset] if group.parameterization == "non_centered" else []
+                )
         return names
 
     def used_columns(self) -> list[str]:
@@ -244,6 +286,7 @@ class ModelSpec(_Strict):
             cols.append(self.trials)
         cols += [p.column for p in self.predictors]
         cols += [g.factor for g in self.groups]
+        cols += [s.column for g in self.groups for s in g.slopes]
         return list(dict.fromkeys(cols))
 
 
@@ -335,7 +378,7 @@ def _describe(error: dict[str, Any], raw: Any = None) -> str:
         model = _model_for_location(loc)
         allowed = list(model.model_fields) if model else []
         close = difflib.get_close_matches(key, allowed, n=1)
-        suggestion = f"; did you mean {close[0]!r}?" if close else ""
+        suggestion = f"; did you mean {close[0]!r}?" if close else "."
         valid = f" Valid keys here: {', '.join(allowed)}." if allowed else ""
         return f"{where}: unknown key{suggestion}{valid}"
     if kind == "missing":
@@ -357,13 +400,33 @@ def _describe(error: dict[str, Any], raw: Any = None) -> str:
     return f"{where}: {message}"
 
 
+def _problems(exc: ValidationError, raw: Any) -> list[str]:
+    """One line per user key: alternatives of a union (``str | int``) merge into one line."""
+    by_key: dict[str, list[str]] = {}
+    for error in exc.errors():
+        line = _describe(error, raw)
+        where, _, message = line.partition(": ")
+        by_key.setdefault(where, [])
+        if message not in by_key[where]:
+            by_key[where].append(message)
+    lines = []
+    for where, messages in by_key.items():
+        if len(messages) == 1:
+            lines.append(f"{where}: {messages[0]}")
+            continue
+        given = next((m.rsplit(", got ", 1)[1] for m in messages if ", got " in m), None)
+        wants = [m.rsplit(", got ", 1)[0].removeprefix("Input should be ") for m in messages]
+        got = f", got {given}" if given else ""
+        lines.append(f"{where}: should be {' or '.join(dict.fromkeys(wants))}{got}")
+    return lines
+
+
 def validate_spec(raw: dict[str, Any], source: str) -> ModelSpec:
     """Validate a raw mapping; raise ``SpecError`` with one line per problem."""
     try:
         return ModelSpec.model_validate(raw)
     except ValidationError as exc:
-        problems = list(dict.fromkeys(_describe(e, raw) for e in exc.errors()))
-        raise SpecError(source, problems) from None
+        raise SpecError(source, _problems(exc, raw)) from None
 
 
 def load_spec(path: str | Path) -> LoadedSpec:

@@ -73,6 +73,35 @@ def describe(spec: ModelSpec, data: PreparedData) -> ModelStructure:
             )
             continue
         mean = ic.name if (ic is not None and i == absorbing) else "0"
+        for slope in g.slopes:
+            effect, scale, offset = g.slope_names(slope)
+            terms.append(f"{effect}[{g.factor}] * {slope.column}")
+            params.append(
+                ParameterLine(
+                    scale,
+                    "scalar",
+                    f"{g.factor} scale of {slope.column} slopes",
+                    str(slope.scale.prior),
+                )
+            )
+            if g.parameterization == "centered":
+                params.append(
+                    ParameterLine(
+                        effect, shape, f"{g.factor} slopes of {slope.column}", f"normal(0, {scale})"
+                    )
+                )
+            else:
+                params.append(
+                    ParameterLine(offset, shape, f"{g.factor} slope offsets", "normal(0, 1)")
+                )
+                params.append(
+                    ParameterLine(
+                        effect,
+                        shape,
+                        f"{g.factor} slopes of {slope.column} (derived)",
+                        f"= {offset} * {scale}",
+                    )
+                )
         params.append(
             ParameterLine(g.scale_name, "scalar", f"{g.factor} scale", str(g.scale.prior))
         )

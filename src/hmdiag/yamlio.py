@@ -36,6 +36,12 @@ class _StrictLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
             line = key_node.start_mark.line + 1
+            try:
+                hash(key)
+            except TypeError:
+                raise yaml.YAMLError(
+                    f"line {line}: a key must be a plain word, not a list or mapping"
+                ) from None
             if key in seen:
                 raise yaml.YAMLError(
                     f"line {line}: duplicate key {key!r} (first defined on line {seen[key]})"
