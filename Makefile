@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-EXTRAS ?= dev,nutpie
+EXTRAS ?= dev,nutpie,numpyro,blackjax
 
 .PHONY: install demo story test test-fast lint format bench clean
 
@@ -34,7 +34,6 @@ test-fast: install
 
 ## Speed as ratios against baselines run in the same session; writes benchmarks/results.md.
 bench: install
-	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS),numpyro,blackjax]'
 	$(BIN)/python benchmarks/bench.py
 
 lint: install

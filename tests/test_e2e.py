@@ -141,30 +141,55 @@ def test_same_seed_gives_identical_draws(small_fit: Any, tmp_path: Path) -> None
         )
 
 
-def test_nutpie_and_pymc_runs_give_the_same_checks(small_fit: Any, tmp_path: Path) -> None:
-    pytest.importorskip("nutpie")
+@pytest.mark.parametrize("backend", ["nutpie", "numpyro", "blackjax"])
+def test_every_installed_backend_gives_the_same_layout_and_checks(
+    small_fit: Any, tmp_path: Path, backend: str
+) -> None:
+    pytest.importorskip(backend)
     from hmdiag.checks import Thresholds
     from hmdiag.report import assess
+    from hmdiag.runs import save_run
 
     pymc_run = small_fit("mme4")
-    nutpie_run = small_fit("mme4", backend="nutpie")
-    reports = [assess(r.idata, r.info, Thresholds()) for r in (pymc_run, nutpie_run)]
-    assert [c.name for c in reports[0].verdict.checks] == [
-        c.name for c in reports[1].verdict.checks
-    ]
-    assert all(c.status != "n/a" for r in reports for c in r.verdict.checks)
+    other = small_fit("mme4", backend=backend)
+    reports = [assess(r.idata, r.info, Thresholds()) for r in (pymc_run, other)]
+    names = [c.name for c in reports[0].verdict.checks]
+    assert [c.name for c in reports[1].verdict.checks] == names
+    assert [c.status for c in reports[1].verdict.checks].count("n/a") == 0
     assert [p.name for p in reports[0].diagnosis.parameters] == [
         p.name for p in reports[1].diagnosis.parameters
     ]
-    assert set(nutpie_run.idata.sample_stats.data_vars) >= {
-        "diverging",
-        "tree_depth",
-        "reached_max_treedepth",
-        "acceptance_rate",
-        "step_size",
-        "energy",
-    }
-    assert set(nutpie_run.idata.groups()) == set(pymc_run.idata.groups())
+    core_stats = {"diverging", "tree_depth", "acceptance_rate", "energy"}
+    assert core_stats <= set(other.idata.sample_stats.data_vars)
+    if backend != "blackjax":  # PyMC's blackjax wrapper records no step size
+        assert "step_size" in other.idata.sample_stats
+    assert set(other.idata.groups()) == set(pymc_run.idata.groups())
+    assert set(other.idata.posterior.data_vars) == set(pymc_run.idata.posterior.data_vars)
+    assert other.info.backend == backend and other.info.sampling_seconds > 0
+    path = tmp_path / f"{backend}.nc"
+    save_run(other.idata, path, force=False)
+    result = run_hmdiag("check", path, "--json")
+    assert result.returncode in (0, 1), result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["run"]["backend"] == backend and [c["name"] for c in doc["checks"]] == names
+
+
+def test_missing_backend_exits_2_with_the_install_command(tmp_path: Path) -> None:
+    code = (
+        "import sys, importlib.util as u; real = u.find_spec; "
+        "u.find_spec = lambda name, *a: None if name == 'numpyro' else real(name, *a); "
+        "from hmdiag.cli import main; "
+        "sys.argv = ['hmdiag', 'fit', sys.argv[1], '--backend', 'numpyro', '--out', sys.argv[2]]; main()"
+    )
+    spec = small_spec("mme4", tmp_path)
+    out = tmp_path / "x.nc"
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(spec), str(out)], capture_output=True, text=True
+    )
+    assert result.returncode == 2, result.stderr
+    assert "sampler backend 'numpyro' is not installed" in result.stderr
+    assert "pip install 'hmdiag[numpyro]'" in result.stderr
+    assert not out.exists()
 
 
 def test_plain_pymc_run_is_checked(tmp_path: Path) -> None:

@@ -116,7 +116,9 @@ def test_varying_slopes_match_a_hand_written_model(tmp_path: Path) -> None:
     import shutil
 
     spec_path = tmp_path / "full60.yaml"
-    shutil.copy(Path(__file__).resolve().parents[1] / "benchmarks" / "configs" / "full60.yaml", spec_path)
+    shutil.copy(
+        Path(__file__).resolve().parents[1] / "benchmarks" / "configs" / "full60.yaml", spec_path
+    )
     spec_path.write_text(spec_path.read_text().replace("../../data/bangladesh.csv", str(DATA)))
     loaded = load_spec(spec_path)
     data = prepare_data(loaded)
@@ -135,7 +137,11 @@ def test_varying_slopes_match_a_hand_written_model(tmp_path: Path) -> None:
         sigma_b = pm.HalfNormal("sigma_b", 1)
         z_b = pm.Normal("z_b", 0, 1, dims="district")
         eta = b_urban * urban + (a_bar + z * sigma)[idx] + (z_b * sigma_b)[idx] * urban
-        pm.Bernoulli("use_contraception", p=pm.math.invlogit(eta), observed=frame["use_contraception"].to_numpy())
+        pm.Bernoulli(
+            "use_contraception",
+            p=pm.math.invlogit(eta),
+            observed=frame["use_contraception"].to_numpy(),
+        )
     rng = np.random.default_rng(3)
     point = {k: rng.normal(size=np.shape(v)) * 0.5 for k, v in ours.model.initial_point().items()}
     assert ours.model.compile_logp()(point) == pytest.approx(ref.compile_logp()(point), rel=1e-10)
