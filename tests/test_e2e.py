@@ -91,12 +91,24 @@ def test_entry_point_bad_input_exit_2(tmp_path: Path) -> None:
     assert "missing.nc: file not found" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.fixture(scope="session")
+def full_runs(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, tuple[Path, subprocess.CompletedProcess[str]]]:
+    """The reference configs at full size (4 x 1000), fitted once by the installed entry point."""
+    folder = tmp_path_factory.mktemp("full")
+    runs = {}
+    for name in ("mfe", "mme0", "mme4"):
+        out = folder / f"{name}.nc"
+        runs[name] = (out, run_hmdiag("fit", CONFIGS / f"{name}.yaml", "--out", out, "--json"))
+    return runs
+
+
 @pytest.mark.slow
-def test_mme4_full_size_is_clean_and_matches_the_post(tmp_path: Path) -> None:
-    out = tmp_path / "mme4.nc"
-    result = run_hmdiag("fit", CONFIGS / "mme4.yaml", "--out", out, "--json")
+def test_mme4_full_size_is_clean_and_matches_the_post(full_runs: dict[str, Any]) -> None:
+    out, result = full_runs["mme4"]
     assert result.returncode == 0, result.stderr
-    assert "FutureWarning" not in result.stderr
+    assert "FutureWarning" not in result.stderr and "Warning" not in result.stderr
     doc = json.loads(result.stdout)
     assert doc["verdict"] == "pass" and doc["divergences"]["total"] == 0
     assert (doc["sampling"]["chains"], doc["sampling"]["draws"]) == (4, 1000)
@@ -106,25 +118,43 @@ def test_mme4_full_size_is_clean_and_matches_the_post(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_mme0_full_size_diverges_at_sigma(tmp_path: Path) -> None:
-    result = run_hmdiag("fit", CONFIGS / "mme0.yaml", "--out", tmp_path / "mme0.nc", "--json")
+def test_mme0_full_size_diverges_at_sigma(full_runs: dict[str, Any]) -> None:
+    out, result = full_runs["mme0"]
     assert result.returncode == 1, result.stderr
     doc = json.loads(result.stdout)
-    assert doc["verdict"] == "fail" and doc["divergences"]["total"] > 0
+    assert doc["verdict"] == "fail" and doc["divergences"]["total"] > 100
     top = doc["divergence_hotspots"][0]
     assert top["parameter"] == "sigma" and top["funnel"]
     assert doc["advice"][0]["remedy"] == "non_center" and doc["advice"][0]["target"] == "district"
-    human = run_hmdiag("check", tmp_path / "mme0.nc")
+    human = run_hmdiag("check", out)
     assert human.returncode == 1
     assert "divergences concentrate at small `sigma`" in human.stdout
     assert "Reparameterize group `a` (district) as non_centered" in human.stdout
 
 
 @pytest.mark.slow
-def test_mfe_full_size_matches_the_post(tmp_path: Path) -> None:
-    result = run_hmdiag("fit", CONFIGS / "mfe.yaml", "--out", tmp_path / "mfe.nc", "--json")
+def test_mfe_full_size_matches_the_post(full_runs: dict[str, Any]) -> None:
+    _, result = full_runs["mfe"]
     assert result.returncode == 0, result.stderr
     assert_matches_reference(json.loads(result.stdout), REFERENCE["mfe"])
+
+
+@pytest.mark.slow
+def test_compare_full_size_mme0_against_mme4(full_runs: dict[str, Any]) -> None:
+    result = run_hmdiag("compare", full_runs["mme0"][0], full_runs["mme4"][0], "--json")
+    assert result.returncode == 1  # mme0 fails its checks
+    doc = json.loads(result.stdout)
+    mme0, mme4 = doc["runs"]
+    assert (mme0["label"], mme4["label"]) == ("mme0", "mme4")
+    assert mme0["divergences"] > 100 and mme4["divergences"] == 0
+    assert mme4["ess_per_second"] > 10 * mme0["ess_per_second"]
+    names = [p["name"] for p in doc["parameters"]]
+    assert names == ["a_bar", "a[1]", "a[2]", "a[3]", "sigma"]
+    a1 = next(p for p in doc["parameters"] if p["name"] == "a[1]")["runs"]
+    assert abs(a1["mme0"]["mean"] - a1["mme4"]["mean"]) < 0.2  # the same district intercept
+    assert {row["label"] for row in doc["loo"]} == {"mme0", "mme4"}
+    human = run_hmdiag("compare", full_runs["mme0"][0], full_runs["mme4"][0])
+    assert "a[3]" in human.stdout and "PSIS-LOO" in human.stdout
 
 
 def test_same_seed_gives_identical_draws(small_fit: Any, tmp_path: Path) -> None:
