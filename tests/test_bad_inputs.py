@@ -39,7 +39,7 @@ BASE: dict[str, Any] = {
 }
 VALID_TOP_KEYS = (
     "Valid keys here: name, description, data, response, likelihood, trials, link, "
-    "intercept, predictors, groups, sampler, checks."
+    "sigma, nu, alpha, offset, intercept, predictors, groups, sampler, checks."
 )
 
 
@@ -401,11 +401,29 @@ def spec_wrong_type_name(ws: Workspace) -> Expect:
 
 @case()
 def spec_unknown_likelihood(ws: Workspace) -> Expect:
-    path = ws.spec(likelihood="poisson")
+    path = ws.spec(likelihood="gamma")
     return Expect(
         ws.fit(path),
-        [f"{path}: likelihood: 'poisson' is not supported; must be one of: bernoulli, binomial"],
+        [
+            f"{path}: likelihood: 'gamma' is not supported; must be one of: bernoulli, binomial, "
+            "poisson, negative_binomial, normal, student_t"
+        ],
     )
+
+
+@case()
+def spec_link_does_not_fit_likelihood(ws: Workspace) -> Expect:
+    path = ws.spec(likelihood="poisson", link="logit")
+    return Expect(
+        ws.fit(path),
+        [f"{path}: link 'logit' does not fit likelihood poisson; use one of: log, identity"],
+    )
+
+
+@case()
+def spec_normal_without_sigma(ws: Workspace) -> Expect:
+    path = ws.spec(likelihood="normal")
+    return Expect(ws.fit(path), [f"{path}: likelihood normal needs 'sigma'", "sigma: {column: se}"])
 
 
 @case()
@@ -415,7 +433,7 @@ def spec_unknown_link_did_you_mean(ws: Workspace) -> Expect:
         ws.fit(path),
         [
             f"{path}: link: 'logt' is not supported (did you mean 'logit'?); "
-            "must be one of: logit, probit"
+            "must be one of: logit, probit, cloglog, log, identity"
         ],
     )
 

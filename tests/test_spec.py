@@ -80,7 +80,7 @@ def test_nested_unknown_key_lists_valid_keys() -> None:
     [
         (
             {"likelihood": "poison"},
-            "likelihood: 'poison' is not supported; must be one of: bernoulli, binomial",
+            "likelihood: 'poison' is not supported (did you mean 'poisson'?); must be one of: bernoulli, binomial, poisson, negative_binomial, normal, student_t",
         ),
         (
             {"link": "logt"},

@@ -220,7 +220,9 @@ def fit(
         float | None, typer.Option("--target-accept", help="NUTS target acceptance, 0 < x < 1.")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (stored in the run).")] = None,
-    backend: Annotated[str | None, typer.Option(help="Sampler backend: pymc or nutpie.")] = None,
+    backend: Annotated[
+        str | None, typer.Option(help="Sampler backend: pymc, nutpie, numpyro or blackjax.")
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing run file.")] = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress and no tables; just the verdict.")

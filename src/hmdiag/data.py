@@ -28,6 +28,16 @@ class GroupData:
 
 
 @dataclass(frozen=True)
+class CategoricalData:
+    """A categorical predictor in treatment coding: one 0/1 column per non-reference level."""
+
+    column: str
+    levels: list[object]
+    reference: object
+    matrix: np.ndarray
+
+
+@dataclass(frozen=True)
 class PreparedData:
     """Everything the model builder needs, already validated."""
 
@@ -40,6 +50,11 @@ class PreparedData:
     predictors: dict[str, np.ndarray]
     groups: dict[str, GroupData] = field(default_factory=dict)
     dropped_missing: int = 0
+    categorical: dict[str, CategoricalData] = field(default_factory=dict)
+    # column -> (mean, sd) subtracted and divided out for standardized predictors
+    transforms: dict[str, tuple[float, float]] = field(default_factory=dict)
+    offset: np.ndarray | None = None
+    known_sigma: np.ndarray | None = None
 
 
 def file_sha256(path: Path) -> str:
@@ -105,6 +120,10 @@ def _check_columns(frame: pd.DataFrame, spec: ModelSpec, path: Path) -> None:
         roles[spec.trials] = "trials"
     roles |= {p.column: f"predictors[{i}].column" for i, p in enumerate(spec.predictors)}
     roles |= {g.factor: f"groups[{i}].factor" for i, g in enumerate(spec.groups)}
+    if spec.offset:
+        roles[spec.offset] = "offset"
+    if spec.sigma is not None and spec.sigma.column:
+        roles[spec.sigma.column] = "sigma.column"
     roles |= {
         s.column: f"groups[{i}].slopes[{j}].column"
         for i, g in enumerate(spec.groups)
@@ -167,6 +186,17 @@ def _check_response(
     y: np.ndarray, trials: np.ndarray | None, spec: ModelSpec, frame: pd.DataFrame, path: Path
 ) -> None:
     column = spec.response
+    if spec.likelihood in ("normal", "student_t"):
+        return  # any finite number; _numeric has checked that
+    if spec.likelihood in ("poisson", "negative_binomial"):
+        bad = (y != np.round(y)) | (y < 0)
+        if bad.any():
+            raise DataError(
+                f"{path}: response {column!r} must hold counts (whole numbers >= 0) for likelihood "
+                f"{spec.likelihood}; {int(bad.sum())} value(s) are not (e.g. {y[bad][0]:g} at line {_rows(frame.index[bad][:1])})",
+                "use likelihood normal or student_t for continuous responses",
+            )
+        return
     if spec.likelihood == "bernoulli":
         bad = ~np.isin(y, (0.0, 1.0))
         if bad.any():
@@ -230,21 +260,77 @@ def prepare_data(loaded: LoadedSpec) -> PreparedData:
         else:
             trials = np.full(len(frame), float(spec.trials or 1))
     _check_response(y, trials, spec, frame, path)
-    predictor_columns = [p.column for p in spec.predictors] + [
-        s.column for g in spec.groups for s in g.slopes
-    ]
-    predictors = {
-        c: _numeric(frame, c, "predictor", path) for c in dict.fromkeys(predictor_columns)
+    categorical = {
+        p.column: _categorical(frame, p.column, p.reference, path)
+        for p in spec.predictors
+        if p.categorical
     }
+    standardized = {p.column for p in spec.predictors if p.standardize}
+    numeric_columns = [p.column for p in spec.predictors if not p.categorical]
+    numeric_columns += [s.column for g in spec.groups for s in g.slopes]
+    predictors: dict[str, np.ndarray] = {}
+    transforms: dict[str, tuple[float, float]] = {}
+    for column in dict.fromkeys(numeric_columns):
+        values = _numeric(frame, column, "predictor", path)
+        if column in standardized:
+            mean, sd = float(values.mean()), float(values.std())
+            if not sd > 0:
+                raise DataError(
+                    f"{path}: predictor column {column!r} has zero variance (every value is {mean:g}); it cannot be standardized",
+                    "drop the predictor, or widen data.where",
+                )
+            values = (values - mean) / sd
+            transforms[column] = (mean, sd)
+        predictors[column] = values
+    offset = _numeric(frame, spec.offset, "offset", path) if spec.offset else None
+    known_sigma = None
+    if spec.sigma is not None and spec.sigma.column:
+        known_sigma = _numeric(frame, spec.sigma.column, "sigma", path)
+        if (known_sigma <= 0).any():
+            bad = known_sigma <= 0
+            raise DataError(
+                f"{path}: sigma column {spec.sigma.column!r} must be > 0; {int(bad.sum())} value(s) are not "
+                f"(line {_rows(frame.index[bad][:1])})"
+            )
     groups = {g.factor: _group(frame, g.factor, path) for g in spec.groups}
+    counts = spec.likelihood in ("bernoulli", "binomial", "poisson", "negative_binomial")
     return PreparedData(
         source=path,
         sha256=file_sha256(path),
         n_rows=len(frame),
         n_rows_read=n_read,
-        response=y.astype(np.int64),
+        response=y.astype(np.int64) if counts else y,
         trials=None if trials is None else trials.astype(np.int64),
         predictors=predictors,
         groups=groups,
         dropped_missing=dropped,
+        categorical=categorical,
+        transforms=transforms,
+        offset=offset,
+        known_sigma=known_sigma,
     )
+
+
+def _categorical(
+    frame: pd.DataFrame, column: str, reference: object, path: Path
+) -> CategoricalData:
+    values = frame[column]
+    levels = sorted(values.unique().tolist(), key=lambda v: (str(type(v)), v))
+    plain = [lv.item() if hasattr(lv, "item") else lv for lv in levels]
+    if len(plain) < 2:
+        raise DataError(
+            f"{path}: categorical predictor {column!r} has a single level ({plain[0]!r})", "drop it"
+        )
+    if reference is None:
+        reference = plain[0]
+    matches = [lv for lv in plain if lv == reference or str(lv) == str(reference)]
+    if not matches:
+        raise DataError(
+            f"{path}: reference level {reference!r} of predictor {column!r} is not in the data",
+            f"levels are: {', '.join(map(str, plain))}",
+        )
+    reference = matches[0]
+    others = [lv for lv in plain if lv != reference]
+    as_list = [v.item() if hasattr(v, "item") else v for v in values.tolist()]
+    matrix = np.array([[1.0 if v == lv else 0.0 for lv in others] for v in as_list])
+    return CategoricalData(column=column, levels=others, reference=reference, matrix=matrix)

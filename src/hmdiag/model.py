@@ -48,11 +48,41 @@ def prior_rv(name: str, prior: Prior, dims: str | None = None) -> Any:
 
 def _inverse_link(link: str, eta: Any) -> Any:
     pm = _lazy.pymc()
-    if link == "logit":
-        return pm.math.invlogit(eta)
-    if link == "probit":
-        return pm.math.invprobit(eta)
-    raise ValueError(f"unsupported link {link!r}")
+    inverse = {
+        "logit": pm.math.invlogit,
+        "probit": pm.math.invprobit,
+        "cloglog": lambda x: 1.0 - pm.math.exp(-pm.math.exp(x)),
+        "log": pm.math.exp,
+        "identity": lambda x: x,
+    }
+    return inverse[link](eta)
+
+
+def _likelihood(spec: ModelSpec, data: PreparedData, mean: Any) -> None:
+    """The observed variable, named after the response column."""
+    pm = _lazy.pymc()
+    name, y = spec.response, data.response
+    kind = spec.likelihood
+    if kind == "bernoulli":
+        pm.Bernoulli(name, p=mean, observed=y, dims=OBS_DIM)
+    elif kind == "binomial":
+        pm.Binomial(name, n=data.trials, p=mean, observed=y, dims=OBS_DIM)
+    elif kind == "poisson":
+        pm.Poisson(name, mu=mean, observed=y, dims=OBS_DIM)
+    elif kind == "negative_binomial":
+        alpha = prior_rv(spec.aux_name("alpha"), spec.aux_prior("alpha"))
+        pm.NegativeBinomial(name, mu=mean, alpha=alpha, observed=y, dims=OBS_DIM)
+    else:
+        sigma = (
+            data.known_sigma
+            if data.known_sigma is not None
+            else prior_rv(spec.aux_name("sigma"), spec.aux_prior("sigma"))
+        )
+        if kind == "normal":
+            pm.Normal(name, mu=mean, sigma=sigma, observed=y, dims=OBS_DIM)
+        else:
+            nu = prior_rv(spec.aux_name("nu"), spec.aux_prior("nu"))
+            pm.StudentT(name, nu=nu, mu=mean, sigma=sigma, observed=y, dims=OBS_DIM)
 
 
 def _partial_effects(
@@ -95,6 +125,8 @@ def build_model(spec: ModelSpec, data: PreparedData) -> BuiltModel:
     coords: dict[str, Any] = {OBS_DIM: np.arange(data.n_rows)}
     for factor, group_data in data.groups.items():
         coords[factor] = group_data.levels
+    for column, cat in data.categorical.items():
+        coords[f"{column}_level"] = cat.levels
     absorbing = _absorbing_group(spec) if spec.intercept is not None else None
     terms: list[GroupTerm] = []
     with pm.Model(coords=coords) as model:
@@ -105,8 +137,17 @@ def build_model(spec: ModelSpec, data: PreparedData) -> BuiltModel:
             if absorbing is None:
                 eta = eta + intercept
         for predictor in spec.predictors:
-            coef = prior_rv(predictor.param_name, predictor.prior)
-            eta = eta + coef * data.predictors[predictor.column]
+            if predictor.categorical:
+                cat = data.categorical[predictor.column]
+                coef = prior_rv(
+                    predictor.param_name, predictor.prior, dims=f"{predictor.column}_level"
+                )
+                eta = eta + pm.math.dot(cat.matrix, coef)
+            else:
+                coef = prior_rv(predictor.param_name, predictor.prior)
+                eta = eta + coef * data.predictors[predictor.column]
+        if data.offset is not None:
+            eta = eta + data.offset
         for i, group in enumerate(spec.groups):
             group_data = data.groups[group.factor]
             effects = _group_effects(group, intercept if i == absorbing else None)
@@ -144,10 +185,6 @@ def build_model(spec: ModelSpec, data: PreparedData) -> BuiltModel:
                     smallest_level=min(group_data.counts),
                 )
             )
-        p = _inverse_link(spec.link, eta)
-        if spec.likelihood == "bernoulli":
-            pm.Bernoulli(spec.response, p=p, observed=data.response, dims=OBS_DIM)
-        else:
-            pm.Binomial(spec.response, n=data.trials, p=p, observed=data.response, dims=OBS_DIM)
+        _likelihood(spec, data, _inverse_link(spec.link, eta))
     free = [rv.name for rv in model.free_RVs]
     return BuiltModel(model=model, free_variables=free, group_terms=terms, observed=spec.response)

@@ -47,10 +47,32 @@ ParamName = Annotated[
     str, BeforeValidator(lambda v: v if not isinstance(v, str) else _check_name(v))
 ]
 
-Likelihood = Literal["bernoulli", "binomial"]
-Link = Literal["logit", "probit"]
-LIKELIHOODS: tuple[str, ...] = ("bernoulli", "binomial")
-LINKS: tuple[str, ...] = ("logit", "probit")
+Likelihood = Literal["bernoulli", "binomial", "poisson", "negative_binomial", "normal", "student_t"]
+Link = Literal["logit", "probit", "cloglog", "log", "identity"]
+LIKELIHOODS: tuple[str, ...] = (
+    "bernoulli",
+    "binomial",
+    "poisson",
+    "negative_binomial",
+    "normal",
+    "student_t",
+)
+LINKS: tuple[str, ...] = ("logit", "probit", "cloglog", "log", "identity")
+# Which links fit which likelihood; the first is the default.
+LINKS_FOR: dict[str, tuple[str, ...]] = {
+    "bernoulli": ("logit", "probit", "cloglog"),
+    "binomial": ("logit", "probit", "cloglog"),
+    "poisson": ("log", "identity"),
+    "negative_binomial": ("log", "identity"),
+    "normal": ("identity", "log"),
+    "student_t": ("identity", "log"),
+}
+# Extra likelihood parameters: which likelihoods take them, default name and prior.
+AUX_PARAMS: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "sigma": (("normal", "student_t"), None),
+    "nu": (("student_t",), "gamma(2, 0.1)"),
+    "alpha": (("negative_binomial",), "gamma(2, 0.1)"),
+}
 BACKENDS: tuple[str, ...] = ("pymc", "nutpie", "numpyro", "blackjax")
 
 
@@ -77,11 +99,26 @@ class InterceptSpec(_Strict):
 
 
 class PredictorSpec(_Strict):
-    """A numeric population-level predictor with its own coefficient."""
+    """A population-level predictor: numeric (optionally standardized) or categorical.
+
+    A categorical predictor gets treatment coding: one coefficient per level other than
+    ``reference`` (default: the first level in sorted order).
+    """
 
     column: str
     name: ParamName | None = None
     prior: PriorField = Field(default_factory=lambda: parse_prior("normal(0, 1)"))
+    standardize: bool = False
+    categorical: bool = False
+    reference: str | int | float | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PredictorSpec:
+        if self.categorical and self.standardize:
+            raise ValueError("a categorical predictor cannot be standardized; drop one of the two")
+        if self.reference is not None and not self.categorical:
+            raise ValueError("'reference' applies to categorical predictors; add categorical: true")
+        return self
 
     @property
     def param_name(self) -> str:
@@ -208,6 +245,38 @@ def _intercept_shorthand(value: Any) -> Any:
     return value
 
 
+class AuxSpec(_Strict):
+    """An extra likelihood parameter (sigma, nu, alpha): a prior, or known per-row values."""
+
+    name: ParamName | None = None
+    prior: PriorField | None = None
+    column: str | None = None
+
+    @field_validator("prior")
+    @classmethod
+    def _positive_support(cls, prior: Prior | None) -> Prior | None:
+        if prior is not None and prior.support != "positive":
+            raise ValueError(
+                f"this parameter is positive; use a prior on positive values, got {prior}"
+            )
+        return prior
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AuxSpec:
+        if self.column is not None and (self.prior is not None or self.name is not None):
+            raise ValueError(
+                "give either 'column' (known per-row values) or 'name'/'prior', not both"
+            )
+        return self
+
+
+def _default_link(raw: Any) -> Any:
+    """Fill in the likelihood's natural link when the spec gives none."""
+    if isinstance(raw, dict) and "link" not in raw and raw.get("likelihood") in LINKS_FOR:
+        return {**raw, "link": LINKS_FOR[raw["likelihood"]][0]}
+    return raw
+
+
 class ModelSpec(_Strict):
     """A whole model: data, likelihood, link, terms, priors, sampler and checks."""
 
@@ -220,6 +289,10 @@ class ModelSpec(_Strict):
     likelihood: Likelihood
     trials: str | int | None = None
     link: Link = "logit"
+    sigma: AuxSpec | None = None
+    nu: AuxSpec | None = None
+    alpha: AuxSpec | None = None
+    offset: str | None = None
     intercept: Annotated[InterceptSpec | None, BeforeValidator(_intercept_shorthand)] = Field(
         default_factory=InterceptSpec
     )
@@ -227,6 +300,11 @@ class ModelSpec(_Strict):
     groups: list[GroupSpec] = Field(default_factory=list)
     sampler: SamplerSpec = Field(default_factory=SamplerSpec)
     checks: ChecksSpec = Field(default_factory=ChecksSpec)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_link(cls, raw: Any) -> Any:
+        return _default_link(raw)
 
     @field_validator("trials", mode="before")
     @classmethod
@@ -247,6 +325,28 @@ class ModelSpec(_Strict):
             )
         if isinstance(self.trials, int) and self.trials < 1:
             raise ValueError(f"trials must be at least 1, got {self.trials}")
+        if self.likelihood not in ("bernoulli", "binomial") and self.trials is not None:
+            raise ValueError("'trials' applies to likelihood binomial only")
+        fitting = LINKS_FOR[self.likelihood]
+        if self.link not in fitting:
+            raise ValueError(
+                f"link {self.link!r} does not fit likelihood {self.likelihood}; use one of: {', '.join(fitting)}"
+            )
+        for key, (likelihoods, _) in AUX_PARAMS.items():
+            given = getattr(self, key)
+            if given is not None and self.likelihood not in likelihoods:
+                raise ValueError(f"'{key}' applies to likelihood {' or '.join(likelihoods)} only")
+            if given is not None and given.column is not None and key != "sigma":
+                raise ValueError(
+                    f"'{key}.column' is not supported; only sigma can be known per row"
+                )
+        if self.likelihood in ("normal", "student_t") and (
+            self.sigma is None or (self.sigma.column is None and self.sigma.prior is None)
+        ):
+            raise ValueError(
+                f"likelihood {self.likelihood} needs 'sigma': a prior (sigma: {{prior: halfnormal(S)}}, "
+                "S on the response's scale) or known values (sigma: {column: se})"
+            )
         names = self.parameter_names()
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -266,6 +366,10 @@ class ModelSpec(_Strict):
         if self.intercept:
             names.append(self.intercept.name)
         names += [p.param_name for p in self.predictors]
+        for key in AUX_PARAMS:
+            aux = getattr(self, key)
+            if self.likelihood in AUX_PARAMS[key][0] and (aux is None or aux.column is None):
+                names.append(self.aux_name(key))
         for group in self.groups:
             names.append(group.effect_name)
             if group.pooling == "partial":
@@ -279,6 +383,21 @@ class ModelSpec(_Strict):
                 )
         return names
 
+    def aux_name(self, key: str) -> str:
+        """The parameter name of sigma, nu or alpha (the key itself unless named)."""
+        aux = getattr(self, key)
+        return (aux.name if aux is not None and aux.name else None) or key
+
+    def aux_prior(self, key: str) -> Prior:
+        """The prior of sigma, nu or alpha (spec value, else the documented default)."""
+        aux = getattr(self, key)
+        if aux is not None and aux.prior is not None:
+            return aux.prior
+        default = AUX_PARAMS[key][1]
+        if default is None:
+            raise ValueError(f"{key} has no default prior")
+        return parse_prior(default)
+
     def used_columns(self) -> list[str]:
         """Data columns the model reads (response, trials, predictors, factors)."""
         cols = [self.response]
@@ -287,6 +406,10 @@ class ModelSpec(_Strict):
         cols += [p.column for p in self.predictors]
         cols += [g.factor for g in self.groups]
         cols += [s.column for g in self.groups for s in g.slopes]
+        if self.offset:
+            cols.append(self.offset)
+        if self.sigma is not None and self.sigma.column:
+            cols.append(self.sigma.column)
         return list(dict.fromkeys(cols))
 
 
@@ -347,7 +470,7 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
             out += f"[{part}]"
         else:
             out += ("." if out else "") + str(part)
-    return out or "(top level)"
+    return out
 
 
 def _user_loc(raw: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -412,7 +535,7 @@ def _problems(exc: ValidationError, raw: Any) -> list[str]:
     lines = []
     for where, messages in by_key.items():
         if len(messages) == 1:
-            lines.append(f"{where}: {messages[0]}")
+            lines.append(f"{where}: {messages[0]}" if where else messages[0])
             continue
         given = next((m.rsplit(", got ", 1)[1] for m in messages if ", got " in m), None)
         wants = [m.rsplit(", got ", 1)[0].removeprefix("Input should be ") for m in messages]

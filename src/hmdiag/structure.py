@@ -56,8 +56,21 @@ def describe(spec: ModelSpec, data: PreparedData) -> ModelStructure:
         if absorbing is None:
             terms.append(ic.name)
     for p in spec.predictors:
+        if p.categorical:
+            cat = data.categorical[p.column]
+            shape = f"({len(cat.levels)},) over {p.column}_level"
+            role = f"{p.column} vs reference {cat.reference!r} (treatment coding)"
+            params.append(ParameterLine(p.param_name, shape, role, str(p.prior)))
+            terms.append(f"{p.param_name}[{p.column}]")
+            continue
+        scaled = ""
+        if p.column in data.transforms:
+            mean, sd = data.transforms[p.column]
+            scaled = f" (standardized: (x - {mean:.4g}) / {sd:.4g})"
         params.append(
-            ParameterLine(p.param_name, "scalar", f"coefficient of {p.column}", str(p.prior))
+            ParameterLine(
+                p.param_name, "scalar", f"coefficient of {p.column}{scaled}", str(p.prior)
+            )
         )
         terms.append(f"{p.param_name} * {p.column}")
     for i, g in enumerate(spec.groups):
@@ -126,7 +139,29 @@ def describe(spec: ModelSpec, data: PreparedData) -> ModelStructure:
                     f"= {mean} + {g.offset_param_name} * {g.scale_name}",
                 )
             )
+    for key in ("sigma", "nu", "alpha"):
+        aux = getattr(spec, key)
+        if (
+            spec.likelihood
+            not in {
+                "sigma": ("normal", "student_t"),
+                "nu": ("student_t",),
+                "alpha": ("negative_binomial",),
+            }[key]
+        ):
+            continue
+        if aux is not None and aux.column:
+            continue
+        params.append(
+            ParameterLine(
+                spec.aux_name(key), "scalar", f"{spec.likelihood} {key}", str(spec.aux_prior(key))
+            )
+        )
+    if spec.offset:
+        terms.append(spec.offset)
     trials = f", trials={spec.trials}" if spec.trials is not None else ""
+    if spec.sigma is not None and spec.sigma.column:
+        trials += f", sigma={spec.sigma.column} (known)"
     predictor = " + ".join(terms) if terms else "0"
     return ModelStructure(
         name=spec.name,
@@ -138,5 +173,11 @@ def describe(spec: ModelSpec, data: PreparedData) -> ModelStructure:
         dropped_missing=data.dropped_missing,
         parameters=params,
         groups=[GroupLine(f, g.levels, g.counts) for f, g in data.groups.items()],
-        linear_predictor=f"{spec.link}(p) = {predictor}",
+        linear_predictor=_predictor_line(spec.likelihood, spec.link, predictor),
     )
+
+
+def _predictor_line(likelihood: str, link: str, predictor: str) -> str:
+    """``logit(p) = ...`` for binary outcomes, ``log(mu) = ...`` / ``mu = ...`` otherwise."""
+    target = "p" if likelihood in ("bernoulli", "binomial") else "mu"
+    return f"{target} = {predictor}" if link == "identity" else f"{link}({target}) = {predictor}"
