@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from hmdiag.errors import SpecError
 from hmdiag.spec import load_spec, spec_to_yaml, validate_spec, with_sampler_overrides
@@ -199,3 +200,16 @@ def test_spec_round_trips_through_yaml(name: str) -> None:
 def test_overrides_keep_a_dropped_intercept() -> None:
     changed = with_sampler_overrides(load_spec(CONFIGS / "mfe.yaml"), draws=50)
     assert changed.spec.intercept is None and changed.spec.sampler.draws == 50
+
+
+def test_readme_spec_reference_is_a_valid_spec() -> None:
+    """The annotated spec in README.md validates as written (docs that cannot drift)."""
+    import re
+
+    readme = (CONFIGS.parents[1] / "README.md").read_text()
+    section = readme[readme.index("## Spec reference") :]
+    block = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    raw = yaml.safe_load(block)
+    spec = validate_spec(raw, "README.md")
+    assert spec.groups[0].slopes[0].column == "urban"
+    assert spec.sampler.backend == "pymc" and spec.link == "logit"

@@ -75,6 +75,7 @@ def fit(
         wall_seconds=time.perf_counter() - start,
         free_variables=built.free_variables,
         group_terms=[asdict(t) for t in built.group_terms],
+        transforms={column: list(pair) for column, pair in data.transforms.items()},
         inference_library=f"hmdiag {__version__} ({settings.backend})",
     )
     attach_info(idata, info)

@@ -33,6 +33,8 @@ class RunInfo:
     free_variables: list[str] | None = None
     group_terms: list[dict[str, Any]] = field(default_factory=list)
     inference_library: str | None = None
+    # standardized predictor -> [mean, sd], to read coefficients on the original scale
+    transforms: dict[str, list[float]] = field(default_factory=dict)
 
 
 def check_output_path(path: Path, *, force: bool, flag: str = "--out") -> None:
@@ -108,7 +110,7 @@ def read_info(idata: Any, label: str) -> RunInfo:
         raw = attrs.get(ATTR_PREFIX + key)
         if raw is None:
             continue
-        if key in ("free_variables", "group_terms"):
+        if key in ("free_variables", "group_terms", "transforms"):
             raw = json.loads(raw)
         elif key in ("seed", "max_treedepth"):
             raw = int(raw)
