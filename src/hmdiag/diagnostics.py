@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from hmdiag import _lazy
+from hmdiag.model import GroupTerm as GroupTermInfo
 from hmdiag.runs import RunInfo
 from hmdiag.sampling import STAT_ALIASES
 
@@ -68,20 +69,6 @@ class Hotspot:
     transform: str
     is_scale: bool
     funnel: bool
-
-
-@dataclass(frozen=True)
-class GroupTermInfo:
-    """A group term as recorded by hmdiag in the run (empty for foreign runs)."""
-
-    factor: str
-    effect: str
-    scale: str | None
-    offset: str | None
-    parameterization: str
-    pooling: str
-    levels: int
-    smallest_level: int
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hmdiag.errors import HmdiagError
-from hmdiag.render.text import fmt, is_bad, visible_parameters
+from hmdiag.render.text import fmt, is_bad, summary_cells, visible_parameters
 from hmdiag.report import RunReport
 from hmdiag.structure import ModelStructure
 
@@ -100,19 +100,7 @@ def _summary_table(report: RunReport, *, show_all: bool) -> tuple[Table, int]:
         table.add_column(h, justify="left" if i == 0 else "right")
     shown, omitted = visible_parameters(report, show_all=show_all)
     for p in shown:
-        table.add_row(
-            p.name,
-            fmt(p.mean),
-            fmt(p.sd),
-            fmt(p.hdi_low),
-            fmt(p.hdi_high),
-            fmt(p.mcse_mean),
-            fmt(p.mcse_sd),
-            fmt(p.ess_bulk, 0),
-            fmt(p.ess_tail, 0),
-            fmt(p.r_hat),
-            style="red" if is_bad(p, report) else None,
-        )
+        table.add_row(*summary_cells(p), style="red" if is_bad(p, report) else None)
     return table, omitted
 
 

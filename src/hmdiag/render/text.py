@@ -61,21 +61,15 @@ def visible_parameters(report: RunReport, *, show_all: bool) -> tuple[list[Param
     return shown, omitted
 
 
+def summary_cells(p: ParameterSummary, *, mcse_sd: bool = True) -> list[str]:
+    """One parameter's summary as table cells (name, mean, sd, HDI, mcse, ESS, r_hat)."""
+    cells = [p.name, fmt(p.mean), fmt(p.sd), fmt(p.hdi_low), fmt(p.hdi_high), fmt(p.mcse_mean)]
+    if mcse_sd:
+        cells.append(fmt(p.mcse_sd))
+    return [*cells, fmt(p.ess_bulk, 0), fmt(p.ess_tail, 0), fmt(p.r_hat)]
+
+
 def param_rows(report: RunReport, *, show_all: bool) -> tuple[list[list[str]], int]:
-    """Summary table rows as strings, and how many elements were left out."""
+    """Summary table rows (without mcse_sd) as strings, and how many elements were left out."""
     shown, omitted = visible_parameters(report, show_all=show_all)
-    rows = [
-        [
-            p.name,
-            fmt(p.mean),
-            fmt(p.sd),
-            fmt(p.hdi_low),
-            fmt(p.hdi_high),
-            fmt(p.mcse_mean),
-            fmt(p.ess_bulk, 0) if math.isfinite(p.ess_bulk) else "nan",
-            fmt(p.ess_tail, 0) if math.isfinite(p.ess_tail) else "nan",
-            f"{p.r_hat:.3f}" if math.isfinite(p.r_hat) else "nan",
-        ]
-        for p in shown
-    ]
-    return rows, omitted
+    return [summary_cells(p, mcse_sd=False) for p in shown], omitted
