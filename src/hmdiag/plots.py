@@ -209,12 +209,16 @@ def planned_files(
     return plan
 
 
-def save_figure(fig: Any, path: Path, *, force: bool) -> None:
+def save_figure(fig: Any, path: Path, *, force: bool, flag: str = "--out") -> None:
     """Write ``fig`` as PNG atomically, then close it."""
     plt = _pyplot()
     try:
         write_atomically(
-            path, lambda tmp: fig.savefig(tmp, format="png", dpi=100), force=force, suffix=".png"
+            path,
+            lambda tmp: fig.savefig(tmp, format="png", dpi=100),
+            force=force,
+            suffix=".png",
+            flag=flag,
         )
     finally:
         plt.close(fig)
