@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-EXTRAS ?= dev,nutpie,numpyro,blackjax
+EXTRAS ?= dev,nutpie,numpyro,blackjax,dask
 
 .PHONY: install demo story test test-fast lint format bench clean
 

@@ -587,6 +587,130 @@ def doctor(
     raise typer.Exit(EXIT_OK if result.fixed is not None else EXIT_FAILED)
 
 
+@app.command()
+@guarded
+def sweep(
+    configs: Annotated[list[Path], typer.Argument(help="YAML model specs.")],
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="KEY=V1,V2,... over dotted spec keys, e.g. sampler.target_accept=0.8,0.9 (repeatable).",
+        ),
+    ] = None,
+    seeds: Annotated[
+        int, typer.Option("--seeds", help="Seeds per variant (seed, seed+1, ...).")
+    ] = 1,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for the runs and manifest.json.")
+    ] = Path("runs/sweep"),
+    workers: Annotated[
+        int, typer.Option("--workers", help="Workers of the local Dask cluster.")
+    ] = 2,
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="Address of a running Dask scheduler (tcp://HOST:PORT)."),
+    ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot", help="Write divergences and ESS/s against the swept settings (PNG)."
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite an existing --plot file.")
+    ] = False,
+) -> None:
+    """Fit a grid of spec variants as tasks on Dask distributed; a re-run skips finished runs.
+
+    Exit 0 when every variant ran and passed, 1 when any failed its checks or errored, 2 on bad input.
+    """
+    from hmdiag import sweep as sw
+    from hmdiag.render import sweep_out, terminal
+
+    if workers < 1:
+        raise HmdiagError(f"--workers must be at least 1, got {workers}")
+    if out.exists() and not out.is_dir():
+        raise HmdiagError(f"{out}: is a file; --out needs a folder")
+    if plot is not None:
+        from hmdiag.runs import check_output_path
+
+        check_output_path(plot, force=force, flag="--plot")
+    variants = sw.expand(configs, set_ or [], seeds)  # every variant validated before anything runs
+    keys = list(dict.fromkeys(k for v in variants for k in v.settings))
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = sw.read_manifest(out)
+    todo = [v for v in variants if not sw.finished(manifest, v, out)]
+    console = terminal.make_console(stderr=True)
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise HmdiagError(
+            "hmdiag sweep needs Dask distributed", "pip install 'hmdiag[dask]'"
+        ) from None
+    if todo:
+        import logging
+
+        cluster = None
+        if scheduler:
+            try:
+                client = Client(scheduler, timeout="10s")
+            except OSError as exc:
+                raise HmdiagError(
+                    f"cannot reach the Dask scheduler at {scheduler}: {exc}"
+                ) from None
+        else:
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
+            client = Client(cluster)
+        try:
+            futures = {
+                client.submit(sw.run_variant, v, str(out.resolve()), pure=False): v for v in todo
+            }
+            with sweep_out.progress(console, len(todo), enabled=not as_json) as advance:
+                for future in as_completed(futures):
+                    variant = futures[future]
+                    try:
+                        outcome = future.result()
+                    except Exception as exc:  # a lost worker or a task that could not run
+                        outcome = sw.Outcome(
+                            variant.id,
+                            variant.config,
+                            variant.settings,
+                            "failed",
+                            error=f"{type(exc).__name__}: {exc}",
+                        )
+                    entry = sw.outcome_dict(outcome)
+                    manifest["variants"][variant.id] = entry
+                    sw.write_manifest(out, manifest)
+                    advance(entry)
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    entries = [manifest["variants"][v.id] for v in variants]
+    if plot is not None:
+        from hmdiag import plots
+
+        with _quiet_warnings():
+            plots.save_figure(plots.plot_sweep(entries, keys), plot, force=force, flag="--plot")
+    skipped = len(variants) - len(todo)
+    if as_json:
+        from hmdiag.render.json_out import dumps
+
+        typer.echo(dumps(sweep_out.to_dict(entries, keys, skipped)))
+    else:
+        sweep_out.render_table(terminal.make_console(), entries, keys, skipped)
+    healthy = all(e["status"] == "done" and e["summary"]["verdict"] == "pass" for e in entries)
+    raise typer.Exit(EXIT_OK if healthy else EXIT_FAILED)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -281,3 +281,33 @@ def figure_png(fig: Any) -> bytes:
     finally:
         plt.close(fig)
     return buffer.getvalue()
+
+
+def plot_sweep(entries: list[dict[str, Any]], keys: list[str]) -> Any:
+    """Divergences and ESS/s against the first swept setting, one line per other combination."""
+    plt = _pyplot()
+    done = [e for e in entries if e["status"] == "done"]
+    if not done or not keys:
+        raise HmdiagError("sweep plot: no finished variants with swept settings to plot")
+    x_key, others = keys[0], keys[1:]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for entry in done:
+        label = (
+            ", ".join(f"{k.split('.')[-1]}={entry['settings'].get(k)}" for k in others)
+            or entry["config"].rsplit("/", 1)[-1]
+        )
+        groups.setdefault(label, []).append(entry)
+    for label, group in groups.items():
+        group.sort(key=lambda e: (str(type(e["settings"][x_key])), e["settings"][x_key]))
+        xs = [str(e["settings"][x_key]) for e in group]
+        axes[0].plot(xs, [e["summary"]["divergences"] or 0 for e in group], marker="o", label=label)
+        axes[1].plot(
+            xs, [e["summary"]["ess_per_second"] or 0 for e in group], marker="o", label=label
+        )
+    axes[0].set_ylabel("divergences")
+    axes[1].set_ylabel("min bulk ESS per second")
+    for ax in axes:
+        ax.set_xlabel(x_key)
+        ax.legend(fontsize=8)
+    return _titled(fig, "sweep: divergences and ESS/s by " + x_key)
