@@ -629,8 +629,6 @@ def sweep(
     from hmdiag import sweep as sw
     from hmdiag.render import sweep_out, terminal
 
-    if workers < 1:
-        raise HmdiagError(f"--workers must be at least 1, got {workers}")
     if out.exists() and not out.is_dir():
         raise HmdiagError(f"{out}: is a file; --out needs a folder")
     if plot is not None:
@@ -643,33 +641,12 @@ def sweep(
     manifest = sw.read_manifest(out)
     todo = [v for v in variants if not sw.finished(manifest, v, out)]
     console = terminal.make_console(stderr=True)
-    try:
-        from dask.distributed import Client, LocalCluster, as_completed
-    except ImportError:
-        raise HmdiagError(
-            "hmdiag sweep needs Dask distributed", "pip install 'hmdiag[dask]'"
-        ) from None
     if todo:
-        import logging
+        from hmdiag.cluster import dask_client
 
-        cluster = None
-        if scheduler:
-            try:
-                client = Client(scheduler, timeout="10s")
-            except OSError as exc:
-                raise HmdiagError(
-                    f"cannot reach the Dask scheduler at {scheduler}: {exc}"
-                ) from None
-        else:
-            cluster = LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                silence_logs=logging.ERROR,
-            )
-            client = Client(cluster)
-        try:
+        with dask_client(workers, scheduler) as client:
+            from dask.distributed import as_completed
+
             futures = {
                 client.submit(sw.run_variant, v, str(out.resolve()), pure=False): v for v in todo
             }
@@ -690,10 +667,6 @@ def sweep(
                     manifest["variants"][variant.id] = entry
                     sw.write_manifest(out, manifest)
                     advance(entry)
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
     entries = [manifest["variants"][v.id] for v in variants]
     if plot is not None:
         from hmdiag import plots
@@ -709,6 +682,89 @@ def sweep(
         sweep_out.render_table(terminal.make_console(), entries, keys, skipped)
     healthy = all(e["status"] == "done" and e["summary"]["verdict"] == "pass" for e in entries)
     raise typer.Exit(EXIT_OK if healthy else EXIT_FAILED)
+
+
+@app.command()
+@guarded
+def sbc(
+    config: Annotated[Path, typer.Argument(help="YAML model spec to calibrate.")],
+    sims: Annotated[int, typer.Option("--sims", help="Number of simulations.")] = 100,
+    simulate_with: Annotated[
+        Path | None,
+        typer.Option(
+            "--simulate-with",
+            help="Draw the data from this spec's priors instead (same data and design).",
+        ),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", help="Workers of the local Dask cluster.")
+    ] = 2,
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="Address of a running Dask scheduler (tcp://HOST:PORT)."),
+    ] = None,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of the first simulation (then seed+1, ...).")
+    ] = 0,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Write rank histograms (PNG).")
+    ] = None,
+    as_json: JsonOpt = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite an existing --plot file.")
+    ] = False,
+) -> None:
+    """Simulation-based calibration: prior draw -> simulated data -> fit -> rank of the truth.
+
+    Exit 0 when every parameter's ranks look uniform, 1 when any is miscalibrated, 2 on bad input.
+    """
+    from hmdiag import sbc as sbc_core
+    from hmdiag.cluster import dask_client
+    from hmdiag.data import prepare_data
+    from hmdiag.render import sbc_out, terminal
+    from hmdiag.spec import load_spec
+
+    if not 10 <= sims <= 100_000:
+        raise HmdiagError(f"--sims must be between 10 and 100000, got {sims}")
+    if plot is not None:
+        from hmdiag.runs import check_output_path
+
+        check_output_path(plot, force=force, flag="--plot")
+    fit_spec = load_spec(config)
+    sim_spec = load_spec(simulate_with) if simulate_with else fit_spec
+    fit_rows, sim_rows = prepare_data(fit_spec).n_rows, prepare_data(sim_spec).n_rows
+    if fit_rows != sim_rows:
+        raise HmdiagError(
+            f"{simulate_with}: simulates {sim_rows} rows but {config} fits {fit_rows}",
+            "both specs need the same data and filter",
+        )
+    console = terminal.make_console(stderr=True)
+    results = []
+    with _quiet_warnings(), dask_client(workers, scheduler) as client:
+        from dask.distributed import as_completed
+
+        futures = [
+            client.submit(sbc_core.simulate_and_fit, fit_spec, sim_spec, i, seed + i, pure=False)
+            for i in range(sims)
+        ]
+        with sbc_out.progress(console, sims, enabled=not as_json) as advance:
+            for future in as_completed(futures):
+                results.append(future.result())
+                advance()
+    results.sort(key=lambda r: r.index)
+    outcome = sbc_core.calibration(results)
+    if plot is not None:
+        from hmdiag import plots
+
+        with _quiet_warnings():
+            plots.save_figure(plots.plot_sbc(outcome), plot, force=force, flag="--plot")
+    if as_json:
+        from hmdiag.render.json_out import dumps
+
+        typer.echo(dumps(sbc_out.to_dict(outcome)))
+    else:
+        sbc_out.render(terminal.make_console(), outcome)
+    raise typer.Exit(EXIT_OK if outcome.passed else EXIT_FAILED)
 
 
 def main() -> None:

@@ -311,3 +311,29 @@ def plot_sweep(entries: list[dict[str, Any]], keys: list[str]) -> Any:
         ax.set_xlabel(x_key)
         ax.legend(fontsize=8)
     return _titled(fig, "sweep: divergences and ESS/s by " + x_key)
+
+
+def plot_sbc(result: Any) -> Any:
+    """Rank histograms per parameter with the 99% band expected under uniformity."""
+    import math
+
+    from scipy.stats import binom
+
+    plt = _pyplot()
+    params = result.parameters
+    if not params:
+        raise HmdiagError("SBC plot: no parameter could be ranked")
+    cols = min(4, len(params))
+    rows = math.ceil(len(params) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    for ax, p in zip(axes.ravel(), params, strict=False):
+        expected = p.simulations / p.bins
+        low, high = binom.interval(0.99, p.simulations, 1 / p.bins)
+        ax.axhspan(low, high, color="0.85")
+        ax.axhline(expected, color="0.4", lw=1)
+        ax.bar(range(p.bins), p.counts, width=0.9, color="C3" if not p.calibrated else "C0")
+        ax.set_title(f"{p.parameter} (p={p.p_value:.2g})", fontsize=9)
+        ax.set_xticks([])
+    for ax in axes.ravel()[len(params) :]:
+        ax.set_visible(False)
+    return _titled(fig, "SBC rank histograms (grey: 99% band under uniformity)")
