@@ -137,3 +137,20 @@ def test_report_is_self_contained_html(saved_runs: dict[str, Path], tmp_path: Pa
     assert len(images) >= 6
     assert all(base64.b64decode(img).startswith(PNG_MAGIC) for img in images)
     assert invoke("report", saved_runs["mme4"], "--out", out).exit_code == 2  # no clobber
+
+
+def test_ppc_plot_needs_a_posterior_predictive(saved_runs: dict[str, Path], tmp_path: Path) -> None:
+    from .conftest import small_spec
+
+    result = invoke("plot", saved_runs["mme4"], "--kind", "ppc", "--out", tmp_path)
+    assert result.exit_code == 2 and "fit it with hmdiag fit --ppc" in result.output
+    spec = small_spec("mme4", tmp_path, draws=100, tune=100)
+    run = tmp_path / "ppc.nc"
+    assert invoke("fit", spec, "--ppc", "--out", run, "--quiet").exit_code in (0, 1)
+    from hmdiag import _lazy
+
+    idata = _lazy.arviz().from_netcdf(run)
+    assert idata.posterior_predictive["use_contraception"].shape == (2, 100, 139)
+    result = invoke("plot", run, "--kind", "ppc", "--out", tmp_path / "plots")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "plots" / "mme4-ppc.png").read_bytes().startswith(PNG_MAGIC)

@@ -194,3 +194,46 @@ def test_sleepstudy_matches_lme4() -> None:
     assert float(np.median(post["sigma_subject"])) == pytest.approx(sds["(Intercept)"], rel=0.25)
     assert float(np.median(post["sigma_subject_days"])) == pytest.approx(sds["days"], rel=0.25)
     assert float(np.median(post["sigma"])) == pytest.approx(ref["residual_sd"], rel=0.1)
+
+
+def test_prior_check_flags_a_prior_on_the_wrong_scale(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from hmdiag.cli import app
+
+    runner = CliRunner()
+    good = runner.invoke(
+        app, ["prior", str(EXAMPLES / "sleepstudy.yaml"), "--json", "--draws", "200"]
+    )
+    assert good.exit_code == 0, good.output
+    doc = json.loads(good.stdout)
+    assert doc["kind"] == "prior" and doc["draws"] == 200
+    assert doc["observed_mean"] == pytest.approx(
+        pd.read_csv(ROOT / "data" / "sleepstudy.csv")["reaction"].mean()
+    )
+    assert 0.05 < doc["observed_mean_quantile"] < 0.95
+    raw = yaml.safe_load((EXAMPLES / "sleepstudy.yaml").read_text())
+    raw["data"]["path"] = str(ROOT / "data" / "sleepstudy.csv")
+    raw["intercept"]["prior"] = "normal(0, 2.5)"  # unit scale for reaction times of ~300 ms
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(raw))
+    result = runner.invoke(app, ["prior", str(bad), "--json", "--draws", "200"])
+    doc = json.loads(result.stdout)
+    assert doc["observed_mean_quantile"] > 0.99 and doc["share_impossible"] > 0.3
+    assert any("negative" in w for w in doc["warnings"]) and any(
+        "barely allow" in w for w in doc["warnings"]
+    )
+
+
+def test_percentile_ordinals() -> None:
+    from hmdiag.checks import percentile
+
+    assert [percentile(x) for x in (0.01, 0.02, 0.03, 0.05, 0.11, 0.22, 0.999)] == [
+        "1st percentile",
+        "2nd percentile",
+        "3rd percentile",
+        "5th percentile",
+        "11th percentile",
+        "22nd percentile",
+        "100th percentile",
+    ]

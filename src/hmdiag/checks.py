@@ -204,6 +204,13 @@ def run_checks(d: Diagnosis, t: Thresholds) -> list[CheckResult]:
     ]
 
 
+def percentile(fraction: float) -> str:
+    """``0.05`` -> ``"5th percentile"`` (1st, 2nd, 3rd, 11th, 22nd ...)."""
+    n = round(100 * fraction)
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix} percentile"
+
+
 def next_target_accept(current: float | None) -> float | None:
     """The next rung of 0.9 -> 0.95 -> 0.99 above ``current`` (None at the top)."""
     current = 0.8 if current is None else current
@@ -226,7 +233,7 @@ def _divergence_advice(d: Diagnosis) -> list[Advice]:
     funnel = _funnel(d)
     if funnel is not None:
         term = next((g for g in d.group_terms if g.scale == funnel.variable), None)
-        where = f"at small `{funnel.variable}` (median divergent draw at the {100 * funnel.quantile:.0f}th percentile)"
+        where = f"at small `{funnel.variable}` (median divergent draw at the {percentile(funnel.quantile)})"
         if term is not None and term.parameterization == "centered":
             advice.append(
                 Advice(

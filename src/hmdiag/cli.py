@@ -227,6 +227,9 @@ def fit(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress and no tables; just the verdict.")
     ] = False,
+    ppc: Annotated[
+        bool, typer.Option("--ppc", help="Also store the posterior predictive (plot --kind ppc).")
+    ] = False,
     as_json: JsonOpt = False,
     as_markdown: MarkdownOpt = False,
     show_all: AllOpt = False,
@@ -278,7 +281,10 @@ def fit(
 
     with _quiet_warnings():
         result = run_fit(
-            loaded, data=data, progress=not quiet and not machine_output and sys.stderr.isatty()
+            loaded,
+            data=data,
+            progress=not quiet and not machine_output and sys.stderr.isatty(),
+            ppc=ppc,
         )
         save_run(result.idata, out_path, force=force)
         report = assess(
@@ -435,6 +441,8 @@ def plot(
         raise HmdiagError(f"{out}: is a file; --out needs a folder")
     with _quiet_warnings():
         loaded = load_runs(runs, var_names=None)
+        if "all" in kind and not all("posterior_predictive" in r.idata.groups() for r in loaded):
+            kinds.remove("ppc")  # `all` draws what the runs hold; fit with --ppc for the check
         written = plots.write_plots(
             [plots.plot_run(r) for r in loaded], kinds, out, var_names=var, force=force
         )
@@ -765,6 +773,43 @@ def sbc(
     else:
         sbc_out.render(terminal.make_console(), outcome)
     raise typer.Exit(EXIT_OK if outcome.passed else EXIT_FAILED)
+
+
+@app.command()
+@guarded
+def prior(
+    config: Annotated[Path, typer.Argument(help="YAML model spec.")],
+    draws: Annotated[
+        int, typer.Option("--draws", help="Prior predictive datasets to simulate.")
+    ] = 500,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Prior predictive check: simulate data from the priors and compare with the observed response.
+
+    Exit 0 (warnings are printed, not failed), 2 on bad input.
+    """
+    from hmdiag.data import prepare_data
+    from hmdiag.pipeline import cached_model
+    from hmdiag.prior import check_prior, simulate_prior
+    from hmdiag.render import prior_out, terminal
+    from hmdiag.spec import load_spec
+
+    if not 10 <= draws <= 100_000:
+        raise HmdiagError(f"--draws must be between 10 and 100000, got {draws}")
+    loaded = load_spec(config)
+    data = prepare_data(loaded)
+    with _quiet_warnings():
+        built = cached_model(loaded, data)
+        result = check_prior(
+            loaded.spec, data, simulate_prior(built, loaded.spec.response, draws, seed)
+        )
+    if as_json:
+        from hmdiag.render.json_out import dumps
+
+        typer.echo(dumps(prior_out.to_dict(result)))
+    else:
+        prior_out.render(terminal.make_console(), result, loaded.spec.name)
 
 
 def main() -> None:

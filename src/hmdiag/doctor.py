@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hmdiag.checks import TARGET_ACCEPT_LADDER, next_target_accept
+from hmdiag.checks import TARGET_ACCEPT_LADDER, next_target_accept, percentile
 from hmdiag.report import RunReport
 from hmdiag.spec import LoadedSpec, ModelSpec, spec_to_raw, spec_to_yaml
 
@@ -95,7 +95,7 @@ def _funnel_remedy(spec: ModelSpec, report: RunReport) -> Remedy | None:
             kind="non_center",
             change=f"groups[{index}] ({term.factor}): parameterization centered -> non_centered",
             reason=f"divergences concentrate at small `{hotspot.variable}` (a funnel; KS {hotspot.score:.2f}, "
-            f"median divergent draw at the {100 * hotspot.quantile:.0f}th percentile)",
+            f"median divergent draw at the {percentile(hotspot.quantile)})",
             apply=_set_group(index, "parameterization", "non_centered"),
         )
     return None

@@ -52,7 +52,11 @@ class FitResult:
 
 
 def fit(
-    loaded: LoadedSpec, *, data: PreparedData | None = None, progress: bool = False
+    loaded: LoadedSpec,
+    *,
+    data: PreparedData | None = None,
+    progress: bool = False,
+    ppc: bool = False,
 ) -> FitResult:
     """Prepare data, build the model, sample it and attach provenance to the run."""
     start = time.perf_counter()
@@ -61,6 +65,17 @@ def fit(
     built = cached_model(loaded, data)
     settings = resolve_settings(spec.sampler)
     idata, sampling_seconds = sample(built, settings, progress=progress)
+    if ppc:
+        from hmdiag import _lazy
+
+        pm = _lazy.pymc()
+        pm.sample_posterior_predictive(
+            idata,
+            model=built.model,
+            extend_inferencedata=True,
+            random_seed=settings.seed,
+            progressbar=False,
+        )
     info = RunInfo(
         label=spec.name,
         spec_name=spec.name,

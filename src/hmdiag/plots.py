@@ -16,7 +16,7 @@ from hmdiag import _lazy
 from hmdiag.errors import HmdiagError
 from hmdiag.runs import write_atomically
 
-PER_RUN_KINDS = ("trace", "rank", "pair", "energy", "autocorr")
+PER_RUN_KINDS = ("trace", "rank", "pair", "energy", "autocorr", "ppc")
 CROSS_RUN_KINDS = ("forest", "ess")
 KINDS = (*PER_RUN_KINDS, *CROSS_RUN_KINDS)
 MAX_PAIR_VARIABLES = 8
@@ -127,6 +127,17 @@ def plot_autocorr(run: PlotRun, var_names: list[str] | None) -> Any:
     return _titled(_figure(axes), f"{run.label}: autocorrelation")
 
 
+def plot_ppc(run: PlotRun, var_names: list[str] | None) -> Any:
+    """Posterior predictive check: simulated response distributions against the observed one."""
+    az = _lazy.arviz()
+    if "posterior_predictive" not in run.idata.groups():
+        raise HmdiagError(
+            f"{run.label}: the run has no posterior predictive", "fit it with hmdiag fit --ppc"
+        )
+    ax = az.plot_ppc(run.idata, num_pp_samples=100, random_seed=0)
+    return _titled(_figure(ax), f"{run.label}: posterior predictive check")
+
+
 def plot_forest(runs: list[PlotRun], var_names: list[str] | None) -> Any:
     """Forest plot of several runs overlaid (HDI per parameter per run)."""
     az = _lazy.arviz()
@@ -184,6 +195,7 @@ PER_RUN: dict[str, Callable[[PlotRun, list[str] | None], Any]] = {
     "pair": plot_pair,
     "energy": plot_energy,
     "autocorr": plot_autocorr,
+    "ppc": plot_ppc,
 }
 CROSS_RUN: dict[str, Callable[[list[PlotRun], list[str] | None], Any]] = {
     "forest": plot_forest,

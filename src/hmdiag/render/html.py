@@ -7,6 +7,7 @@ import html
 from datetime import UTC, datetime
 
 from hmdiag import __version__
+from hmdiag.checks import percentile
 from hmdiag.compare import Comparison
 from hmdiag.render.compare_out import HEADLINE, _cell
 from hmdiag.render.text import fmt, is_bad, param_rows
@@ -95,7 +96,7 @@ def _run_section(report: RunReport, images: list[tuple[str, bytes]]) -> str:
             [
                 _td(h.parameter),
                 _td(f"{h.score:.2f}"),
-                _td(f"{100 * h.quantile:.0f}th"),
+                _td(percentile(h.quantile)),
                 _td(h.transform),
                 _td("funnel" if h.funnel else ""),
             ]

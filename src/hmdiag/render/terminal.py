@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from hmdiag.checks import percentile
 from hmdiag.errors import HmdiagError
 from hmdiag.render.text import fmt, is_bad, summary_cells, visible_parameters
 from hmdiag.report import RunReport
@@ -165,7 +166,7 @@ def _hotspot_table(report: RunReport) -> Table:
             str(i),
             h.parameter,
             f"{h.score:.2f}",
-            f"{100 * h.quantile:.0f}th pct",
+            percentile(h.quantile),
             h.transform,
             Text("yes", style="bold red") if h.funnel else Text(""),
         )
