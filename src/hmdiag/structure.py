@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hmdiag.data import PreparedData
-from hmdiag.spec import ModelSpec
+from hmdiag.spec import AUX_PARAMS, ModelSpec
 
 
 @dataclass(frozen=True)
@@ -139,16 +139,9 @@ def describe(spec: ModelSpec, data: PreparedData) -> ModelStructure:
                     f"= {mean} + {g.offset_param_name} * {g.scale_name}",
                 )
             )
-    for key in ("sigma", "nu", "alpha"):
+    for key, (likelihoods, _) in AUX_PARAMS.items():
         aux = getattr(spec, key)
-        if (
-            spec.likelihood
-            not in {
-                "sigma": ("normal", "student_t"),
-                "nu": ("student_t",),
-                "alpha": ("negative_binomial",),
-            }[key]
-        ):
+        if spec.likelihood not in likelihoods:
             continue
         if aux is not None and aux.column:
             continue
