@@ -111,6 +111,44 @@ def _group_effects(group: GroupSpec, center: Any) -> Any:
     )
 
 
+def _correlated_effects(group: GroupSpec, center: Any) -> tuple[Any, list[Any]]:
+    """Intercept and slope effects drawn jointly: MvNormal with an LKJ-Cholesky covariance.
+
+    Returns (intercept effects, [slope effects]); every piece is also recorded under the
+    names an uncorrelated term would use, so diagnostics and compare see the same names.
+    """
+    pm = _lazy.pymc()
+    factor, coef = group.factor, group.coef_dim
+    scales = [group.scale.prior, *(s.scale.prior for s in group.slopes)]
+    family = FAMILIES[scales[0].family]
+    sd_args = {name: np.array([p.args[name] for p in scales]) for name in family.params}
+    sd_dist = getattr(pm, family.pymc_name).dist(**sd_args, shape=len(scales))
+    chol, corr, stds = pm.LKJCholeskyCov(
+        f"chol_{factor}",
+        n=len(scales),
+        eta=group.correlation_prior.args["eta"],
+        sd_dist=sd_dist,
+        compute_corr=True,
+        store_in_trace=False,
+    )
+    pm.Deterministic(f"corr_{factor}", corr, dims=(coef, f"{coef}_b"))
+    scale_names = [group.scale_name, *(group.slope_names(s)[1] for s in group.slopes)]
+    for i, name in enumerate(scale_names):
+        pm.Deterministic(name, stds[i])
+    mean = pm.math.stack([0.0 if center is None else center, *([0.0] * len(group.slopes))])
+    if group.parameterization == "centered":
+        coefs = pm.MvNormal(f"coefs_{factor}", mu=mean, chol=chol, dims=(factor, coef))
+    else:
+        z = pm.Normal(group.offset_param_name, 0.0, 1.0, dims=(factor, coef))
+        coefs = mean + pm.math.dot(z, chol.T)
+    intercepts = pm.Deterministic(group.effect_name, coefs[:, 0], dims=factor)
+    slopes = [
+        pm.Deterministic(group.slope_names(s)[0], coefs[:, j + 1], dims=factor)
+        for j, s in enumerate(group.slopes)
+    ]
+    return intercepts, slopes
+
+
 def _absorbing_group(spec: ModelSpec) -> int | None:
     """Index of the group term whose effects are centered on the intercept, if any."""
     for i, group in enumerate(spec.groups):
@@ -127,6 +165,11 @@ def build_model(spec: ModelSpec, data: PreparedData) -> BuiltModel:
         coords[factor] = group_data.levels
     for column, cat in data.categorical.items():
         coords[f"{column}_level"] = cat.levels
+    for group in spec.groups:
+        if group.correlated:
+            names = ["intercept", *(s.column for s in group.slopes)]
+            coords[group.coef_dim] = names
+            coords[f"{group.coef_dim}_b"] = names
     absorbing = _absorbing_group(spec) if spec.intercept is not None else None
     terms: list[GroupTerm] = []
     with pm.Model(coords=coords) as model:
@@ -150,26 +193,33 @@ def build_model(spec: ModelSpec, data: PreparedData) -> BuiltModel:
             eta = eta + data.offset
         for i, group in enumerate(spec.groups):
             group_data = data.groups[group.factor]
-            effects = _group_effects(group, intercept if i == absorbing else None)
-            eta = eta + effects[group_data.codes]
-            for slope in group.slopes:
-                names = group.slope_names(slope)
-                slopes = _partial_effects(
-                    names, slope.scale.prior, group.parameterization, group.factor, 0.0
-                )
-                eta = eta + slopes[group_data.codes] * data.predictors[slope.column]
-                terms.append(
-                    GroupTerm(
-                        factor=group.factor,
-                        effect=names[0],
-                        scale=names[1],
-                        offset=names[2] if group.parameterization == "non_centered" else None,
-                        parameterization=group.parameterization,
-                        pooling="partial",
-                        levels=len(group_data.levels),
-                        smallest_level=min(group_data.counts),
+            center = intercept if i == absorbing else None
+            if group.correlated:
+                effects, slope_effects = _correlated_effects(group, center)
+                eta = eta + effects[group_data.codes]
+                for slope, values in zip(group.slopes, slope_effects, strict=True):
+                    eta = eta + values[group_data.codes] * data.predictors[slope.column]
+            else:
+                effects = _group_effects(group, center)
+                eta = eta + effects[group_data.codes]
+                for slope in group.slopes:
+                    names = group.slope_names(slope)
+                    slopes = _partial_effects(
+                        names, slope.scale.prior, group.parameterization, group.factor, 0.0
                     )
-                )
+                    eta = eta + slopes[group_data.codes] * data.predictors[slope.column]
+                    terms.append(
+                        GroupTerm(
+                            factor=group.factor,
+                            effect=names[0],
+                            scale=names[1],
+                            offset=names[2] if group.parameterization == "non_centered" else None,
+                            parameterization=group.parameterization,
+                            pooling="partial",
+                            levels=len(group_data.levels),
+                            smallest_level=min(group_data.counts),
+                        )
+                    )
             partial = group.pooling == "partial"
             terms.append(
                 GroupTerm(

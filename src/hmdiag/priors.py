@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-Support = Literal["real", "positive", "unit"]
+Support = Literal["real", "positive", "unit", "correlation"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ FAMILIES: dict[str, Family] = {
     "lognormal": Family("LogNormal", ("mu", "sigma"), "positive", ("sigma",)),
     "beta": Family("Beta", ("alpha", "beta"), "unit", ("alpha", "beta")),
     "uniform": Family("Uniform", ("lower", "upper"), "real", ()),
+    "lkj": Family("LKJCorr", ("eta",), "correlation", ("eta",)),
 }
 
 # Smaller positive parameters underflow log-densities to -inf (and subnormals lose precision).

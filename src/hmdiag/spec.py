@@ -25,12 +25,25 @@ from hmdiag.yamlio import read_yaml_mapping
 
 
 def _to_prior(value: Any) -> Prior:
-    if isinstance(value, Prior):
-        return value
-    return parse_prior(value)
+    prior = value if isinstance(value, Prior) else parse_prior(value)
+    if prior.support == "correlation":
+        raise ValueError(
+            f"{prior} is a prior for correlation matrices; use it as groups[].correlation_prior"
+        )
+    return prior
+
+
+def _to_correlation_prior(value: Any) -> Prior:
+    prior = value if isinstance(value, Prior) else parse_prior(value)
+    if prior.support != "correlation":
+        raise ValueError(f"a correlation prior must be lkj(eta), got {prior}")
+    return prior
 
 
 PriorField = Annotated[Prior, BeforeValidator(_to_prior), PlainSerializer(str, return_type=str)]
+CorrelationPriorField = Annotated[
+    Prior, BeforeValidator(_to_correlation_prior), PlainSerializer(str, return_type=str)
+]
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -167,6 +180,8 @@ class GroupSpec(_Strict):
     scale: ScaleSpec = Field(default_factory=ScaleSpec)
     offset_name: ParamName | None = None
     slopes: list[SlopeSpec] = Field(default_factory=list)
+    correlated: bool = False
+    correlation_prior: CorrelationPriorField = Field(default_factory=lambda: parse_prior("lkj(2)"))
 
     @model_validator(mode="after")
     def _consistent(self) -> GroupSpec:
@@ -180,7 +195,23 @@ class GroupSpec(_Strict):
         columns = [s.column for s in self.slopes]
         if len(set(columns)) != len(columns):
             raise ValueError("each slope column may appear once per group")
+        if self.correlated:
+            if not self.slopes:
+                raise ValueError(
+                    "correlated: true needs varying slopes to correlate with the intercept"
+                )
+            families = {self.scale.prior.family, *(s.scale.prior.family for s in self.slopes)}
+            if len(families) > 1:
+                raise ValueError(
+                    "correlated effects need one scale prior family for the intercept and every slope "
+                    f"(scales are one LKJ-Cholesky sd vector), got {', '.join(sorted(families))}"
+                )
         return self
+
+    @property
+    def coef_dim(self) -> str:
+        """The dimension of a correlated term's coefficients: intercept, then each slope."""
+        return f"{self.factor}_coef"
 
     def slope_names(self, slope: SlopeSpec) -> tuple[str, str, str]:
         """(effects, scale, offsets) names of a varying slope: ``r_<factor>_<column>`` etc."""
@@ -376,6 +407,13 @@ class ModelSpec(_Strict):
                 names.append(group.scale_name)
                 if group.parameterization == "non_centered":
                     names.append(group.offset_param_name)
+            if group.correlated:
+                # One coefficient matrix (or its offsets) and one Cholesky factor for the group.
+                if group.parameterization == "centered":
+                    names.append(f"coefs_{group.factor}")
+                names += [f"chol_{group.factor}", f"corr_{group.factor}"]
+                names += [n for s in group.slopes for n in group.slope_names(s)[:2]]
+                continue
             for slope in group.slopes:
                 effect, scale, offset = group.slope_names(slope)
                 names += [effect, scale] + (

@@ -86,6 +86,16 @@ def describe(spec: ModelSpec, data: PreparedData) -> ModelStructure:
             )
             continue
         mean = ic.name if (ic is not None and i == absorbing) else "0"
+        if g.correlated:
+            k = 1 + len(g.slopes)
+            params.append(
+                ParameterLine(
+                    f"corr_{g.factor}",
+                    f"({k}, {k})",
+                    f"{g.factor} correlation of intercept and slopes (LKJ-Cholesky)",
+                    str(g.correlation_prior),
+                )
+            )
         for slope in g.slopes:
             effect, scale, offset = g.slope_names(slope)
             terms.append(f"{effect}[{g.factor}] * {slope.column}")
@@ -97,7 +107,16 @@ def describe(spec: ModelSpec, data: PreparedData) -> ModelStructure:
                     str(slope.scale.prior),
                 )
             )
-            if g.parameterization == "centered":
+            if g.correlated:
+                params.append(
+                    ParameterLine(
+                        effect,
+                        shape,
+                        f"{g.factor} slopes of {slope.column} (derived)",
+                        f"column {slope.column} of the joint effects",
+                    )
+                )
+            elif g.parameterization == "centered":
                 params.append(
                     ParameterLine(
                         effect, shape, f"{g.factor} slopes of {slope.column}", f"normal(0, {scale})"
@@ -118,6 +137,31 @@ def describe(spec: ModelSpec, data: PreparedData) -> ModelStructure:
         params.append(
             ParameterLine(g.scale_name, "scalar", f"{g.factor} scale", str(g.scale.prior))
         )
+        if g.correlated:
+            k = 1 + len(g.slopes)
+            joint = f"coefs_{g.factor}" if g.parameterization == "centered" else g.offset_param_name
+            rule = (
+                f"mvnormal([{mean}, 0..], chol_{g.factor})"
+                if g.parameterization == "centered"
+                else f"normal(0, 1); effects = [{mean}, 0..] + {joint} · chol_{g.factor}'"
+            )
+            params.append(
+                ParameterLine(
+                    joint,
+                    f"({n}, {k}) over {g.factor} x {g.coef_dim}",
+                    f"{g.factor} joint effects",
+                    rule,
+                )
+            )
+            params.append(
+                ParameterLine(
+                    g.effect_name,
+                    shape,
+                    f"{g.factor} intercepts (derived)",
+                    "column intercept of the joint effects",
+                )
+            )
+            continue
         if g.parameterization == "centered":
             params.append(
                 ParameterLine(
