@@ -1060,7 +1060,7 @@ def plot_unknown_kind(ws: Workspace) -> Expect:
         ["plot", ws.example(), "--kind", "histogram", "--out", out],
         [
             "--kind 'histogram' is not a plot kind",
-            "hint: choose from: trace, rank, pair, energy, autocorr, forest, ess, all",
+            "hint: choose from: trace, rank, pair, energy, autocorr, ppc, forest, ess, all",
         ],
     )
 

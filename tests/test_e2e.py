@@ -238,3 +238,16 @@ def test_plain_pymc_run_is_checked(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert doc["run"]["label"] == "plain" and doc["sampling"]["sampler"] == "pymc"
     assert [c["status"] for c in doc["checks"]].count("n/a") == 0
+
+
+def test_a_ppc_fit_does_not_spoil_the_cached_model(tmp_path: Path) -> None:
+    """fit --ppc then a plain fit of the same structure in one process (doctor, sweeps)."""
+    from hmdiag.pipeline import fit
+    from hmdiag.spec import load_spec
+
+    spec = small_spec("mme4", tmp_path, draws=100, tune=100)
+    first = fit(load_spec(spec), ppc=True)
+    assert "posterior_predictive" in first.idata.groups()
+    again = fit(load_spec(spec))
+    assert "posterior_predictive" not in again.idata.groups()
+    assert again.idata.posterior["a"].shape == (2, 100, 3)

@@ -790,7 +790,7 @@ def prior(
     Exit 0 (warnings are printed, not failed), 2 on bad input.
     """
     from hmdiag.data import prepare_data
-    from hmdiag.pipeline import cached_model
+    from hmdiag.model import build_model
     from hmdiag.prior import check_prior, simulate_prior
     from hmdiag.render import prior_out, terminal
     from hmdiag.spec import load_spec
@@ -800,7 +800,7 @@ def prior(
     loaded = load_spec(config)
     data = prepare_data(loaded)
     with _quiet_warnings():
-        built = cached_model(loaded, data)
+        built = build_model(loaded.spec, data)  # not the fit cache: prior sampling alters a model
         result = check_prior(
             loaded.spec, data, simulate_prior(built, loaded.spec.response, draws, seed)
         )

@@ -69,9 +69,12 @@ def fit(
         from hmdiag import _lazy
 
         pm = _lazy.pymc()
+        # A fresh model: posterior predictive sampling leaves a model unfit for later NUTS
+        # runs, and the built one is cached for reuse.
+        fresh = build_model(spec, data).model
         pm.sample_posterior_predictive(
             idata,
-            model=built.model,
+            model=fresh,
             extend_inferencedata=True,
             random_seed=settings.seed,
             progressbar=False,
