@@ -39,7 +39,7 @@ BASE: dict[str, Any] = {
 }
 VALID_TOP_KEYS = (
     "Valid keys here: name, description, data, response, likelihood, trials, link, "
-    "sigma, nu, alpha, offset, intercept, predictors, groups, sampler, checks."
+    "sigma, nu, alpha, offset, intercept, predictors, interactions, groups, sampler, checks."
 )
 
 

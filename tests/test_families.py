@@ -283,3 +283,31 @@ def test_correlated_needs_slopes_and_one_scale_family() -> None:
         validate_spec(
             {**base, "groups": [{"factor": "g", "correlation_prior": "normal(0, 1)"}]}, "s"
         )
+
+
+def test_interaction_coefficient_is_recovered(tmp_path: Path) -> None:
+    rng = np.random.default_rng(8)
+    x1, x2 = rng.normal(size=400), rng.normal(size=400)
+    y = 1.0 + 0.5 * x1 - 0.3 * x2 + 0.8 * x1 * x2 + rng.normal(scale=0.5, size=400)
+    pd.DataFrame({"y": y, "x1": x1, "x2": x2}).to_csv(tmp_path / "d.csv", index=False)
+    spec = {
+        "name": "inter",
+        "data": {"path": "d.csv"},
+        "response": "y",
+        "likelihood": "normal",
+        "sigma": {"prior": "halfnormal(2)"},
+        "predictors": [{"column": "x1"}, {"column": "x2"}],
+        "interactions": [{"columns": ["x1", "x2"]}],
+        "sampler": {"draws": 400, "tune": 400, "chains": 2, "seed": 3},
+    }
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(spec))
+    loaded = load_spec(tmp_path / "s.yaml")
+    assert loaded.spec.parameter_names() == ["intercept", "b_x1", "b_x2", "b_x1_x2", "sigma"]
+    post = fit(loaded).idata.posterior
+    assert float(post["b_x1_x2"].mean()) == pytest.approx(0.8, abs=3 * float(post["b_x1_x2"].std()))
+    from hmdiag.errors import SpecError
+
+    spec["interactions"] = [{"columns": ["x1"]}]
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(spec))
+    with pytest.raises(SpecError, match=r"interactions\[0\]\.columns"):
+        load_spec(tmp_path / "s.yaml")

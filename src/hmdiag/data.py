@@ -120,6 +120,11 @@ def _check_columns(frame: pd.DataFrame, spec: ModelSpec, path: Path) -> None:
         roles[spec.trials] = "trials"
     roles |= {p.column: f"predictors[{i}].column" for i, p in enumerate(spec.predictors)}
     roles |= {g.factor: f"groups[{i}].factor" for i, g in enumerate(spec.groups)}
+    roles |= {
+        c: f"interactions[{i}].columns"
+        for i, it in enumerate(spec.interactions)
+        for c in it.columns
+    }
     if spec.offset:
         roles[spec.offset] = "offset"
     if spec.sigma is not None and spec.sigma.column:
@@ -268,6 +273,7 @@ def prepare_data(loaded: LoadedSpec) -> PreparedData:
     standardized = {p.column for p in spec.predictors if p.standardize}
     numeric_columns = [p.column for p in spec.predictors if not p.categorical]
     numeric_columns += [s.column for g in spec.groups for s in g.slopes]
+    numeric_columns += [c for i in spec.interactions for c in i.columns]
     predictors: dict[str, np.ndarray] = {}
     transforms: dict[str, tuple[float, float]] = {}
     for column in dict.fromkeys(numeric_columns):

@@ -189,6 +189,10 @@ def build_model(spec: ModelSpec, data: PreparedData) -> BuiltModel:
             else:
                 coef = prior_rv(predictor.param_name, predictor.prior)
                 eta = eta + coef * data.predictors[predictor.column]
+        for interaction in spec.interactions:
+            coef = prior_rv(interaction.param_name, interaction.prior)
+            product = np.prod([data.predictors[c] for c in interaction.columns], axis=0)
+            eta = eta + coef * product
         if data.offset is not None:
             eta = eta + data.offset
         for i, group in enumerate(spec.groups):

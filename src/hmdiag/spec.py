@@ -139,6 +139,27 @@ class PredictorSpec(_Strict):
         return self.name or f"b_{self.column}"
 
 
+class InteractionSpec(_Strict):
+    """A product of numeric columns with its own coefficient (``b_<col1>_<col2>`` unless named).
+
+    A column that is also a standardized predictor enters in its standardized form.
+    """
+
+    columns: list[str] = Field(min_length=2, max_length=4)
+    name: ParamName | None = None
+    prior: PriorField = Field(default_factory=lambda: parse_prior("normal(0, 1)"))
+
+    @property
+    def param_name(self) -> str:
+        """The coefficient's parameter name."""
+        return self.name or "b_" + "_".join(self.columns)
+
+    @property
+    def label(self) -> str:
+        """``x1:x2`` as in model formulas."""
+        return ":".join(self.columns)
+
+
 class ScaleSpec(_Strict):
     """The group-level scale (standard deviation of the group effects)."""
 
@@ -328,6 +349,7 @@ class ModelSpec(_Strict):
         default_factory=InterceptSpec
     )
     predictors: list[PredictorSpec] = Field(default_factory=list)
+    interactions: list[InteractionSpec] = Field(default_factory=list)
     groups: list[GroupSpec] = Field(default_factory=list)
     sampler: SamplerSpec = Field(default_factory=SamplerSpec)
     checks: ChecksSpec = Field(default_factory=ChecksSpec)
@@ -386,6 +408,13 @@ class ModelSpec(_Strict):
             raise ValueError(
                 f"response {self.response!r} clashes with a parameter name; rename the parameter"
             )
+        categorical = {p.column for p in self.predictors if p.categorical}
+        for interaction in self.interactions:
+            bad = [c for c in interaction.columns if c in categorical]
+            if bad:
+                raise ValueError(
+                    f"interaction {interaction.label}: {', '.join(bad)} is categorical; interactions take numeric columns"
+                )
         factors = [g.factor for g in self.groups]
         if len(set(factors)) != len(factors):
             raise ValueError("each grouping factor may appear once in 'groups'")
@@ -397,6 +426,7 @@ class ModelSpec(_Strict):
         if self.intercept:
             names.append(self.intercept.name)
         names += [p.param_name for p in self.predictors]
+        names += [i.param_name for i in self.interactions]
         for key in AUX_PARAMS:
             aux = getattr(self, key)
             if self.likelihood in AUX_PARAMS[key][0] and (aux is None or aux.column is None):
@@ -444,6 +474,7 @@ class ModelSpec(_Strict):
         cols += [p.column for p in self.predictors]
         cols += [g.factor for g in self.groups]
         cols += [s.column for g in self.groups for s in g.slopes]
+        cols += [c for i in self.interactions for c in i.columns]
         if self.offset:
             cols.append(self.offset)
         if self.sigma is not None and self.sigma.column:

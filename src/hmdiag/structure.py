@@ -73,6 +73,16 @@ def describe(spec: ModelSpec, data: PreparedData) -> ModelStructure:
             )
         )
         terms.append(f"{p.param_name} * {p.column}")
+    for interaction in spec.interactions:
+        params.append(
+            ParameterLine(
+                interaction.param_name,
+                "scalar",
+                f"coefficient of {interaction.label}",
+                str(interaction.prior),
+            )
+        )
+        terms.append(f"{interaction.param_name} * {interaction.label}")
     for i, g in enumerate(spec.groups):
         n = len(data.groups[g.factor].levels)
         shape = f"({n},) over {g.factor}"
