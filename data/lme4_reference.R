@@ -1,5 +1,6 @@
-# Maximum-likelihood reference fits with R's lme4 for data/cbpp.csv and
-# data/sleepstudy.csv, plus the classic pooled estimate for data/eight_schools.csv.
+# Maximum-likelihood reference fits with R's lme4 for data/cbpp.csv,
+# data/sleepstudy.csv and data/grouseticks.csv, plus the classic pooled estimate for
+# data/eight_schools.csv.
 #
 # Usage (from the repository root):
 #
@@ -9,7 +10,8 @@
 # Needs R with the lme4 and jsonlite packages (Debian: apt-get install r-cran-lme4,
 # which pulls in r-cran-jsonlite). The CSVs come from data/build_lme4_examples.py.
 # lmer fits use REML = FALSE (maximum likelihood); glmer fits use its default
-# Laplace approximation (nAGQ = 1). The JSON is written atomically (temp file + rename).
+# Laplace approximation (nAGQ = 1); glmer.nb also estimates the negative-binomial theta
+# by maximum likelihood. The JSON is written atomically (temp file + rename).
 
 suppressPackageStartupMessages({
   library(lme4)
@@ -103,14 +105,25 @@ summarise_fit <- function(res, data_file, formula_text, family_text, method_text
 
 cbpp <- read_checked("cbpp.csv", c("herd", "period", "incidence", "size"), 56)
 sleepstudy <- read_checked("sleepstudy.csv", c("subject", "days", "reaction"), 180)
+grouseticks <- read_checked(
+  "grouseticks.csv", c("index", "ticks", "brood", "height", "year", "location"), 403
+)
 eight <- read_checked("eight_schools.csv", c("school", "effect", "se"), 8)
 cbpp$herd <- factor(cbpp$herd)
 sleepstudy$subject <- factor(sleepstudy$subject)
+grouseticks$brood <- factor(grouseticks$brood)
+grouseticks$location <- factor(grouseticks$location)
 
 glmer_method <- "maximum likelihood, Laplace approximation (glmer default, nAGQ = 1)"
 lmer_method <- "maximum likelihood (lmer, REML = FALSE)"
 binomial_text <- "binomial(link = \"logit\")"
 gaussian_text <- "gaussian(link = \"identity\")"
+poisson_text <- "poisson(link = \"log\")"
+negbin_text <- "negative binomial(link = \"log\"), theta estimated"
+negbin_method <- paste(
+  "maximum likelihood, Laplace approximation (glmer.nb: theta optimised",
+  "by alternating with glmer fits, nAGQ = 1)"
+)
 
 models <- list()
 
@@ -141,6 +154,20 @@ models$sleepstudy_correlated <- summarise_fit(
   "sleepstudy.csv", "reaction ~ days + (days | subject)",
   gaussian_text, lmer_method
 )
+
+f <- ticks ~ factor(year) + (1 | brood) + (1 | location)
+models$grouseticks_poisson <- summarise_fit(
+  fit_collecting(glmer(f, family = poisson, data = grouseticks)),
+  "grouseticks.csv", "ticks ~ factor(year) + (1 | brood) + (1 | location)",
+  poisson_text, glmer_method
+)
+
+f <- ticks ~ factor(year) + (1 | location)
+res <- fit_collecting(glmer.nb(f, data = grouseticks))
+models$grouseticks_negbin <- summarise_fit(
+  res, "grouseticks.csv", "ticks ~ factor(year) + (1 | location)", negbin_text, negbin_method
+)
+models$grouseticks_negbin$theta <- unname(getME(res$fit, "glmer.nb.theta"))
 
 # Complete pooling: precision-weighted mean of the school effects (no lme4 fit).
 w <- 1 / eight$se^2

@@ -38,7 +38,7 @@ BASE: dict[str, Any] = {
     "sampler": {"draws": 20, "tune": 20, "chains": 1, "seed": 1},
 }
 VALID_TOP_KEYS = (
-    "Valid keys here: name, description, data, response, likelihood, trials, link, "
+    "Valid keys here: name, description, data, response, likelihood, model, trials, link, "
     "sigma, nu, alpha, offset, intercept, predictors, interactions, groups, sampler, checks."
 )
 

@@ -311,3 +311,113 @@ def test_interaction_coefficient_is_recovered(tmp_path: Path) -> None:
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(spec))
     with pytest.raises(SpecError, match=r"interactions\[0\]\.columns"):
         load_spec(tmp_path / "s.yaml")
+
+
+PYTHON_MODEL = """
+import pymc as pm
+
+
+def build(frame):
+    district = frame["district"].astype("category").cat.codes.to_numpy()
+    with pm.Model(coords={"district": [1, 2, 3]}) as model:
+        a_bar = pm.Normal("a_bar", 0.0, 1.5)
+        sigma = pm.HalfNormal("sigma", 0.5)
+        z = pm.Normal("z", 0.0, 1.0, dims="district")
+        a = pm.Deterministic("a", a_bar + z * sigma, dims="district")
+        y = frame["use_contraception"].to_numpy()
+        pm.Bernoulli("use_contraception", p=pm.math.invlogit(a[district]), observed=y)
+    return model
+
+
+def not_a_model(frame):
+    return 42
+"""
+
+
+def test_python_escape_hatch_fits_and_checks(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from hmdiag.cli import app
+
+    (tmp_path / "model.py").write_text(PYTHON_MODEL)
+    spec = {
+        "name": "mme4_python",
+        "data": {"path": str(ROOT / "data" / "bangladesh.csv"), "where": {"district": [1, 2, 3]}},
+        "response": "use_contraception",
+        "model": {"python": "model.py:build"},
+        "sampler": {"draws": 200, "tune": 200, "chains": 2, "seed": 4, "target_accept": 0.95},
+    }
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    runner = CliRunner()
+    shown = runner.invoke(app, ["validate", str(path)])
+    assert shown.exit_code == 0 and "built by model.py:build (trusted code)" in shown.output
+    out = tmp_path / "run.nc"
+    result = runner.invoke(app, ["fit", str(path), "--out", str(out), "--json"])
+    assert result.exit_code in (0, 1), result.output
+    doc = json.loads(result.stdout)
+    assert {p["variable"] for p in doc["parameters"]} == {"a_bar", "sigma", "z", "a"}
+    assert doc["divergences"]["total"] == 0
+    assert runner.invoke(app, ["check", str(out)]).exit_code in (0, 1)
+    for builder, message in (
+        ("nope", "defines no function 'nope'"),
+        ("not_a_model", "returned int, not a pm.Model"),
+    ):
+        spec["model"] = {"python": f"model.py:{builder}"}
+        path.write_text(yaml.safe_dump(spec))
+        bad = runner.invoke(app, ["fit", str(path), "--out", str(tmp_path / "x.nc")])
+        assert bad.exit_code == 2 and message in bad.output
+    spec["model"] = {"python": "model.py:build"}
+    spec["groups"] = [{"factor": "district"}]
+    path.write_text(yaml.safe_dump(spec))
+    clash = runner.invoke(app, ["validate", str(path)])
+    assert clash.exit_code == 2 and "remove groups" in clash.output
+
+
+def assert_fixed_effects_match(post: Any, ref: dict[str, Any]) -> None:
+    fixed = ref["fixed_effects"]
+    assert float(post["intercept"].mean()) == pytest.approx(
+        fixed["(Intercept)"]["estimate"], abs=fixed["(Intercept)"]["se"]
+    )
+    b = post["b_year"]
+    for level, key in ((96, "factor(year)96"), (97, "factor(year)97")):
+        assert float(b.sel(year_level=level).mean()) == pytest.approx(
+            fixed[key]["estimate"], abs=fixed[key]["se"]
+        )
+
+
+@pytest.mark.slow
+def test_grouseticks_poisson_with_crossed_groups_matches_lme4() -> None:
+    ref = LME4["models"]["grouseticks_poisson"]
+    result = fit(load_spec(EXAMPLES / "grouseticks_poisson.yaml"))
+    post = result.idata.posterior
+    assert_fixed_effects_match(post, ref)
+    sds = ref["random_effects_sd"]
+    assert float(np.median(post["sigma_location"])) == pytest.approx(
+        sds["location"]["(Intercept)"], rel=0.25
+    )
+    assert float(np.median(post["sigma_brood"])) == pytest.approx(
+        sds["brood"]["(Intercept)"], rel=0.25
+    )
+
+
+@pytest.mark.slow
+def test_grouseticks_negative_binomial_matches_lme4() -> None:
+    ref = LME4["models"]["grouseticks_negbin"]
+    result = fit(load_spec(EXAMPLES / "grouseticks_negbin.yaml"))
+    post = result.idata.posterior
+    assert_fixed_effects_match(post, ref)
+    assert float(np.median(post["alpha"])) == pytest.approx(ref["theta"], rel=0.25)
+    assert float(np.median(post["sigma_location"])) == pytest.approx(
+        ref["random_effects_sd"]["location"]["(Intercept)"], rel=0.25
+    )
+
+
+@pytest.mark.slow
+def test_sleepstudy_student_t_agrees_with_the_normal_fit() -> None:
+    ref = LME4["models"]["sleepstudy_uncorrelated"]["fixed_effects"]
+    post = fit(load_spec(EXAMPLES / "sleepstudy_robust.yaml")).idata.posterior
+    assert float(post["b_days"].mean()) == pytest.approx(
+        ref["days"]["estimate"], abs=ref["days"]["se"]
+    )
+    assert float(post["nu"].median()) > 2

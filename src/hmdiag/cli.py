@@ -197,9 +197,15 @@ def validate(
 
     loaded = load_spec(config)
     data = prepare_data(loaded)
-    terminal.render_structure(
-        terminal.make_console(), describe(loaded.spec, data), loaded.data_path
-    )
+    if loaded.spec.model is not None:
+        from hmdiag.pipeline import cached_model
+        from hmdiag.structure import describe_python
+
+        with _quiet_warnings():
+            structure = describe_python(loaded.spec, data, cached_model(loaded, data))
+    else:
+        structure = describe(loaded.spec, data)
+    terminal.render_structure(terminal.make_console(), structure, loaded.data_path)
 
 
 @app.command()
@@ -740,6 +746,8 @@ def sbc(
         check_output_path(plot, force=force, flag="--plot")
     fit_spec = load_spec(config)
     sim_spec = load_spec(simulate_with) if simulate_with else fit_spec
+    if fit_spec.spec.model is not None or sim_spec.spec.model is not None:
+        raise HmdiagError("hmdiag sbc needs models in the spec language, not model.python")
     fit_rows, sim_rows = prepare_data(fit_spec).n_rows, prepare_data(sim_spec).n_rows
     if fit_rows != sim_rows:
         raise HmdiagError(
@@ -798,6 +806,10 @@ def prior(
     if not 10 <= draws <= 100_000:
         raise HmdiagError(f"--draws must be between 10 and 100000, got {draws}")
     loaded = load_spec(config)
+    if loaded.spec.model is not None:
+        raise HmdiagError(
+            f"{config}: hmdiag prior needs a model in the spec language, not model.python"
+        )
     data = prepare_data(loaded)
     with _quiet_warnings():
         built = build_model(loaded.spec, data)  # not the fit cache: prior sampling alters a model

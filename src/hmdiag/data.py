@@ -55,6 +55,8 @@ class PreparedData:
     transforms: dict[str, tuple[float, float]] = field(default_factory=dict)
     offset: np.ndarray | None = None
     known_sigma: np.ndarray | None = None
+    # the filtered rows, for models built in Python (model.python)
+    frame: pd.DataFrame | None = None
 
 
 def file_sha256(path: Path) -> str:
@@ -254,6 +256,17 @@ def prepare_data(loaded: LoadedSpec) -> PreparedData:
     raw = read_table(path)
     n_read = len(raw)
     frame = _apply_filter(raw, spec, path)
+    if spec.model is not None:
+        return PreparedData(
+            source=path,
+            sha256=file_sha256(path),
+            n_rows=len(frame),
+            n_rows_read=n_read,
+            response=np.empty(0),
+            trials=None,
+            predictors={},
+            frame=frame.reset_index(drop=True),
+        )
     _check_columns(frame, spec, path)
     frame, dropped = _handle_missing(frame, spec, path)
     frame = frame.reset_index(drop=False).set_index("index")

@@ -149,6 +149,58 @@ def _correlated_effects(group: GroupSpec, center: Any) -> tuple[Any, list[Any]]:
     return intercepts, slopes
 
 
+def build_python_model(loaded: Any, data: PreparedData) -> BuiltModel:
+    """The escape hatch: import ``file.py``, call ``build(frame)`` and check it returns a model.
+
+    This runs the user's own (trusted) code.
+    """
+    import importlib.util
+    from pathlib import Path
+
+    from hmdiag.errors import HmdiagError
+
+    pm = _lazy.pymc()
+    spec = loaded.spec
+    file = Path(spec.model.file)
+    file = file if file.is_absolute() else loaded.path.parent / file
+    where = f"{loaded.path}: model.python {spec.model.python!r}"
+    if not file.exists():
+        raise HmdiagError(
+            f"{where}: file {file} not found", "the path is resolved relative to the spec"
+        )
+    module_spec = importlib.util.spec_from_file_location(f"hmdiag_user_model_{file.stem}", file)
+    module = importlib.util.module_from_spec(module_spec)  # type: ignore[arg-type]
+    try:
+        module_spec.loader.exec_module(module)  # type: ignore[union-attr]
+    except Exception as exc:
+        raise HmdiagError(f"{where}: importing {file} failed: {type(exc).__name__}: {exc}") from exc
+    builder = getattr(module, spec.model.function, None)
+    if not callable(builder):
+        raise HmdiagError(f"{where}: {file} defines no function {spec.model.function!r}")
+    try:
+        model = builder(data.frame)
+    except Exception as exc:
+        raise HmdiagError(
+            f"{where}: {spec.model.function}(data) raised {type(exc).__name__}: {exc}"
+        ) from exc
+    if not isinstance(model, pm.Model):
+        raise HmdiagError(
+            f"{where}: {spec.model.function}(data) returned {type(model).__name__}, not a pm.Model"
+        )
+    observed = [rv.name for rv in model.observed_RVs]
+    if spec.response not in observed:
+        raise HmdiagError(
+            f"{where}: the model has no observed variable named {spec.response!r} (the spec's response)",
+            f"observed variables are: {', '.join(observed) or 'none'}",
+        )
+    return BuiltModel(
+        model=model,
+        free_variables=[rv.name for rv in model.free_RVs],
+        group_terms=[],
+        observed=spec.response,
+    )
+
+
 def _absorbing_group(spec: ModelSpec) -> int | None:
     """Index of the group term whose effects are centered on the intercept, if any."""
     for i, group in enumerate(spec.groups):

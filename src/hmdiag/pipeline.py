@@ -9,7 +9,7 @@ from typing import Any
 
 from hmdiag import __version__
 from hmdiag.data import PreparedData, prepare_data
-from hmdiag.model import BuiltModel, build_model
+from hmdiag.model import BuiltModel, build_model, build_python_model
 from hmdiag.runs import RunInfo, attach_info
 from hmdiag.sampling import SamplerSettings, resolve_settings, sample
 from hmdiag.spec import LoadedSpec, spec_to_raw
@@ -25,6 +25,12 @@ def structure_key(loaded: LoadedSpec, data: PreparedData) -> str:
     raw = spec_to_raw(loaded.spec)
     for key in ("name", "description", "sampler", "checks"):
         raw.pop(key, None)
+    if loaded.spec.model is not None:
+        # The Python file is part of the structure; never reuse a model across its edits.
+        file = loaded.path.parent / loaded.spec.model.file
+        raw["model_file"] = (
+            f"{file.resolve()}@{file.stat().st_mtime_ns if file.exists() else 'missing'}"
+        )
     return json.dumps(raw, sort_keys=True) + data.sha256 + str(data.source.resolve())
 
 
@@ -33,7 +39,11 @@ def cached_model(loaded: LoadedSpec, data: PreparedData) -> BuiltModel:
     key = structure_key(loaded, data)
     built = _MODEL_CACHE.get(key)
     if built is None:
-        built = build_model(loaded.spec, data)
+        built = (
+            build_python_model(loaded, data)
+            if loaded.spec.model
+            else build_model(loaded.spec, data)
+        )
         if len(_MODEL_CACHE) >= _MODEL_CACHE_SIZE:
             _MODEL_CACHE.pop(next(iter(_MODEL_CACHE)))
         _MODEL_CACHE[key] = built
@@ -71,7 +81,7 @@ def fit(
         pm = _lazy.pymc()
         # A fresh model: posterior predictive sampling leaves a model unfit for later NUTS
         # runs, and the built one is cached for reuse.
-        fresh = build_model(spec, data).model
+        fresh = (build_python_model(loaded, data) if spec.model else build_model(spec, data)).model
         pm.sample_posterior_predictive(
             idata,
             model=fresh,

@@ -322,6 +322,49 @@ class AuxSpec(_Strict):
         return self
 
 
+class PythonModelSpec(_Strict):
+    """Escape hatch: ``python: "file.py:build"`` names a trusted function that returns a ``pm.Model``.
+
+    The function receives the filtered data as a pandas DataFrame. The file path is
+    resolved relative to the spec. The code runs with the user's own permissions.
+    """
+
+    python: str
+
+    @field_validator("python")
+    @classmethod
+    def _file_and_function(cls, value: str) -> str:
+        path, sep, function = value.rpartition(":")
+        if not sep or not path.endswith(".py") or not function.isidentifier():
+            raise ValueError(f"write the builder as 'file.py:function', got {value!r}")
+        return value
+
+    @property
+    def file(self) -> str:
+        """The Python file, as written in the spec."""
+        return self.python.rpartition(":")[0]
+
+    @property
+    def function(self) -> str:
+        """The builder function's name."""
+        return self.python.rpartition(":")[2]
+
+
+# Keys that describe the model in the spec language; a Python model replaces all of them.
+TERM_KEYS = (
+    "likelihood",
+    "trials",
+    "sigma",
+    "nu",
+    "alpha",
+    "offset",
+    "intercept",
+    "predictors",
+    "interactions",
+    "groups",
+)
+
+
 def _default_link(raw: Any) -> Any:
     """Fill in the likelihood's natural link when the spec gives none."""
     if isinstance(raw, dict) and "link" not in raw and raw.get("likelihood") in LINKS_FOR:
@@ -338,7 +381,8 @@ class ModelSpec(_Strict):
     ] = ""
     data: DataSpec
     response: str
-    likelihood: Likelihood
+    likelihood: Likelihood | None = None
+    model: PythonModelSpec | None = None
     trials: str | int | None = None
     link: Link = "logit"
     sigma: AuxSpec | None = None
@@ -370,6 +414,17 @@ class ModelSpec(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelSpec:
+        if self.model is not None:
+            clashing = [k for k in TERM_KEYS if k in self.model_fields_set]
+            if clashing:
+                raise ValueError(
+                    f"with model.python the model comes from Python; remove {', '.join(clashing)}"
+                )
+            return self
+        if self.likelihood is None:
+            raise ValueError(
+                "likelihood: required key is missing (or give model: {python: 'file.py:build'})"
+            )
         if self.likelihood == "binomial" and self.trials is None:
             raise ValueError("likelihood binomial needs 'trials': a column name or a whole number")
         if self.likelihood == "bernoulli" and self.trials is not None:
@@ -421,8 +476,10 @@ class ModelSpec(_Strict):
         return self
 
     def parameter_names(self) -> list[str]:
-        """All model parameter names, free and derived, in model order."""
+        """All model parameter names, free and derived, in model order (none for Python models)."""
         names: list[str] = []
+        if self.model is not None:
+            return names
         if self.intercept:
             names.append(self.intercept.name)
         names += [p.param_name for p in self.predictors]
@@ -618,7 +675,14 @@ def validate_spec(raw: dict[str, Any], source: str) -> ModelSpec:
     try:
         return ModelSpec.model_validate(raw)
     except ValidationError as exc:
-        raise SpecError(source, _problems(exc, raw)) from None
+        problems = _problems(exc, raw)
+        # The model-level check for a missing likelihood only runs once the fields are valid;
+        # name it now so one run lists every missing key.
+        missing = "likelihood: required key is missing"
+        absent = isinstance(raw, dict) and "likelihood" not in raw and "model" not in raw
+        if absent and not any(p.startswith(missing) for p in problems):
+            problems.append(missing)
+        raise SpecError(source, problems) from None
 
 
 def load_spec(path: str | Path) -> LoadedSpec:
@@ -631,6 +695,10 @@ def load_spec(path: str | Path) -> LoadedSpec:
 def spec_to_raw(spec: ModelSpec) -> dict[str, Any]:
     """The spec as a plain mapping that validates back to the same spec (unset keys omitted)."""
     data = spec.model_dump(mode="json", exclude_none=True)
+    if spec.model is not None:
+        for key in (*TERM_KEYS, "link"):
+            data.pop(key, None)
+        return data
     if spec.intercept is None:
         data["intercept"] = False
     if not data.get("description"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from hmdiag.data import PreparedData
 from hmdiag.spec import AUX_PARAMS, ModelSpec
@@ -228,3 +229,26 @@ def _predictor_line(likelihood: str, link: str, predictor: str) -> str:
     """``logit(p) = ...`` for binary outcomes, ``log(mu) = ...`` / ``mu = ...`` otherwise."""
     target = "p" if likelihood in ("bernoulli", "binomial") else "mu"
     return f"{target} = {predictor}" if link == "identity" else f"{link}({target}) = {predictor}"
+
+
+def describe_python(spec: ModelSpec, data: PreparedData, built: Any) -> ModelStructure:
+    """What ``validate`` shows for a model built in Python: its variables as PyMC made them."""
+    model = built.model
+    params = []
+    for role, variables in (("free", model.free_RVs), ("derived", model.deterministics)):
+        for var in variables:
+            dims = model.named_vars_to_dims.get(var.name)
+            shape = f"over {', '.join(dims)}" if dims else "-"
+            params.append(ParameterLine(var.name, shape, role, "from Python"))
+    return ModelStructure(
+        name=spec.name,
+        likelihood=f"defined in {spec.model.python}",
+        link="-",
+        response=spec.response,
+        n_rows=data.n_rows,
+        n_rows_read=data.n_rows_read,
+        dropped_missing=0,
+        parameters=params,
+        groups=[],
+        linear_predictor=f"built by {spec.model.python} (trusted code)",
+    )
