@@ -128,6 +128,11 @@ MaxDepthOpt = Annotated[
 MinBfmiOpt = Annotated[
     float | None, typer.Option("--min-bfmi", help="Minimum E-BFMI per chain. [default: 0.3]")
 ]
+WorkersOpt = Annotated[int, typer.Option("--workers", help="Workers of the local Dask cluster.")]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option("--scheduler", help="Address of a running Dask scheduler (tcp://HOST:PORT)."),
+]
 HdiOpt = Annotated[
     float | None, typer.Option("--hdi-prob", help="HDI probability. [default: 0.89]")
 ]
@@ -618,13 +623,8 @@ def sweep(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Folder for the runs and manifest.json.")
     ] = Path("runs/sweep"),
-    workers: Annotated[
-        int, typer.Option("--workers", help="Workers of the local Dask cluster.")
-    ] = 2,
-    scheduler: Annotated[
-        str | None,
-        typer.Option("--scheduler", help="Address of a running Dask scheduler (tcp://HOST:PORT)."),
-    ] = None,
+    workers: WorkersOpt = 2,
+    scheduler: SchedulerOpt = None,
     plot: Annotated[
         Path | None,
         typer.Option(
@@ -710,13 +710,8 @@ def sbc(
             help="Draw the data from this spec's priors instead (same data and design).",
         ),
     ] = None,
-    workers: Annotated[
-        int, typer.Option("--workers", help="Workers of the local Dask cluster.")
-    ] = 2,
-    scheduler: Annotated[
-        str | None,
-        typer.Option("--scheduler", help="Address of a running Dask scheduler (tcp://HOST:PORT)."),
-    ] = None,
+    workers: WorkersOpt = 2,
+    scheduler: SchedulerOpt = None,
     seed: Annotated[
         int, typer.Option("--seed", help="Seed of the first simulation (then seed+1, ...).")
     ] = 0,
