@@ -287,3 +287,42 @@ def test_centered_eight_localizes_tau(az: Any) -> None:
     assert info.inference_library == "pymc" and info.sampling_seconds == pytest.approx(
         7.48, abs=0.01
     )
+
+
+def test_vectorized_ks_distance_equals_scipy_including_ties(rng: np.random.Generator) -> None:
+    from scipy.stats import ks_2samp
+
+    from hmdiag.diagnostics import ks_distances
+
+    first = rng.normal(size=(60, 25))
+    second = rng.normal(0.3, 1.0, size=(60, 400))
+    # A sampler that stays put repeats draws: ties within and across the two samples.
+    first[:20] = np.round(first[:20], 1)
+    second[:20] = np.round(second[:20], 1)
+    second[5, :25] = first[5]
+    expected = [ks_2samp(a, b).statistic for a, b in zip(first, second, strict=True)]
+    np.testing.assert_allclose(ks_distances(first, second), expected, rtol=0, atol=1e-12)
+
+
+def test_localization_matches_a_per_parameter_scipy_computation(
+    az: Any, rng: np.random.Generator
+) -> None:
+    from scipy.stats import ks_2samp
+
+    idata = funnel_idata(az, rng)
+    hotspots = localize_divergences(idata, ["mu", "tau", "theta"])
+    mask = idata.sample_stats["diverging"].values.reshape(-1)
+    by_name = {h.parameter: h for h in hotspots}
+    assert len(by_name) == 10 and [h.parameter for h in hotspots][:1] == ["tau"]
+    for name, values in [("tau", idata.posterior["tau"].values), ("theta[3]", None)]:
+        flat = (
+            values.reshape(-1)
+            if values is not None
+            else idata.posterior["theta"].values[..., 3].reshape(-1)
+        )
+        moved = np.log(flat) if name == "tau" else flat
+        expected = ks_2samp(moved[mask], moved[~mask]).statistic
+        assert by_name[name].score == pytest.approx(expected, abs=1e-12)
+        quantile = np.mean(moved[~mask] <= np.median(moved[mask]))
+        assert by_name[name].quantile == pytest.approx(quantile, abs=1e-12)
+    assert by_name["theta[3]"].transform == "identity" and by_name["tau"].transform == "log"

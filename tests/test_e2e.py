@@ -147,7 +147,7 @@ def test_compare_full_size_mme0_against_mme4(full_runs: dict[str, Any]) -> None:
     mme0, mme4 = doc["runs"]
     assert (mme0["label"], mme4["label"]) == ("mme0", "mme4")
     assert mme0["divergences"] > 100 and mme4["divergences"] == 0
-    assert mme4["ess_per_second"] > 10 * mme0["ess_per_second"]
+    assert mme4["ess_per_second"] > 4 * mme0["ess_per_second"]  # nutpie: about 8x, pymc: 20x
     names = [p["name"] for p in doc["parameters"]]
     assert names == ["a_bar", "a[1]", "a[2]", "a[3]", "sigma"]
     a1 = next(p for p in doc["parameters"] if p["name"] == "a[1]")["runs"]
@@ -180,7 +180,7 @@ def test_every_installed_backend_gives_the_same_layout_and_checks(
     from hmdiag.report import assess
     from hmdiag.runs import save_run
 
-    pymc_run = small_fit("mme4")
+    pymc_run = small_fit("mme4", backend="pymc")
     other = small_fit("mme4", backend=backend)
     reports = [assess(r.idata, r.info, Thresholds()) for r in (pymc_run, other)]
     names = [c.name for c in reports[0].verdict.checks]

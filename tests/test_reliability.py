@@ -50,8 +50,9 @@ def test_killed_during_save_leaves_the_old_file_intact(tmp_path: Path) -> None:
     )  # hidden, never under the output name
 
 
-def test_ctrl_c_during_sampling_exits_130_and_writes_nothing(tmp_path: Path) -> None:
-    spec = small_spec("mme0", tmp_path, draws=200000, tune=500, chains=2)
+@pytest.mark.parametrize("backend", ["nutpie", "pymc"])
+def test_ctrl_c_during_sampling_exits_130_and_writes_nothing(tmp_path: Path, backend: str) -> None:
+    spec = small_spec("mme0", tmp_path, draws=400000, tune=500, chains=2, backend=backend)
     out = tmp_path / "run.nc"
     proc = subprocess.Popen(
         [HMDIAG, "fit", str(spec), "--out", str(out)],

@@ -212,4 +212,4 @@ def test_readme_spec_reference_is_a_valid_spec() -> None:
     raw = yaml.safe_load(block)
     spec = validate_spec(raw, "README.md")
     assert spec.groups[0].slopes[0].column == "urban"
-    assert spec.sampler.backend == "pymc" and spec.link == "logit"
+    assert spec.sampler.backend == "nutpie" and spec.link == "logit"

@@ -267,7 +267,9 @@ class GroupSpec(_Strict):
 class SamplerSpec(_Strict):
     """NUTS settings. ``cores`` defaults to the machine's cores (at most ``chains``)."""
 
-    backend: Literal["pymc", "nutpie", "numpyro", "blackjax"] = "pymc"
+    # nutpie is the default because `make bench` measures it fastest end to end on the
+    # reference models (benchmarks/results.md).
+    backend: Literal["pymc", "nutpie", "numpyro", "blackjax"] = "nutpie"
     draws: int = Field(1000, ge=1, le=1_000_000)
     tune: int = Field(1000, ge=0, le=1_000_000)
     chains: int = Field(4, ge=1, le=64)
