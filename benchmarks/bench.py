@@ -129,6 +129,17 @@ def main() -> None:
         {"PYTENSOR_FLAGS": f"base_compiledir={cold_dir}"},
     )
     warm_s, _ = fit(CONFIGS / "mme4.yaml", "pymc", tmp / "warm.nc")
+    # nutpie with its stock C callbacks vs hmdiag's element-wise ones (src/hmdiag/_nutpie_compile.py),
+    # warm numba cache for both, best of two interleaved runs each.
+    nutpie_stock = nutpie_fast = float("inf")
+    if "nutpie" in available:
+        fit(CONFIGS / "mme4.yaml", "nutpie", tmp / "nutpie-warm.nc")
+        for _ in range(2):
+            stock_s, _ = fit(
+                CONFIGS / "mme4.yaml", "nutpie", tmp / "stock.nc", {"HMDIAG_NUTPIE_STOCK": "1"}
+            )
+            fast_s, _ = fit(CONFIGS / "mme4.yaml", "nutpie", tmp / "fast.nc")
+            nutpie_stock, nutpie_fast = min(nutpie_stock, stock_s), min(nutpie_fast, fast_s)
     reuse = (
         subprocess.run(
             [sys.executable, str(ROOT / "benchmarks" / "reuse.py")],
@@ -312,6 +323,12 @@ def main() -> None:
         f"- PyMC backend, `hmdiag fit mme4` in a new process: cold PyTensor cache {cold_s:.1f} s, warm {warm_s:.1f} s "
         f"(ratio {warm_s / cold_s:.2f})."
     )
+    if nutpie_fast < float("inf"):
+        say(
+            f"- nutpie, `hmdiag fit mme4` in a new process (warm numba cache): nutpie's stock callbacks {nutpie_stock:.1f} s, "
+            f"hmdiag's element-wise gradient copy {nutpie_fast:.1f} s (ratio {nutpie_fast / nutpie_stock:.2f}; "
+            "numba spends about 3 s compiling the error message of `out[...] = grad` in every process)."
+        )
     for line in reuse:
         say(f"- {line}")
     say("")
