@@ -561,6 +561,26 @@ def flag_target_accept_negative(ws: Workspace) -> Expect:
 
 
 @case()
+def flag_unknown_backend(ws: Workspace) -> Expect:
+    return Expect(
+        ws.fit(ws.spec(), "--backend", "stan"),
+        [
+            "command line: --backend: 'stan' is not supported; must be one of: pymc, nutpie, numpyro, blackjax"
+        ],
+    )
+
+
+@case()
+def doctor_unknown_backend(ws: Workspace) -> Expect:
+    return Expect(
+        ws.doctor(ws.spec(), "--backend", "jags"),
+        [
+            "command line: --backend: 'jags' is not supported; must be one of: pymc, nutpie, numpyro, blackjax"
+        ],
+    )
+
+
+@case()
 def flag_draws_zero(ws: Workspace) -> Expect:
     return Expect(
         ws.fit(ws.spec(), "--draws", "0"),

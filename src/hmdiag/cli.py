@@ -104,6 +104,10 @@ def _quiet_warnings() -> Iterator[None]:
 VarOpt = Annotated[
     list[str] | None, typer.Option("--var", help="Only these variables (repeatable).")
 ]
+BackendOpt = Annotated[
+    str | None,
+    typer.Option(help="Sampler backend: nutpie, pymc, numpyro or blackjax (overrides the spec)."),
+]
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print JSON (schema_version 1) instead of tables.")
 ]
@@ -231,9 +235,7 @@ def fit(
         float | None, typer.Option("--target-accept", help="NUTS target acceptance, 0 < x < 1.")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (stored in the run).")] = None,
-    backend: Annotated[
-        str | None, typer.Option(help="Sampler backend: pymc, nutpie, numpyro or blackjax.")
-    ] = None,
+    backend: BackendOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing run file.")] = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress and no tables; just the verdict.")
@@ -531,6 +533,7 @@ def doctor(
     runs_dir: Annotated[
         Path, typer.Option("--runs-dir", help="Folder for each attempt's run.")
     ] = Path("runs/doctor"),
+    backend: BackendOpt = None,
     as_json: JsonOpt = False,
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite existing attempt runs and fixed spec.")
@@ -545,11 +548,11 @@ def doctor(
     from hmdiag.render import doctor_out, terminal
     from hmdiag.report import assess, thresholds_from_checks
     from hmdiag.runs import check_output_path, save_run, write_atomically
-    from hmdiag.spec import load_spec
+    from hmdiag.spec import load_spec, with_sampler_overrides
 
     if not 1 <= max_attempts <= 10:
         raise HmdiagError(f"--max-attempts must be between 1 and 10, got {max_attempts}")
-    loaded = load_spec(config)
+    loaded = with_sampler_overrides(load_spec(config), backend=backend)
     name = loaded.spec.name
     fixed_path = out_config or config.with_name(f"{name}.fixed.yaml")
     if fixed_path.resolve() == config.resolve():
