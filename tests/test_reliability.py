@@ -145,3 +145,33 @@ def test_fuzzed_yaml_text_only_raises_spec_errors(tmp_path_factory: Any, text: s
     path.write_text(text, encoding="utf-8")
     with contextlib.suppress(HmdiagError):
         load_spec(path)
+
+
+def test_fast_nutpie_compile_gives_nutpies_own_draws(tmp_path: Path) -> None:
+    """hmdiag's element-wise C callbacks change compile time, not one draw."""
+    nutpie = pytest.importorskip("nutpie")
+    import numpy as np
+    from nutpie import compile_pymc
+
+    from hmdiag._nutpie_compile import compile_model, fast_path_applies
+    from hmdiag.data import prepare_data
+    from hmdiag.model import build_model
+
+    assert fast_path_applies(nutpie), "the pinned nutpie must take the fast path"
+    original = compile_pymc._make_c_logp_func
+    loaded = load_spec(small_spec("mme4", tmp_path))
+    model = build_model(loaded.spec, prepare_data(loaded)).model
+    runs = []
+    for stock in (True, False):
+        compiled = compile_model(model, nutpie, stock=stock)
+        runs.append(
+            nutpie.sample(
+                compiled, draws=150, tune=150, chains=2, cores=1, seed=7, progress_bar=False
+            )
+        )
+    assert compile_pymc._make_c_logp_func is original  # swapped back after compiling
+    for var in ("a_bar", "sigma", "z", "a"):
+        np.testing.assert_array_equal(runs[0].posterior[var].values, runs[1].posterior[var].values)
+    np.testing.assert_array_equal(
+        runs[0].sample_stats["diverging"].values, runs[1].sample_stats["diverging"].values
+    )
