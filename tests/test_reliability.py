@@ -175,3 +175,23 @@ def test_fast_nutpie_compile_gives_nutpies_own_draws(tmp_path: Path) -> None:
     np.testing.assert_array_equal(
         runs[0].sample_stats["diverging"].values, runs[1].sample_stats["diverging"].values
     )
+
+
+def test_a_model_numba_cannot_compile_names_the_pymc_backend(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nutpie = pytest.importorskip("nutpie")
+    from hmdiag import sampling
+    from hmdiag.errors import HmdiagError
+
+    def refuse(model: Any, module: Any) -> Any:
+        raise NotImplementedError("No Numba implementation for Op SomeCustomOp\nmore detail")
+
+    monkeypatch.setattr(sampling, "compile_model", refuse)
+    built = type("Built", (), {"model": object()})()
+    with pytest.raises(HmdiagError) as caught:
+        sampling._nutpie_compiled(built, nutpie)
+    assert "nutpie could not compile this model with numba: No Numba implementation" in str(
+        caught.value
+    )
+    assert "sampler.backend: pymc" in caught.value.hint

@@ -171,7 +171,16 @@ def _nutpie_compiled(built: BuiltModel, nutpie: Any) -> Any:
     cached = _NUTPIE_CACHE.get(key)
     if cached is not None and cached[0] is built.model:
         return cached[1]
-    compiled = compile_model(built.model, nutpie)
+    from numba.core.errors import NumbaError
+
+    try:
+        compiled = compile_model(built.model, nutpie)
+    except (NotImplementedError, NumbaError) as exc:
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise HmdiagError(
+            f"nutpie could not compile this model with numba: {first_line[:200]}",
+            "sample it with PyMC's own NUTS: sampler.backend: pymc (or --backend pymc)",
+        ) from exc
     if len(_NUTPIE_CACHE) >= _NUTPIE_CACHE_SIZE:
         _NUTPIE_CACHE.pop(next(iter(_NUTPIE_CACHE)))
     _NUTPIE_CACHE[key] = (built.model, compiled)
