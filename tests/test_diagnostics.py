@@ -289,21 +289,6 @@ def test_centered_eight_localizes_tau(az: Any) -> None:
     )
 
 
-def test_vectorized_ks_distance_equals_scipy_including_ties(rng: np.random.Generator) -> None:
-    from scipy.stats import ks_2samp
-
-    from hmdiag.diagnostics import ks_distances
-
-    first = rng.normal(size=(60, 25))
-    second = rng.normal(0.3, 1.0, size=(60, 400))
-    # A sampler that stays put repeats draws: ties within and across the two samples.
-    first[:20] = np.round(first[:20], 1)
-    second[:20] = np.round(second[:20], 1)
-    second[5, :25] = first[5]
-    expected = [ks_2samp(a, b).statistic for a, b in zip(first, second, strict=True)]
-    np.testing.assert_allclose(ks_distances(first, second), expected, rtol=0, atol=1e-12)
-
-
 def test_localization_matches_a_per_parameter_scipy_computation(
     az: Any, rng: np.random.Generator
 ) -> None:

@@ -209,33 +209,12 @@ def _unconstrained(rows: np.ndarray) -> tuple[np.ndarray, list[str]]:
     return moved, names
 
 
-def ks_distances(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """Two-sample Kolmogorov-Smirnov distance of each row pair (``ks_2samp(...).statistic``).
-
-    One sort over all rows instead of one scipy call per parameter: 2,000 parameters take
-    0.3 s instead of 1.3 s. Both empirical CDFs are evaluated at the end of each run of tied
-    values, as scipy does, so the result is the same number.
-    """
-    n_first, n_second = first.shape[1], second.shape[1]
-    both = np.concatenate([first, second], axis=1)
-    order = np.argsort(both, axis=1, kind="stable")
-    values = np.take_along_axis(both, order, axis=1)
-    seen_first = np.cumsum(order < n_first, axis=1)
-    seen_second = np.arange(1, both.shape[1] + 1) - seen_first
-    gap = np.abs(seen_first / n_first - seen_second / n_second)
-    run_end = np.ones(values.shape, dtype=bool)
-    run_end[:, :-1] = values[:, 1:] != values[:, :-1]
-    return np.max(np.where(run_end, gap, 0.0), axis=1)
-
-
 def _element_labels(var: str, array: Any) -> list[str]:
     """ArviZ's flat labels (``a[1]``, ``beta[x, 2]``) of a variable's elements in C order."""
     from arviz.labels import BaseLabeller
 
     labeller = BaseLabeller()
     dims = [d for d in array.dims if d not in ("chain", "draw")]
-    if not dims:
-        return [labeller.make_label_flat(var, {}, {})]
     coords = [np.asarray(array[d].values) for d in dims]
     labels = []
     for index in np.ndindex(*(len(c) for c in coords)):
@@ -261,6 +240,8 @@ def localize_divergences(
     n_div = int(mask.sum())
     if n_div == 0 or n_div >= mask.size - 1:
         return []
+    from scipy.stats import ks_2samp
+
     posterior = idata.posterior
     hotspots: list[Hotspot] = []
     for var in var_names:
@@ -278,7 +259,7 @@ def localize_divergences(
         ]
         moved, transforms = _unconstrained(rows[usable])
         divergent, regular = moved[:, mask], moved[:, ~mask]
-        scores = ks_distances(divergent, regular)
+        scores = [ks_2samp(d, r).statistic for d, r in zip(divergent, regular, strict=True)]
         quantiles = np.mean(regular <= np.median(divergent, axis=1)[:, None], axis=1)
         scalar = array.ndim == 2
         for label, score, quantile, transform in zip(
