@@ -95,9 +95,9 @@ def _sample_pymc(built: BuiltModel, s: SamplerSettings, progress: bool) -> tuple
             progressbar=progress,
             compute_convergence_checks=False,
             return_inferencedata=True,
-            idata_kwargs={"log_likelihood": True},
         )
     seconds = float(idata.sample_stats.attrs.get("sampling_time", time.perf_counter() - start))
+    _add_log_likelihood(idata, built, pm)
     return idata, seconds
 
 
@@ -152,9 +152,10 @@ def _nutpie_finished(sampler: Any) -> bool:
 def _add_log_likelihood(idata: Any, built: BuiltModel, pm: Any) -> None:
     """Pointwise log-likelihood, compiled with numba when it can be.
 
-    numba is already loaded for nutpie and PyTensor keeps numba code in its disk cache, so this
-    takes about 0.2 s against about 1.2 s for the C backend in a fresh process. Graphs the numba
-    backend cannot compile fall back to PyTensor's default mode.
+    numba is already loaded (by nutpie, and by ArviZ for the pymc backend) and PyTensor keeps
+    numba code in its disk cache, so this takes about 0.2 s against up to 1.2 s for the C
+    backend in a fresh process. Graphs the numba backend cannot compile fall back to
+    PyTensor's default mode. The JAX backends compute it in JAX inside ``pm.sample``.
     """
     with built.model:
         try:
