@@ -1,5 +1,6 @@
 # hmdiag developer entry points. `make demo` and `make test` work on a fresh clone.
-PYTHON ?= python3.11
+# A Python >= 3.12, found by scripts/find-python (PATH, then pyenv); override with PYTHON=...
+PYTHON ?=
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
@@ -8,8 +9,10 @@ EXTRAS ?= dev,nutpie,numpyro,blackjax,dask
 .PHONY: install demo story test test-fast lint format bench clean
 
 $(STAMP): pyproject.toml
-	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 2; }
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/python || { py=$$(PYTHON='$(PYTHON)' sh scripts/find-python) || exit 2; \
+		echo "creating $(VENV) with $$py"; "$$py" -m venv $(VENV); }
+	@$(BIN)/python -c 'import sys; sys.exit(sys.version_info < (3, 12))' || { \
+		echo "error: $(VENV) runs Python $$($(BIN)/python -V 2>&1); hmdiag needs >= 3.12: make clean, then make PYTHON=/path/to/python3.12"; exit 2; }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $(STAMP)

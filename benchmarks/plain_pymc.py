@@ -1,4 +1,7 @@
-"""The script a user would write instead of hmdiag: the reference post's model in plain PyMC 5.
+"""The script a user would write instead of hmdiag: the reference post's model in plain PyMC 6.
+
+PyMC 6's ``pm.sample`` samples with nutpie by default and returns a DataTree; ArviZ 1.x
+summarizes it (with the HDI hmdiag reports, not ArviZ 1.x's default ETI).
 
 Usage: python benchmarks/plain_pymc.py {mme0,mme4} [--chains N]
 Prints the wall time (import to summary) as the last line: ``wall_seconds=...``.
@@ -47,7 +50,7 @@ def main() -> None:
         idata = pm.sample(
             chains=args.chains, target_accept=target_accept, random_seed=19, progressbar=False
         )
-    print(az.summary(idata, hdi_prob=0.89))
+    print(az.summary(idata, ci_prob=0.89, ci_kind="hdi"))
     print(f"wall_seconds={time.perf_counter() - START:.3f}")
 
 

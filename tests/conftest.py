@@ -21,17 +21,21 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def az() -> Any:
-    from hmdiag import _lazy
+    """ArviZ 1.x (arviz-base, arviz-stats and arviz-plots in one namespace): the reference."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import arviz
 
-    return _lazy.arviz()
+    return arviz
 
 
 @pytest.fixture(scope="session")
-def arviz_example(az: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+def arviz_example(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """Path of one of ArviZ's bundled example runs, copied to a temp folder."""
+    import arviz_base
 
     def get(name: str) -> Path:
-        source = Path(az.__file__).parent / "data" / "example_data" / "data" / f"{name}.nc"
+        source = Path(arviz_base.__file__).parent / "example_data" / "data" / f"{name}.nc"
         target = tmp_path_factory.mktemp("examples") / f"{name}.nc"
         shutil.copy(source, target)
         return target
@@ -78,11 +82,14 @@ def make_idata(
     sample_stats: dict[str, np.ndarray] | None = None,
     **attrs: Any,
 ) -> Any:
-    """An InferenceData built by hand (no sampling), for testing each check in isolation."""
-    idata = az.from_dict(posterior=posterior, sample_stats=sample_stats)
-    idata.posterior.attrs.update(attrs)
+    """A run (DataTree) built by hand (no sampling), for testing each check in isolation."""
+    groups = {"posterior": posterior}
     if sample_stats is not None:
-        idata.sample_stats.attrs.update(attrs)
+        groups["sample_stats"] = sample_stats
+    idata = az.from_dict(groups)
+    idata["posterior"].attrs.update(attrs)
+    if sample_stats is not None:
+        idata["sample_stats"].attrs.update(attrs)
     return idata
 
 

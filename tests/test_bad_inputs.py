@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import xarray as xr
 import yaml
 from typer.testing import CliRunner
 
@@ -1007,7 +1008,9 @@ def check_inference_data_without_posterior(ws: Workspace) -> Expect:
 
     idata = az.from_netcdf(ws.example())
     path = ws.root / "stats-only.nc"
-    az.InferenceData(sample_stats=idata.sample_stats).to_netcdf(str(path))
+    xr.DataTree.from_dict({"sample_stats": idata["sample_stats"].to_dataset()}).to_netcdf(
+        str(path)
+    )
     return Expect(["check", path], [f"{path}: has no posterior group (found: sample_stats)"])
 
 

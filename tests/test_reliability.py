@@ -147,6 +147,18 @@ def test_fuzzed_yaml_text_only_raises_spec_errors(tmp_path_factory: Any, text: s
         load_spec(path)
 
 
+def test_nutpie_callbacks_are_the_ones_hmdiag_replaces() -> None:
+    """Fails when nutpie changes its C callback factories: re-check _nutpie_compile.py then.
+
+    If the new release contains docs/upstream/nutpie-elementwise-copy.patch (or makes the copy
+    fast another way), delete hmdiag's swap instead of updating the fingerprints.
+    """
+    pytest.importorskip("nutpie")
+    from hmdiag._nutpie_compile import UPSTREAM_SHA256, upstream_fingerprints
+
+    assert upstream_fingerprints() == UPSTREAM_SHA256
+
+
 def test_fast_nutpie_compile_gives_nutpies_own_draws(tmp_path: Path) -> None:
     """hmdiag's element-wise C callbacks change compile time, not one draw."""
     nutpie = pytest.importorskip("nutpie")

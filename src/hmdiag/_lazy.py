@@ -8,18 +8,30 @@ import warnings
 from types import ModuleType
 
 
-def arviz() -> ModuleType:
-    """Import ArviZ without the FutureWarning that 0.23 prints on import."""
+def arviz_base() -> ModuleType:
+    """ArviZ's data layer (converters, labels, selection helpers)."""
+    import arviz_base
+
+    return arviz_base
+
+
+def arviz_stats() -> ModuleType:
+    """ArviZ's diagnostics and model comparison (rhat, ess, summary, bfmi, loo, compare)."""
+    import arviz_stats
+
+    return arviz_stats
+
+
+def arviz_plots() -> ModuleType:
+    """ArviZ's plots, drawn with matplotlib's headless Agg backend."""
     os.environ.setdefault("MPLBACKEND", "Agg")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        import arviz as az
-    return az
+    import arviz_plots
+
+    return arviz_plots
 
 
 def pymc() -> ModuleType:
     """Import PyMC with its INFO chatter ("Auto-assigning NUTS sampler...") silenced."""
-    arviz()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         import pymc as pm

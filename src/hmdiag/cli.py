@@ -441,6 +441,7 @@ def plot(
     """
     from hmdiag import plots
     from hmdiag.compare import load_runs
+    from hmdiag.runs import has_group
     from hmdiag.render import terminal
 
     kinds = list(plots.KINDS) if "all" in kind else kind
@@ -454,7 +455,7 @@ def plot(
         raise HmdiagError(f"{out}: is a file; --out needs a folder")
     with _quiet_warnings():
         loaded = load_runs(runs, var_names=None)
-        if "all" in kind and not all("posterior_predictive" in r.idata.groups() for r in loaded):
+        if "all" in kind and not all(has_group(r.idata, "posterior_predictive") for r in loaded):
             kinds.remove("ppc")  # `all` draws what the runs hold; fit with --ppc for the check
         written = plots.write_plots(
             [plots.plot_run(r) for r in loaded], kinds, out, var_names=var, force=force

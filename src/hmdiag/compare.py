@@ -11,6 +11,7 @@ import numpy as np
 
 from hmdiag import _lazy
 from hmdiag.report import RunReport
+from hmdiag.runs import has_group
 
 PARETO_K_BAD = 0.7
 
@@ -142,10 +143,10 @@ def _parameter_rows(reports: list[RunReport]) -> list[ParameterRow]:
 
 
 def _observed_signature(idata: Any) -> tuple[Any, ...] | None:
-    if "log_likelihood" not in idata.groups():
+    if not has_group(idata, "log_likelihood"):
         return None
     names = sorted(str(v) for v in idata.log_likelihood.data_vars)
-    if "observed_data" in idata.groups():
+    if has_group(idata, "observed_data"):
         values = tuple(
             np.asarray(idata.observed_data[n]).tobytes() for n in names if n in idata.observed_data
         )
@@ -164,27 +165,28 @@ def _loo(runs: list[LoadedRun]) -> tuple[list[LooRow], str | None]:
         return [], f"PSIS-LOO skipped: no log_likelihood group in {', '.join(missing)}"
     if len(set(signatures)) > 1:
         return [], "PSIS-LOO skipped: the runs' log-likelihoods are not for the same observations"
-    az = _lazy.arviz()
+    azs = _lazy.arviz_stats()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        loos = {r.label: az.loo(r.idata, pointwise=True) for r in runs}
-        table = az.compare(loos)
+        loos = {r.label: azs.loo(r.idata, pointwise=True) for r in runs}
+        table = azs.compare(loos, round_to="none")
     rows = []
     for label, row in table.iterrows():
-        k = np.asarray(loos[label].pareto_k)
+        loo = loos[label]
+        k = np.asarray(loo.pareto_k)
         rows.append(
             LooRow(
                 label=str(label),
                 rank=int(row["rank"]),
-                elpd_loo=float(row["elpd_loo"]),
+                elpd_loo=float(row["elpd"]),
                 se=float(row["se"]),
                 elpd_diff=float(row["elpd_diff"]),
                 dse=float(row["dse"]),
-                p_loo=float(row["p_loo"]),
+                p_loo=float(row["p"]),
                 weight=float(row["weight"]),
                 max_pareto_k=float(np.nanmax(k)),
                 bad_pareto_k=int(np.sum(k > PARETO_K_BAD)),
-                warning=bool(row["warning"]),
+                warning=bool(loo.warning),
             )
         )
     return rows, None

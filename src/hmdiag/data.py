@@ -75,6 +75,23 @@ def _rows(index: pd.Index) -> str:
     return ", ".join(shown) + more
 
 
+def _starts_as_utf8(path: Path, probe_bytes: int = 1 << 20) -> bool:
+    """Whether the file's first MiB decodes as UTF-8.
+
+    pandas 3's tokenizer can fail on binary garbage before it decodes a byte, which would
+    report a confusing field-count error instead of the encoding.
+    """
+    import codecs
+
+    with path.open("rb") as handle:
+        head = handle.read(probe_bytes)
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def read_table(path: Path) -> pd.DataFrame:
     """Read a CSV file; raise ``DataError`` naming the file when it cannot be read."""
     if not path.exists():
@@ -83,9 +100,11 @@ def read_table(path: Path) -> pd.DataFrame:
         )
     if path.is_dir():
         raise DataError(f"{path}: is a directory, not a CSV file")
+    if not _starts_as_utf8(path):
+        raise DataError(f"{path}: not UTF-8 text; save the CSV as UTF-8")
     try:
         # Keep blank lines while parsing so row index + 2 stays the physical line number.
-        frame = pd.read_csv(path, skip_blank_lines=False)
+        frame = pd.read_csv(path, skip_blank_lines=False, encoding="utf-8")
     except UnicodeDecodeError:
         raise DataError(f"{path}: not UTF-8 text; save the CSV as UTF-8") from None
     except pd.errors.EmptyDataError:

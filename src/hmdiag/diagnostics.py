@@ -1,8 +1,16 @@
-"""Pure diagnostics over an InferenceData: numbers in, plain dataclasses out (no printing).
+"""Pure diagnostics over a run (a DataTree): numbers in, plain dataclasses out (no printing).
 
-Everything numeric comes from ArviZ (``az.summary``, ``az.bfmi``) or from the run's own
+Everything numeric comes from arviz-stats (``summary``, ``bfmi``) or from the run's own
 sample stats; this module normalizes sampler-specific names and adds divergence
 localization, which no existing tool reports.
+
+Two ArviZ 1.x defaults differ from ArviZ 0.x, Stan and Vehtari et al. (2021), and hmdiag keeps
+the published definitions (the README says so):
+- the summary interval is an equal-tailed interval by default; hmdiag asks for the highest
+  density interval (``ci_kind="hdi"``) so ``hdi_prob`` and the ``hdi_*`` fields mean what they say;
+- tail ESS is taken at the quantiles ``(1 - ci_prob, ci_prob)`` (0.11 and 0.89 by default);
+  hmdiag sets ``stats.ci_prob`` to 0.95 while summarizing, so it is the minimum ESS of the 5% and
+  95% quantiles, as defined in the paper.
 """
 
 from __future__ import annotations
@@ -21,6 +29,8 @@ from hmdiag.sampling import STAT_ALIASES
 DEFAULT_MAX_TREEDEPTH = 10  # PyMC, Stan and NumPyro all default to 10
 ACCEPTANCE_TOLERANCE = 0.05
 FUNNEL_QUANTILE = 0.3
+# Tail ESS at the 5% and 95% quantiles (Vehtari et al. 2021): arviz-stats reads them from this.
+TAIL_ESS_CI_PROB = 0.95
 MIN_DIVERGENCES_FOR_LOCALIZATION = 5
 
 
@@ -128,12 +138,16 @@ def visible_variables(
 def summarize_parameters(
     idata: Any, var_names: list[str], hdi_prob: float
 ) -> list[ParameterSummary]:
-    """ArviZ's summary, unrounded, as one record per scalar element."""
-    az = _lazy.arviz()
+    """arviz-stats' summary with an HDI, unrounded, as one record per scalar element."""
     if not var_names:
         return []
-    table = az.summary(idata, var_names=var_names, hdi_prob=hdi_prob, round_to="none", kind="all")
-    low, high = table.columns[2], table.columns[3]
+    from arviz_base import rc_context
+
+    with rc_context({"stats.ci_prob": TAIL_ESS_CI_PROB}):
+        table = _lazy.arviz_stats().summary(
+            idata, var_names=var_names, ci_prob=hdi_prob, ci_kind="hdi", round_to="none", kind="all"
+        )
+    low, high = _interval_columns(table.columns, hdi_prob)
     out: list[ParameterSummary] = []
     for label, row in table.iterrows():
         label = str(label)
@@ -155,6 +169,15 @@ def summarize_parameters(
     return out
 
 
+def _interval_columns(columns: Any, prob: float) -> tuple[str, str]:
+    """The HDI bound columns arviz-stats names after the probability (``hdi89_lb``)."""
+    lower = [c for c in columns if str(c).startswith("hdi") and str(c).endswith("_lb")]
+    upper = [c for c in columns if str(c).startswith("hdi") and str(c).endswith("_ub")]
+    if len(lower) != 1 or len(upper) != 1:
+        raise RuntimeError(f"arviz-stats summary has no single {prob:.0%} HDI column: {list(columns)}")
+    return str(lower[0]), str(upper[0])
+
+
 def _per_chain_sum(values: np.ndarray | None) -> list[int] | None:
     if values is None:
         return None
@@ -162,11 +185,16 @@ def _per_chain_sum(values: np.ndarray | None) -> list[int] | None:
 
 
 def _bfmi(idata: Any) -> list[float] | None:
-    az = _lazy.arviz()
-    energy = _stat(getattr(idata, "sample_stats", None), "energy")
+    energy = _stat(_sample_stats(idata), "energy")
     if energy is None or energy.shape[1] < 2:
         return None
-    return [float(v) for v in az.bfmi(energy)]
+    values = _lazy.arviz_stats().bfmi(energy.reshape(energy.shape[0], -1).astype(float))
+    return [float(v) for v in np.atleast_1d(values)]
+
+
+def _sample_stats(idata: Any) -> Any | None:
+    """The run's sample_stats group, or None (runs from some tools lack it)."""
+    return idata["sample_stats"] if "sample_stats" in idata.children else None
 
 
 def _treedepth_hits(
@@ -211,7 +239,7 @@ def _unconstrained(rows: np.ndarray) -> tuple[np.ndarray, list[str]]:
 
 def _element_labels(var: str, array: Any) -> list[str]:
     """ArviZ's flat labels (``a[1]``, ``beta[x, 2]``) of a variable's elements in C order."""
-    from arviz.labels import BaseLabeller
+    from arviz_base.labels import BaseLabeller
 
     labeller = BaseLabeller()
     dims = [d for d in array.dims if d not in ("chain", "draw")]
@@ -233,7 +261,7 @@ def localize_divergences(
     ``scale_names`` are the known group scales (from hmdiag's provenance); without them a
     scalar, strictly positive parameter is treated as a scale.
     """
-    diverging = _stat(getattr(idata, "sample_stats", None), "diverging")
+    diverging = _stat(_sample_stats(idata), "diverging")
     if diverging is None:
         return []
     mask = np.asarray(diverging, dtype=bool).reshape(-1)
@@ -335,7 +363,7 @@ def diagnose(
                 f"variables are: {', '.join(visible_variables(idata)[0])}",
             )
     parameters = summarize_parameters(idata, shown, hdi_prob)
-    sample_stats = getattr(idata, "sample_stats", None)
+    sample_stats = _sample_stats(idata)
     chains = int(idata.posterior.sizes["chain"])
     draws = int(idata.posterior.sizes["draw"])
 

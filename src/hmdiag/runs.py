@@ -1,4 +1,9 @@
-"""Saved runs: atomic NetCDF writes, careful reads, and hmdiag's provenance attributes."""
+"""Saved runs: atomic NetCDF writes, careful reads, and hmdiag's provenance attributes.
+
+A run is an ``xarray.DataTree`` with ArviZ's groups as children (``posterior``,
+``sample_stats``, ``log_likelihood``, ...), as PyMC 6, nutpie and ArviZ 1.x return them. Runs
+saved by ArviZ 0.x (hmdiag 0.1, PyMC 5) are NetCDF files with the same groups and read the same.
+"""
 
 from __future__ import annotations
 
@@ -85,6 +90,37 @@ def write_atomically(
         raise
 
 
+def group_names(run: Any) -> list[str]:
+    """The run's groups (``posterior``, ``sample_stats``, ...) in file order."""
+    return [str(name) for name in run.children]
+
+
+def has_group(run: Any, name: str) -> bool:
+    """Whether the run has a group called ``name``."""
+    return name in run.children
+
+
+def group_dataset(run: Any, name: str) -> Any | None:
+    """Group ``name`` as an ``xarray.Dataset`` (``None`` if the run lacks it)."""
+    return run[name].to_dataset() if has_group(run, name) else None
+
+
+def set_group(run: Any, name: str, dataset: Any) -> None:
+    """Add or replace group ``name`` with ``dataset``, keeping the group's attributes."""
+    import xarray as xr
+
+    run[name] = xr.DataTree(dataset)
+
+
+def as_run(data: Any) -> Any:
+    """An in-memory run as a DataTree: a DataTree as is, else ArviZ's converter."""
+    import xarray as xr
+
+    if isinstance(data, xr.DataTree):
+        return data
+    return _lazy.arviz_base().convert_to_datatree(data)
+
+
 def attach_info(idata: Any, info: RunInfo) -> None:
     """Store ``info`` as ``hmdiag_*`` attributes on the posterior and sample_stats groups."""
     attrs: dict[str, Any] = {}
@@ -95,23 +131,23 @@ def attach_info(idata: Any, info: RunInfo) -> None:
             value = json.dumps(value)
         attrs[ATTR_PREFIX + key] = value
     for group in ("posterior", "sample_stats"):
-        if hasattr(idata, group):
-            getattr(idata, group).attrs.update(attrs)
+        if has_group(idata, group):
+            idata[group].attrs.update(attrs)
 
 
 def read_info(idata: Any, label: str) -> RunInfo:
     """Read hmdiag's provenance back, tolerating runs made by other tools."""
     attrs: dict[str, Any] = {}
     for group in ("sample_stats", "posterior"):
-        if hasattr(idata, group):
-            attrs = {**dict(getattr(idata, group).attrs), **attrs}
+        if has_group(idata, group):
+            attrs = {**dict(idata[group].attrs), **attrs}
     values: dict[str, Any] = {}
     for key in RunInfo.__dataclass_fields__:
         raw = attrs.get(ATTR_PREFIX + key)
         if raw is None:
             continue
         if key in ("free_variables", "group_terms", "transforms"):
-            raw = json.loads(raw)
+            raw = json.loads(raw) if isinstance(raw, str) else raw
         elif key in ("seed", "max_treedepth"):
             raw = int(raw)
         elif key in ("target_accept", "sampling_seconds", "wall_seconds"):
@@ -127,14 +163,14 @@ def read_info(idata: Any, label: str) -> RunInfo:
 
 
 def save_run(idata: Any, path: Path, *, force: bool) -> None:
-    """Write ``idata`` to NetCDF at ``path`` atomically."""
+    """Write the run to NetCDF (one HDF5 group per ArviZ group) at ``path`` atomically."""
     write_atomically(
         path, lambda tmp: idata.to_netcdf(str(tmp), engine="h5netcdf"), force=force, suffix=".nc"
     )
 
 
 def load_run(path: str | Path) -> Any:
-    """Load an InferenceData NetCDF; raise ``RunFileError`` for anything that is not one."""
+    """Load a run (ArviZ NetCDF, from 0.x or 1.x) as a DataTree; ``RunFileError`` if it is not one."""
     path = Path(path)
     if not path.exists():
         raise RunFileError(
@@ -152,20 +188,21 @@ def load_run(path: str | Path) -> Any:
         raise RunFileError(
             f"{path}: not a NetCDF file", "hmdiag reads InferenceData saved with az.to_netcdf"
         )
-    az = _lazy.arviz()
+    import xarray as xr
+
     try:
-        idata = az.from_netcdf(str(path))
+        idata = xr.open_datatree(str(path))
     except Exception as exc:  # h5py/netCDF raise many types for damaged files
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise RunFileError(
             f"{path}: cannot read as InferenceData (truncated or damaged?): {first}"
         ) from None
-    groups = list(idata.groups())
+    groups = group_names(idata)
     if "posterior" not in groups:
         found = ", ".join(groups) if groups else "no groups"
         raise RunFileError(
             f"{path}: has no posterior group (found: {found})", "save the run with its posterior"
         )
-    if not idata.posterior.data_vars:
+    if not idata["posterior"].data_vars:
         raise RunFileError(f"{path}: the posterior group holds no variables")
     return idata

@@ -1,4 +1,4 @@
-"""Sampler backends: a built model -> InferenceData with one normalized layout."""
+"""Sampler backends: a built model -> a run (``xarray.DataTree``) with one normalized layout."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from hmdiag import _lazy
 from hmdiag._nutpie_compile import compile_model
 from hmdiag.errors import HmdiagError
 from hmdiag.model import BuiltModel
+from hmdiag.runs import group_dataset, has_group, set_group
 from hmdiag.spec import SamplerSpec
 
 # Sample-stat names differ by sampler; runs written by hmdiag use PyMC's names.
@@ -84,6 +85,7 @@ def _sample_pymc(built: BuiltModel, s: SamplerSettings, progress: bool) -> tuple
     pm = _lazy.pymc()
     start = time.perf_counter()
     with built.model:
+        # PyMC 6 samples with nutpie unless told otherwise: this backend is PyMC's own NUTS.
         step = pm.NUTS(target_accept=s.target_accept, max_treedepth=s.max_treedepth)
         idata = pm.sample(
             draws=s.draws,
@@ -91,12 +93,12 @@ def _sample_pymc(built: BuiltModel, s: SamplerSettings, progress: bool) -> tuple
             chains=s.chains,
             cores=s.cores,
             step=step,
+            nuts_sampler="pymc",
             random_seed=s.seed,
             progressbar=progress,
             compute_convergence_checks=False,
-            return_inferencedata=True,
         )
-    seconds = float(idata.sample_stats.attrs.get("sampling_time", time.perf_counter() - start))
+    seconds = float(idata["sample_stats"].attrs.get("sampling_time", time.perf_counter() - start))
     _add_log_likelihood(idata, built, pm)
     return idata, seconds
 
@@ -133,8 +135,10 @@ def _sample_nutpie(built: BuiltModel, s: SamplerSettings, progress: bool) -> tup
         raise
     idata = sampler.wait()
     seconds = time.perf_counter() - start
-    transformed = [v for v in idata.posterior.data_vars if str(v).endswith("__")]
-    idata.posterior = idata.posterior.drop_vars(transformed)
+    posterior = group_dataset(idata, "posterior")
+    transformed = [v for v in posterior.data_vars if str(v).endswith("__")]
+    if transformed:
+        set_group(idata, "posterior", posterior.drop_vars(transformed))
     _normalize_stat_names(idata)
     _add_log_likelihood(idata, built, pm)
     _add_observed_data(idata, built)
@@ -161,8 +165,8 @@ def _add_log_likelihood(idata: Any, built: BuiltModel, pm: Any) -> None:
         try:
             pm.compute_log_likelihood(idata, progressbar=False, compile_kwargs={"mode": "NUMBA"})
         except Exception:  # an op numba cannot lower: the default mode always works
-            if "log_likelihood" in idata.groups():
-                del idata.log_likelihood
+            if has_group(idata, "log_likelihood"):
+                del idata["log_likelihood"]
             pm.compute_log_likelihood(idata, progressbar=False)
 
 
@@ -195,23 +199,27 @@ def _jax_backend(name: str) -> Any:
         if importlib.util.find_spec(name) is None or importlib.util.find_spec("jax") is None:
             raise HmdiagError(f"sampler backend {name!r} is not installed", INSTALL_HINTS[name])
         pm = _lazy.pymc()
-        nuts_kwargs = {"max_tree_depth": s.max_treedepth} if name == "numpyro" else {}
+        # PyMC 6 takes sampler options in `nuts=`; chain_method is lifted to the JAX driver.
+        nuts: dict[str, Any] = {"chain_method": "vectorized", "target_accept": s.target_accept}
+        if name == "numpyro":
+            nuts["max_tree_depth"] = s.max_treedepth
         start = time.perf_counter()
         with built.model:
             idata = pm.sample(
                 draws=s.draws,
                 tune=s.tune,
                 chains=s.chains,
-                target_accept=s.target_accept,
                 random_seed=s.seed,
                 progressbar=progress,
                 nuts_sampler=name,
                 compute_convergence_checks=False,
                 idata_kwargs={"log_likelihood": True},
                 # One device on a CPU: run the chains vectorized instead of pmap-parallel.
-                nuts_sampler_kwargs={"chain_method": "vectorized", "nuts_kwargs": nuts_kwargs},
+                nuts=nuts,
             )
-        seconds = float(idata.sample_stats.attrs.get("sampling_time", time.perf_counter() - start))
+        seconds = float(
+            idata["sample_stats"].attrs.get("sampling_time", time.perf_counter() - start)
+        )
         _normalize_stat_names(idata)
         _add_observed_data(idata, built)
         return idata, seconds
@@ -219,22 +227,31 @@ def _jax_backend(name: str) -> Any:
     return run
 
 
+def _drop_empty_groups(idata: Any) -> None:
+    """Remove groups without variables (numpyro writes an empty constant_data)."""
+    for name in list(idata.children):
+        if not idata[name].data_vars:
+            del idata[name]
+
+
 def _normalize_stat_names(idata: Any) -> None:
     """Rename sampler-specific sample stats to PyMC's names (kept when already present)."""
     renames = {
         native: canonical for canonical, natives in STAT_ALIASES.items() for native in natives[1:]
     }
-    present = {
-        k: v for k, v in renames.items() if k in idata.sample_stats and v not in idata.sample_stats
-    }
-    idata.sample_stats = idata.sample_stats.rename(present)
+    stats = group_dataset(idata, "sample_stats")
+    if stats is None:
+        return
+    present = {k: v for k, v in renames.items() if k in stats and v not in stats}
+    if present:
+        set_group(idata, "sample_stats", stats.rename(present))
 
 
 def _add_observed_data(idata: Any, built: BuiltModel) -> None:
     """Give backends that skip it the ``observed_data`` group PyMC writes."""
     import xarray as xr
 
-    if "observed_data" in idata.groups():
+    if has_group(idata, "observed_data"):
         return
     model = built.model
     observed = {}
@@ -249,7 +266,7 @@ def _add_observed_data(idata: Any, built: BuiltModel) -> None:
         for d in model.coords
         if any(d in v[0] for v in observed.values())
     }
-    idata.add_groups({"observed_data": xr.Dataset(observed, coords=coords)})
+    set_group(idata, "observed_data", xr.Dataset(observed, coords=coords))
 
 
 BACKENDS = {
@@ -263,7 +280,7 @@ BACKENDS = {
 def sample(
     built: BuiltModel, settings: SamplerSettings, *, progress: bool = False
 ) -> tuple[Any, float]:
-    """Run NUTS with the chosen backend; return (InferenceData, sampling seconds)."""
+    """Run NUTS with the chosen backend; return (run as a DataTree, sampling seconds)."""
     pm = _lazy.pymc()
     try:
         idata, seconds = BACKENDS[settings.backend](built, settings, progress)
@@ -274,7 +291,8 @@ def sample(
             f"model initialization failed{where}",
             "check the priors and the data of those variables (e.g. a response outside the likelihood's support)",
         ) from exc
+    _drop_empty_groups(idata)
     # Samplers return what they have when interrupted (Ctrl-C); a partial run is not a result.
-    if int(idata.posterior.sizes.get("draw", 0)) < settings.draws:
+    if int(idata["posterior"].sizes.get("draw", 0)) < settings.draws:
         raise KeyboardInterrupt
     return idata, seconds

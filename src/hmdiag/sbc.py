@@ -59,8 +59,8 @@ class SbcResult:
 
 def _scalar_draws(dataset: Any, names: list[str]) -> dict[str, np.ndarray]:
     """Flatten variables into ``name`` / ``name[level]`` -> draws (chain and draw stacked)."""
-    from arviz.labels import BaseLabeller
-    from arviz.sel_utils import xarray_var_iter
+    from arviz_base.labels import BaseLabeller
+    from arviz_base.sel_utils import xarray_var_iter
 
     labeller = BaseLabeller()
     out: dict[str, np.ndarray] = {}
@@ -88,8 +88,8 @@ def simulate_and_fit(
             sim_data = prepare_data(sim_spec)
             sim_model = build_model(sim_spec.spec, sim_data)
             prior = pm.sample_prior_predictive(draws=1, model=sim_model.model, random_seed=seed)
-            y = np.asarray(prior.prior_predictive[sim_spec.spec.response].values).reshape(-1)
-            truth = _scalar_draws(prior.prior, sim_model.free_variables)
+            y = np.asarray(prior["prior_predictive"][sim_spec.spec.response].values).reshape(-1)
+            truth = _scalar_draws(prior["prior"].to_dataset(), sim_model.free_variables)
             fit_data = dataclasses.replace(
                 prepare_data(fit_spec), response=y.astype(sim_data.response.dtype)
             )
@@ -99,14 +99,14 @@ def simulate_and_fit(
             )
             idata, _ = sample(built, settings)
         draws = _scalar_draws(
-            idata.posterior, [v for v in built.free_variables if v in sim_model.free_variables]
+            idata["posterior"].to_dataset(), [v for v in built.free_variables if v in sim_model.free_variables]
         )
         for name, values in draws.items():
             if name not in truth:
                 continue
             thinned = values[np.linspace(0, values.size - 1, RANK_DRAWS).round().astype(int)]
             result.ranks[name] = int(np.sum(thinned < truth[name][0]))
-        result.divergences = int(idata.sample_stats["diverging"].sum())
+        result.divergences = int(idata["sample_stats"]["diverging"].sum())
     except Exception as exc:  # a failed simulation is recorded, the others go on
         result.error = f"{type(exc).__name__}: {exc}"
     return result

@@ -1,0 +1,74 @@
+"""Runs written by the old stack (PyMC 5, ArviZ 0.x, hmdiag 0.1) read with identical results.
+
+Each fixture in ``tests/fixtures/legacy/`` has the old ``hmdiag check --json`` output beside it
+(``*.expected.json``; how both were made is in that folder's README). The new stack must give
+the same verdict, the same check statuses and values, the same parameters and the same
+divergence hotspots. Numbers are compared to 1e-9 relative: both stacks run the same
+rank-normalized algorithms on the same draws, so only floating-point order may differ.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from hmdiag.cli import app
+
+LEGACY = Path(__file__).parent / "fixtures" / "legacy"
+FIXTURES = sorted(p.stem for p in LEGACY.glob("*.nc"))
+RTOL = 1e-9
+NUMERIC = ("mean", "sd", "hdi_low", "hdi_high", "mcse_mean", "mcse_sd", "ess_bulk", "ess_tail")
+
+
+def test_every_kind_of_legacy_run_is_covered() -> None:
+    assert FIXTURES == [
+        "hmdiag01_nutpie_mme0",  # hmdiag 0.1 + nutpie, stats renamed to PyMC's
+        "hmdiag01_pymc_mme4",  # hmdiag 0.1 + PyMC 5 NUTS, with provenance attrs
+        "nutpie_raw_mme0",  # nutpie's own stat names and sigma_log__, no hmdiag attrs
+        "stan_names_eight_schools",  # Stan's stat names (divergent__, treedepth__, ...)
+    ]
+
+
+def _check(stem: str, tmp_path: Path) -> tuple[int, dict[str, Any]]:
+    # Same bare file name as the old run used, so run.file matches too.
+    run = tmp_path / f"{stem}.nc"
+    shutil.copy(LEGACY / f"{stem}.nc", run)
+    result = CliRunner().invoke(app, ["check", str(run), "--json"])
+    return result.exit_code, json.loads(result.stdout)
+
+
+def _close(new: Any, old: Any) -> bool:
+    if isinstance(old, float) and isinstance(new, int | float):
+        return new == pytest.approx(old, rel=RTOL)
+    return new == old
+
+
+@pytest.mark.parametrize("stem", FIXTURES)
+def test_legacy_run_checks_identically(stem: str, tmp_path: Path) -> None:
+    old = json.loads((LEGACY / f"{stem}.expected.json").read_text())
+    code, new = _check(stem, tmp_path)
+    assert code == 1 and new["verdict"] == old["verdict"] == "fail"
+    assert [c["name"] for c in new["checks"]] == [c["name"] for c in old["checks"]]
+    for got, want in zip(new["checks"], old["checks"], strict=True):
+        assert got["status"] == want["status"], got["name"]
+        assert _close(got["value"], want["value"]), (got["name"], got["value"], want["value"])
+        assert got["threshold"] == want["threshold"] and got.get("worst") == want.get("worst")
+    assert new["divergences"] == old["divergences"]
+    assert new["tree_depth"] == old["tree_depth"]
+    assert new["hidden_variables"] == old["hidden_variables"]
+    assert new["sampling"]["chains"] == old["sampling"]["chains"]
+    assert new["sampling"]["draws"] == old["sampling"]["draws"]
+    assert [p["name"] for p in new["parameters"]] == [p["name"] for p in old["parameters"]]
+    for got, want in zip(new["parameters"], old["parameters"], strict=True):
+        for key in (*NUMERIC, "r_hat"):
+            assert _close(got[key], want[key]), (got["name"], key, got[key], want[key])
+    old_spots = [(h["parameter"], h["funnel"]) for h in old["divergence_hotspots"]]
+    assert [(h["parameter"], h["funnel"]) for h in new["divergence_hotspots"]] == old_spots
+    for got, want in zip(new["divergence_hotspots"], old["divergence_hotspots"], strict=True):
+        assert _close(got["score"], want["score"]) and _close(got["quantile"], want["quantile"])
+    assert [a["remedy"] for a in new["advice"]] == [a["remedy"] for a in old["advice"]]
