@@ -6,12 +6,13 @@ cd "$(dirname "$0")/.."
 HMDIAG=${HMDIAG:-.venv/bin/hmdiag}
 RUNS=${RUNS:-runs/story}
 OUT=${OUT:-docs/story}
+# PyMC's own NUTS by default, as in the post; BACKEND=nutpie tells the story with hmdiag's default.
+BACKEND=${BACKEND:-pymc}
 MODELS="mfe mme0 mme1 mme2 mme3 mme3b mme4"
 mkdir -p "$RUNS" "$OUT"
 
 for model in $MODELS; do
-  # PyMC's own NUTS, as in the post (hmdiag's default backend is nutpie).
-  "$HMDIAG" fit "configs/bangladesh/$model.yaml" --backend pymc --out "$RUNS/$model.nc" --force --quiet
+  "$HMDIAG" fit "configs/bangladesh/$model.yaml" --backend "$BACKEND" --out "$RUNS/$model.nc" --force --quiet
   status=$?
   [ "$status" -le 1 ] || { echo "story: fitting $model failed (exit $status)" >&2; exit "$status"; }
 done
@@ -21,7 +22,8 @@ runs() { for m in "$@"; do printf '%s ' "$RUNS/$m.nc"; done; }
 {
   echo "# The Bangladesh story, reproduced by hmdiag"
   echo
-  echo "Machine: $(nproc) cores, $(uname -m), $(python3 --version 2>&1); hmdiag $("$HMDIAG" --version | cut -d' ' -f2); seed 19 in every config; $(date -u +%Y-%m-%d)."
+    py="$(dirname "$HMDIAG")/python"
+  echo "Machine: $(nproc) cores, $(uname -m); $("$py" -c 'import sys, pymc, arviz_stats; print(f"Python {sys.version.split()[0]}, PyMC {pymc.__version__}, arviz-stats {arviz_stats.__version__}")' 2>/dev/null); hmdiag $("$HMDIAG" --version | cut -d' ' -f2); sampler backend $BACKEND; seed 19 in every config; $(date -u +%Y-%m-%d)."
   echo
   "$HMDIAG" compare $(runs $MODELS) --markdown | sed 's/^## hmdiag compare/## All seven models/'
   echo

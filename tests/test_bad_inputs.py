@@ -1008,9 +1008,7 @@ def check_inference_data_without_posterior(ws: Workspace) -> Expect:
 
     idata = az.from_netcdf(ws.example())
     path = ws.root / "stats-only.nc"
-    xr.DataTree.from_dict({"sample_stats": idata["sample_stats"].to_dataset()}).to_netcdf(
-        str(path)
-    )
+    xr.DataTree.from_dict({"sample_stats": idata["sample_stats"].to_dataset()}).to_netcdf(str(path))
     return Expect(["check", path], [f"{path}: has no posterior group (found: sample_stats)"])
 
 

@@ -23,6 +23,18 @@ def invoke(*args: Any) -> Any:
     return runner.invoke(app, [str(a) for a in args])
 
 
+def assert_png(path: Path, min_bytes: int = 5000) -> None:
+    """``path`` is a PNG that decodes to a sizeable picture with something drawn on it."""
+    import numpy as np
+    from matplotlib import image
+
+    data = path.read_bytes()
+    assert data.startswith(PNG_MAGIC) and len(data) > min_bytes, path
+    pixels = image.imread(path)
+    assert pixels.ndim == 3 and pixels.shape[0] >= 200 and pixels.shape[1] >= 300, pixels.shape
+    assert float(np.std(pixels[..., :3])) > 0.01, f"{path} is blank"
+
+
 def test_unique_labels() -> None:
     assert unique_labels(["a", "b", "a", "a"]) == ["a", "b", "a#2", "a#3"]
 
@@ -96,7 +108,7 @@ def test_every_plot_kind_writes_a_png(
     assert result.exit_code == 0, result.output
     files = list(tmp_path.glob("*.png"))
     assert [f.name for f in files] == [f"mme0-{kind}.png"]
-    assert files[0].read_bytes().startswith(PNG_MAGIC) and files[0].stat().st_size > 5000
+    assert_png(files[0])
 
 
 def test_plot_all_for_several_runs_and_no_clobber(
@@ -107,21 +119,98 @@ def test_plot_all_for_several_runs_and_no_clobber(
     names = sorted(f.name for f in tmp_path.glob("*.png"))
     assert "forest-mfe-mme4.png" in names and "ess-mfe-mme4.png" in names
     assert {"mfe-rank.png", "mme4-rank.png", "mfe-pair.png", "mme4-trace.png"} <= set(names)
+    for name in names:
+        assert_png(tmp_path / name)
     again = invoke("plot", saved_runs["mfe"], saved_runs["mme4"], "--out", tmp_path)
     assert again.exit_code == 2 and "refusing to overwrite" in again.output
     assert invoke("plot", saved_runs["mfe"], "--kind", "violin", "--out", tmp_path).exit_code == 2
 
 
 def test_pair_plot_marks_divergences(saved_runs: dict[str, Path], tmp_path: Path) -> None:
+    import numpy as np
+
     from hmdiag import plots
 
     run = plots.plot_run(load_runs([saved_runs["mme0"]])[0])
-    n_div = int(run.idata.sample_stats["diverging"].sum())
+    diverging = run.idata["sample_stats"]["diverging"].values
+    n_div = int(diverging.sum())
     assert n_div > 0, "the small centered run is expected to diverge"
     fig = plots.draw("pair", [run], None)
-    red = [line for ax in fig.axes for line in ax.get_lines() if line.get_color() == "red"]
-    assert red and all(len(line.get_xdata()) == n_div for line in red)
+    assert f"red = {n_div} divergent draws" in fig.get_suptitle()
+
+    def red_points(ax: Any) -> np.ndarray:
+        # arviz-plots scatters divergences per chain: one red collection per chain and panel
+        found = [
+            c.get_offsets()
+            for c in ax.collections
+            if len(c.get_facecolor()) and np.allclose(c.get_facecolor()[0][:3], (1, 0, 0))
+        ]
+        return np.concatenate(found) if found else np.empty((0, 2))
+
+    marked = [ax for ax in fig.axes if len(red_points(ax))]
+    n_params = 5  # a_bar, sigma, a[1], a[2], a[3]: every pair in the lower triangle
+    assert len(marked) == n_params * (n_params - 1) // 2
+    assert all(len(red_points(ax)) == n_div for ax in marked)
+    # the sigma-vs-a_bar panel marks exactly the divergent draws
+    panel = next(ax for ax in marked if ax.get_ylabel() == "sigma")
+    post = run.idata["posterior"]
+    expected = np.column_stack([post["a_bar"].values[diverging], post["sigma"].values[diverging]])
+    np.testing.assert_allclose(
+        np.sort(red_points(panel), axis=0), np.sort(expected, axis=0), rtol=1e-12
+    )
     plots.save_figure(fig, tmp_path / "pair.png", force=False)
+    assert_png(tmp_path / "pair.png")
+    # --var with one scalar (as hmdiag's advice suggests): paired with the other parameters
+    alone = plots.draw("pair", [run], ["a_bar"])
+    assert f"red = {n_div} divergent draws" in alone.get_suptitle()
+    assert "a_bar" in {ax.get_xlabel() for ax in alone.axes}
+    assert sum(len(red_points(ax)) for ax in alone.axes) == n_div * 10  # 5 parameters: 10 pairs
+    plots.figure_png(alone)
+
+
+def test_forest_overlays_runs_with_89_percent_hdi(saved_runs: dict[str, Path]) -> None:
+    import numpy as np
+    from arviz_stats import hdi
+
+    from hmdiag import plots
+
+    runs = [plots.plot_run(r) for r in load_runs([saved_runs["mme0"], saved_runs["mme4"]])]
+    fig = plots.draw("forest", runs, ["a_bar"])
+    assert "89% HDI" in fig.get_suptitle()
+    legend = fig.legends[0] if fig.legends else next(ax.get_legend() for ax in fig.axes)
+    assert [t.get_text() for t in legend.get_texts()] == ["mme0", "mme4"]
+    # one thin 89% line and one thick 50% line per run, at arviz-stats' HDI bounds
+    lines = [line for ax in fig.axes for line in ax.get_lines() if len(line.get_xdata()) == 2]
+    for run in runs:
+        draws = run.idata["posterior"]["a_bar"].values.reshape(-1)
+        for prob in (0.89, 0.5):
+            bounds = np.asarray(hdi(draws, prob=prob))
+            assert any(np.allclose(line.get_xdata(), bounds) for line in lines), (run.label, prob)
+    plots.figure_png(fig)
+
+
+@pytest.mark.parametrize(
+    "stem",
+    [
+        "hmdiag01_pymc_mme4",
+        "hmdiag01_nutpie_mme0",
+        "nutpie_raw_mme0",
+        "stan_names_eight_schools",
+    ],
+)
+def test_legacy_runs_plot(stem: str, tmp_path: Path) -> None:
+    from hmdiag import plots
+
+    path = Path(__file__).parent / "fixtures" / "legacy" / f"{stem}.nc"
+    result = invoke("plot", path, "--out", tmp_path)  # all kinds; no ppc in these runs
+    assert result.exit_code == 0, result.output
+    names = sorted(f.name for f in tmp_path.glob("*.png"))
+    assert len(names) == len(KINDS) - 1 and not any(n.endswith("-ppc.png") for n in names)
+    for name in names:
+        assert_png(tmp_path / name)
+    if stem == "stan_names_eight_schools":  # divergent__ (0/1 ints) read as the divergences
+        run = plots.plot_run(load_runs([path])[0])
+        assert "red = 9 divergent draws" in plots.draw("pair", [run], None).get_suptitle()
 
 
 def test_report_is_self_contained_html(saved_runs: dict[str, Path], tmp_path: Path) -> None:
@@ -147,10 +236,10 @@ def test_ppc_plot_needs_a_posterior_predictive(saved_runs: dict[str, Path], tmp_
     spec = small_spec("mme4", tmp_path, draws=100, tune=100)
     run = tmp_path / "ppc.nc"
     assert invoke("fit", spec, "--ppc", "--out", run, "--quiet").exit_code in (0, 1)
-    from hmdiag import _lazy
+    from hmdiag.runs import load_run
 
-    idata = _lazy.arviz().from_netcdf(run)
-    assert idata.posterior_predictive["use_contraception"].shape == (2, 100, 139)
+    idata = load_run(run)
+    assert idata["posterior_predictive"]["use_contraception"].shape == (2, 100, 139)
     result = invoke("plot", run, "--kind", "ppc", "--out", tmp_path / "plots")
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "plots" / "mme4-ppc.png").read_bytes().startswith(PNG_MAGIC)
+    assert_png(tmp_path / "plots" / "mme4-ppc.png")

@@ -132,9 +132,7 @@ def test_low_bfmi_fails_and_matches_arviz(az: Any, rng: np.random.Generator) -> 
     idata = make_idata(az, {"mu": iid(rng)}, stats)
     d, v = judge_idata(idata)
     assert status(v, "e_bfmi") == "fail"
-    np.testing.assert_allclose(
-        [c.bfmi for c in d.chain_stats], az.bfmi(idata)["energy"].values
-    )
+    np.testing.assert_allclose([c.bfmi for c in d.chain_stats], az.bfmi(idata)["energy"].values)
     assert d.chain_stats[0].bfmi < 0.3 < min(c.bfmi for c in d.chain_stats[1:])
     assert any(a.remedy == "non_center" for a in v.advice)
 

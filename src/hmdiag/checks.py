@@ -277,7 +277,7 @@ def _divergence_advice(d: Diagnosis) -> list[Advice]:
         advice.append(
             Advice(
                 action=f"Look at the pair plot of `{top.parameter}` with divergences marked "
-                f"(az.plot_pair(idata, var_names=['{top.variable}'], divergences=True))",
+                f"(hmdiag plot RUN --kind pair --var {top.variable})",
                 reason=f"divergent draws differ most in `{top.parameter}` (KS distance {top.score:.2f})",
                 remedy="inspect",
                 target=top.parameter,
@@ -309,7 +309,7 @@ def make_advice(d: Diagnosis, checks: list[CheckResult]) -> list[Advice]:
         worst = failed["r_hat"].worst
         advice.append(
             Advice(
-                action=f"Look at the rank plot of `{worst}` (az.plot_rank(idata, var_names=['{worst.split('[')[0]}']))"
+                action=f"Look at the rank plot of `{worst}` (hmdiag plot RUN --kind rank --var {worst.split('[')[0]})"
                 + (
                     "; fix the divergences first"
                     if "divergences" in failed

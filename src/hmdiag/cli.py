@@ -12,7 +12,7 @@ import math
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
@@ -39,8 +39,6 @@ app = typer.Typer(
 
 _state: dict[str, bool] = {"debug": False}
 
-F = TypeVar("F", bound=Callable[..., Any])
-
 
 def _version(value: bool) -> None:
     if value:
@@ -62,7 +60,7 @@ def main_callback(
     _state["debug"] = debug
 
 
-def guarded(command: F) -> F:
+def guarded[F: Callable[..., Any]](command: F) -> F:
     """Turn domain errors into exit 2, interrupts into 130, surprises into 3 (no traceback)."""
 
     @functools.wraps(command)
@@ -279,7 +277,11 @@ def fit(
     thresholds = thresholds_from_checks(spec.checks).with_overrides(
         **_overrides(max_rhat, min_ess, max_divergences, max_treedepth_hits, min_bfmi)
     )
-    data = prepare_data(loaded)
+    from hmdiag.timing import PhaseTimes
+
+    timer = PhaseTimes()
+    with timer.phase("build"):
+        data = prepare_data(loaded)
     machine_output = as_json or as_markdown
     console = terminal.make_console(stderr=machine_output)
     if not quiet:
@@ -291,23 +293,30 @@ def fit(
     from hmdiag.pipeline import fit as run_fit
     from hmdiag.report import assess
     from hmdiag.runs import save_run
+    from hmdiag.sampling import import_backend
 
     with _quiet_warnings():
+        with timer.phase("import"):
+            import_backend(spec.sampler.backend)
         result = run_fit(
             loaded,
             data=data,
             progress=not quiet and not machine_output and sys.stderr.isatty(),
             ppc=ppc,
+            timer=timer,
         )
-        save_run(result.idata, out_path, force=force)
-        report = assess(
-            result.idata,
-            result.info,
-            thresholds,
-            source=str(out_path),
-            var_names=var,
-            hdi_prob=spec.checks.hdi_prob,
-        )
+        with timer.phase("save"):
+            save_run(result.idata, out_path, force=force)
+        with timer.phase("diagnose"):
+            report = assess(
+                result.idata,
+                result.info,
+                thresholds,
+                source=str(out_path),
+                var_names=var,
+                hdi_prob=spec.checks.hdi_prob,
+            )
+    report = report.with_timing(timer.ordered())
     if quiet:
         d = report.diagnosis
         terminal.render_message(
@@ -441,8 +450,8 @@ def plot(
     """
     from hmdiag import plots
     from hmdiag.compare import load_runs
-    from hmdiag.runs import has_group
     from hmdiag.render import terminal
+    from hmdiag.runs import has_group
 
     kinds = list(plots.KINDS) if "all" in kind else kind
     unknown = [k for k in kinds if k not in plots.KINDS]

@@ -174,7 +174,9 @@ def _interval_columns(columns: Any, prob: float) -> tuple[str, str]:
     lower = [c for c in columns if str(c).startswith("hdi") and str(c).endswith("_lb")]
     upper = [c for c in columns if str(c).startswith("hdi") and str(c).endswith("_ub")]
     if len(lower) != 1 or len(upper) != 1:
-        raise RuntimeError(f"arviz-stats summary has no single {prob:.0%} HDI column: {list(columns)}")
+        raise RuntimeError(
+            f"arviz-stats summary has no single {prob:.0%} HDI column: {list(columns)}"
+        )
     return str(lower[0]), str(upper[0])
 
 

@@ -13,6 +13,7 @@ from hmdiag.model import BuiltModel, build_model, build_python_model
 from hmdiag.runs import RunInfo, attach_info
 from hmdiag.sampling import SamplerSettings, resolve_settings, sample
 from hmdiag.spec import LoadedSpec, spec_to_raw
+from hmdiag.timing import PhaseTimes
 
 # Built models of this process by structure, so repeated fits (doctor attempts, sweeps) of
 # one structure reuse the model and the backend's compiled code.
@@ -67,28 +68,37 @@ def fit(
     data: PreparedData | None = None,
     progress: bool = False,
     ppc: bool = False,
+    timer: PhaseTimes | None = None,
 ) -> FitResult:
-    """Prepare data, build the model, sample it and attach provenance to the run."""
+    """Prepare data, build the model, sample it and attach provenance to the run.
+
+    ``timer`` (if given) receives the build, compile, sample and postprocess phases.
+    """
     start = time.perf_counter()
+    timer = timer if timer is not None else PhaseTimes()
     spec = loaded.spec
-    data = data if data is not None else prepare_data(loaded)
-    built = cached_model(loaded, data)
+    with timer.phase("build"):
+        data = data if data is not None else prepare_data(loaded)
+        built = cached_model(loaded, data)
     settings = resolve_settings(spec.sampler)
-    idata, sampling_seconds = sample(built, settings, progress=progress)
+    idata, sampling_seconds = sample(built, settings, progress=progress, timer=timer)
     if ppc:
         from hmdiag import _lazy
 
         pm = _lazy.pymc()
         # A fresh model: posterior predictive sampling leaves a model unfit for later NUTS
         # runs, and the built one is cached for reuse.
-        fresh = (build_python_model(loaded, data) if spec.model else build_model(spec, data)).model
-        pm.sample_posterior_predictive(
-            idata,
-            model=fresh,
-            extend_inferencedata=True,
-            random_seed=settings.seed,
-            progressbar=False,
-        )
+        with timer.phase("postprocess"):
+            fresh = (
+                build_python_model(loaded, data) if spec.model else build_model(spec, data)
+            ).model
+            pm.sample_posterior_predictive(
+                idata,
+                model=fresh,
+                extend_inferencedata=True,
+                random_seed=settings.seed,
+                progressbar=False,
+            )
     info = RunInfo(
         label=spec.name,
         spec_name=spec.name,
@@ -105,6 +115,7 @@ def fit(
         group_terms=[asdict(t) for t in built.group_terms],
         transforms={column: list(pair) for column, pair in data.transforms.items()},
         inference_library=f"hmdiag {__version__} ({settings.backend})",
+        timing={k: round(v, 4) for k, v in timer.ordered().items() if v},
     )
     attach_info(idata, info)
     return FitResult(idata=idata, info=info, settings=settings, data=data, built=built)

@@ -1,10 +1,11 @@
-"""Diagnostic figures via ArviZ and matplotlib (Agg backend; no display needed).
+"""Diagnostic figures via arviz-plots and matplotlib (Agg backend; no display needed).
 
 Each function draws one figure and returns it; ``write_plots`` saves them atomically.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from collections.abc import Callable
@@ -14,12 +15,17 @@ from typing import Any
 
 from hmdiag import _lazy
 from hmdiag.errors import HmdiagError
-from hmdiag.runs import write_atomically
+from hmdiag.runs import group_dataset, has_group, write_atomically
 
 PER_RUN_KINDS = ("trace", "rank", "pair", "energy", "autocorr", "ppc")
 CROSS_RUN_KINDS = ("forest", "ess")
 KINDS = (*PER_RUN_KINDS, *CROSS_RUN_KINDS)
-MAX_PAIR_VARIABLES = 8
+# Most scalar parameters (variable elements) in one pair plot (6 x 6 subplots) and in one
+# rank or autocorrelation figure: arviz-plots refuses figures over 40 subplots
+# (rcParams["plot.max_subplots"]), so large vectors are cut to their first elements.
+MAX_PAIR_PANELS = 6
+MAX_PANELS = 40
+SAMPLE_DIMS = ("chain", "draw")
 
 
 @dataclass(frozen=True)
@@ -43,11 +49,52 @@ def _pyplot() -> Any:
     return plt
 
 
-def _figure(axes: Any) -> Any:
-    import numpy as np
+def _azp() -> Any:
+    """arviz-plots, after pinning matplotlib to the headless Agg backend."""
+    _pyplot()
+    return _lazy.arviz_plots()
 
-    first = np.ravel(axes)[0] if isinstance(axes, np.ndarray) else axes
-    return first.figure
+
+def _figure(pc: Any) -> Any:
+    """The matplotlib Figure behind an arviz-plots PlotCollection / PlotMatrix."""
+    return pc.viz["figure"].item()
+
+
+def _labeller() -> Any:
+    """arviz-base's labeller, writing elements as ``a[1]`` (hmdiag's names) on one line."""
+    from arviz_base.labels import BaseLabeller
+
+    class FlatLabeller(BaseLabeller):
+        def make_label_vert(self, var_name: Any, sel: Any, isel: Any) -> str:
+            return self.make_label_flat(var_name, sel, isel)
+
+    return FlatLabeller()
+
+
+def _plot_data(run: PlotRun, *groups: str) -> Any:
+    """A DataTree of ``groups`` of the run, sample stats under their canonical names.
+
+    Runs from other samplers name stats differently (``divergent__`` as 0/1 ints, ``energy__``);
+    arviz-plots only looks for ``sample_stats.diverging`` (boolean) and ``energy``.
+    """
+    import xarray as xr
+
+    from hmdiag.sampling import STAT_ALIASES
+
+    nodes = {}
+    for name in groups:
+        ds = group_dataset(run.idata, name)
+        if ds is None:
+            continue
+        if name == "sample_stats":
+            for canonical in ("diverging", "energy"):
+                native = next((n for n in STAT_ALIASES[canonical] if n in ds), None)
+                if native is not None and native != canonical:
+                    ds = ds.rename({native: canonical})
+            if "diverging" in ds and ds["diverging"].dtype != bool:
+                ds["diverging"] = ds["diverging"].astype(bool)
+        nodes[name] = ds
+    return xr.DataTree.from_dict(nodes)
 
 
 def _select(run: PlotRun, var_names: list[str] | None, prefer_free: bool = False) -> list[str]:
@@ -63,84 +110,217 @@ def _select(run: PlotRun, var_names: list[str] | None, prefer_free: bool = False
     return chosen
 
 
+def _limit_panels(
+    posterior: Any, names: list[str], cap: int
+) -> tuple[list[str], dict[str, Any], int, int]:
+    """Variables and leading coordinates that fit in ``cap`` scalar panels.
+
+    Returns ``(names, coords, shown, total)``: ``coords`` keeps the first values of a
+    dimension when a vector variable does not fit whole; ``shown``/``total`` count elements.
+    """
+
+    def size(var: str, limits: dict[str, Any], skip: str | None = None) -> int:
+        da = posterior[var]
+        return math.prod(
+            len(limits[d]) if d in limits else da.sizes[d]
+            for d in da.dims
+            if d not in SAMPLE_DIMS and d != skip
+        )
+
+    total = sum(size(v, {}) for v in names)
+    chosen: list[str] = []
+    coords: dict[str, Any] = {}
+    used = 0
+    for var in names:
+        if used + size(var, coords) <= cap:
+            chosen.append(var)
+            used += size(var, coords)
+            continue
+        # cut dimensions to their first values (last dimension first), but only those no
+        # variable already shown uses
+        da = posterior[var]
+        taken = {d for v in chosen for d in posterior[v].dims}
+        free = [d for d in da.dims if d not in SAMPLE_DIMS and d not in taken]
+        limits = dict(coords)
+        for dim in reversed(free):
+            rest = size(var, limits, skip=dim)
+            if rest <= cap - used:
+                limits[dim] = da[dim].values[: (cap - used) // rest]
+                break
+            limits[dim] = da[dim].values[:1]
+        if free and used + size(var, limits) <= cap:
+            coords = limits
+            chosen.append(var)
+        break
+    shown = sum(size(v, coords) for v in chosen)
+    return chosen, coords, shown, total
+
+
+def _of(shown: int, total: int) -> str:
+    return "" if shown == total else f"; first {shown} of {total} parameters"
+
+
+def _integer_ticks(ax: Any, axis: str) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    getattr(ax, f"{axis}axis").set_major_locator(MaxNLocator(integer=True))
+
+
 def _titled(fig: Any, title: str) -> Any:
-    fig.suptitle(title, fontsize=12)
+    # tight_layout reserves the title's height below the top edge, but suptitle's default
+    # y=0.98 sits lower on tall figures (rank, autocorr grids) and runs into subplot titles
+    fig.suptitle(title, fontsize=12, y=1.0 - 0.08 / fig.get_figheight())
     fig.tight_layout()
     return fig
 
 
 def plot_trace(run: PlotRun, var_names: list[str] | None) -> Any:
-    """Trace plot with divergent draws marked under the traces."""
-    az = _lazy.arviz()
-    axes = az.plot_trace(
-        run.idata, var_names=_select(run, var_names), divergences="bottom", compact=True
+    """Marginal density and trace per variable, divergent draws ticked along the bottom."""
+    pc = _azp().plot_trace_dist(
+        _plot_data(run, "posterior", "sample_stats"),
+        var_names=_select(run, var_names),
+        compact=True,
+        backend="matplotlib",
+        labeller=_labeller(),
     )
-    return _titled(_figure(axes), f"{run.label}: trace")
+    return _titled(_figure(pc), f"{run.label}: trace")
 
 
 def plot_rank(run: PlotRun, var_names: list[str] | None) -> Any:
-    """Rank (trank) histograms per chain; uniform means good mixing."""
-    az = _lazy.arviz()
-    axes = az.plot_rank(run.idata, var_names=_select(run, var_names))
-    return _titled(_figure(axes), f"{run.label}: rank plot (uniform = good mixing)")
+    """Fractional-rank Δ-ECDF per chain, with arviz-stats' multi-chain uniformity test."""
+    data = _plot_data(run, "posterior")
+    names, coords, shown, total = _limit_panels(
+        data["posterior"], _select(run, var_names), MAX_PANELS
+    )
+    pc = _azp().plot_rank(
+        data, var_names=names, coords=coords, backend="matplotlib", labeller=_labeller()
+    )
+    return _titled(
+        _figure(pc),
+        f"{run.label}: rank plot (Δ-ECDF of fractional ranks per chain{_of(shown, total)})\n"
+        "near 0 = good mixing; p: multi-chain uniformity test, dots where it fails",
+    )
 
 
 def plot_pair(run: PlotRun, var_names: list[str] | None) -> Any:
-    """Pair plot of the free parameters with divergent draws highlighted."""
-    az = _lazy.arviz()
-    names = _select(run, var_names, prefer_free=True)[:MAX_PAIR_VARIABLES]
-    has_div = "sample_stats" in run.idata.groups() and "diverging" in run.idata.sample_stats
-    axes = az.plot_pair(
-        run.idata,
+    """Pair plot of the free parameters with divergent draws highlighted in red."""
+    data = _plot_data(run, "posterior", "sample_stats")
+    chosen = _select(run, var_names, prefer_free=True)
+    names, coords, shown, total = _limit_panels(data["posterior"], chosen, MAX_PAIR_PANELS)
+    if shown < 2:  # one scalar (--var a_bar): pair it with the other parameters
+        others = [v for v in (*run.free_variables, *run.variables) if v not in chosen]
+        names, coords, shown, total = _limit_panels(
+            data["posterior"], list(dict.fromkeys([*chosen, *others])), MAX_PAIR_PANELS
+        )
+    if shown < 2:
+        raise HmdiagError(f"{run.label}: a pair plot needs two parameters; the run has one")
+    stats = group_dataset(data, "sample_stats")
+    has_div = stats is not None and "diverging" in stats
+    n_div = int(stats["diverging"].sum()) if has_div else 0
+    side = min(2.2 * shown + 1.0, 14.0)
+    pc = _azp().plot_pair(
+        data,
         var_names=names,
-        kind="scatter",
-        divergences=has_div,
-        divergences_kwargs={
-            "color": "red",
-            "markeredgecolor": "red",
-            "marker": "o",
-            "markersize": 3,
-            "alpha": 0.8,
+        coords=coords,
+        marginal=True,
+        triangle="lower",
+        backend="matplotlib",
+        labeller=_labeller(),
+        visuals={
+            "scatter": {"alpha": 0.25},
+            "divergence": {"color": "red", "alpha": 0.8, "size": 12} if n_div else False,
         },
-        scatter_kwargs={"alpha": 0.25},
-        figsize=(min(3.0 * len(names), 12.0), min(3.0 * len(names), 12.0)),
-        textsize=9,
+        figure_kwargs={"figsize": (side, side)},
     )
-    return _titled(_figure(axes), f"{run.label}: pair plot (red = divergent draws)")
+    if not has_div:
+        note = "the run records no divergence flags"
+    elif n_div:
+        note = f"red = {n_div} divergent draws"
+    else:
+        note = "no divergent draws"
+    return _titled(_figure(pc), f"{run.label}: pair plot ({note}{_of(shown, total)})")
 
 
 def plot_energy(run: PlotRun, var_names: list[str] | None) -> Any:
-    """Marginal vs transition energy (E-BFMI)."""
-    az = _lazy.arviz()
-    if "sample_stats" not in run.idata.groups() or "energy" not in run.idata.sample_stats:
+    """Marginal vs transition energy, with E-BFMI per chain against the 0.3 threshold."""
+    data = _plot_data(run, "sample_stats")
+    stats = group_dataset(data, "sample_stats")
+    if stats is None or "energy" not in stats:
         raise HmdiagError(
             f"{run.label}: the run records no energy; the energy plot needs sample_stats.energy"
         )
-    ax = az.plot_energy(run.idata)
-    return _titled(_figure(ax), f"{run.label}: energy")
+    pc = _azp().plot_energy(data, backend="matplotlib", figure_kwargs={"figsize": (10.0, 4.0)})
+    fig = _figure(pc)
+    _integer_ticks(fig.axes[0], "y")  # the E-BFMI panel: one point per chain
+    return _titled(fig, f"{run.label}: energy (left: E-BFMI per chain, dashed at 0.3)")
 
 
 def plot_autocorr(run: PlotRun, var_names: list[str] | None) -> Any:
-    """Autocorrelation per parameter, chains combined."""
-    az = _lazy.arviz()
-    axes = az.plot_autocorr(run.idata, var_names=_select(run, var_names), combined=True)
-    return _titled(_figure(axes), f"{run.label}: autocorrelation")
+    """Autocorrelation per parameter, one line per chain."""
+    data = _plot_data(run, "posterior")
+    names, coords, shown, total = _limit_panels(
+        data["posterior"], _select(run, var_names), MAX_PANELS
+    )
+    pc = _azp().plot_autocorr(
+        data, var_names=names, coords=coords, backend="matplotlib", labeller=_labeller()
+    )
+    return _titled(
+        _figure(pc), f"{run.label}: autocorrelation (one line per chain{_of(shown, total)})"
+    )
 
 
 def plot_ppc(run: PlotRun, var_names: list[str] | None) -> Any:
-    """Posterior predictive check: simulated response distributions against the observed one."""
-    az = _lazy.arviz()
-    if "posterior_predictive" not in run.idata.groups():
+    """Posterior predictive check: simulated responses against the observed ones.
+
+    Integer responses (counts, 0/1) get a rootogram: how often each value occurs, observed
+    against the predictive 89% interval (arviz-plots' density view breaks on 0/1 data).
+    Continuous responses get ``plot_ppc_dist``: the observed distribution over 100 posterior
+    predictive draws (a KDE, or an ECDF under 100 observations).
+    """
+    if not has_group(run.idata, "posterior_predictive"):
         raise HmdiagError(
             f"{run.label}: the run has no posterior predictive", "fit it with hmdiag fit --ppc"
         )
-    ax = az.plot_ppc(run.idata, num_pp_samples=100, random_seed=0)
-    return _titled(_figure(ax), f"{run.label}: posterior predictive check")
+    data = _plot_data(run, "posterior_predictive", "observed_data")
+    predictive = group_dataset(data, "posterior_predictive")
+    observed = group_dataset(data, "observed_data")
+    names = [str(v) for v in predictive.data_vars if observed is not None and v in observed]
+    if not names:
+        raise HmdiagError(
+            f"{run.label}: the run has no observed data for its posterior predictive",
+            "fit it with hmdiag fit --ppc",
+        )
+    azp = _azp()
+    discrete = all(predictive[v].dtype.kind == "i" and observed[v].dtype.kind == "i" for v in names)
+    if discrete:
+        pc = azp.plot_ppc_rootogram(
+            data,
+            var_names=names,
+            ci_prob=0.89,
+            backend="matplotlib",
+            labeller=_labeller(),
+            figure_kwargs={"figsize": (8.0, 4.0 * math.ceil(len(names) / 2))},
+        )
+        fig = _figure(pc)
+        for ax in fig.axes:
+            _integer_ticks(ax, "x")
+        what = "rootogram: count of each value, observed (black) vs predictive 89% interval"
+    else:
+        pc = azp.plot_ppc_dist(
+            data,
+            var_names=names,
+            num_samples=100,
+            backend="matplotlib",
+            labeller=_labeller(),
+            figure_kwargs={"figsize": (8.0, 4.0 * math.ceil(len(names) / 2))},
+        )
+        fig = _figure(pc)
+        what = "observed (black) over 100 posterior predictive draws"
+    return _titled(fig, f"{run.label}: posterior predictive check\n({what})")
 
 
 def plot_forest(runs: list[PlotRun], var_names: list[str] | None) -> Any:
     """Forest plot of several runs overlaid (HDI per parameter per run)."""
-    az = _lazy.arviz()
     if var_names:
         names = var_names
     else:
@@ -149,15 +329,26 @@ def plot_forest(runs: list[PlotRun], var_names: list[str] | None) -> Any:
     missing = [r.label for r in runs if not any(v in r.variables for v in names)]
     if missing:
         raise HmdiagError(f"forest plot: {', '.join(missing)} has none of {', '.join(names)}")
-    axes = az.plot_forest(
-        [r.idata for r in runs],
-        model_names=[r.label for r in runs],
+    names = [v for v in names if any(v in r.variables for r in runs)]
+    data = {r.label: _plot_data(r, "posterior") for r in runs}
+    pc = _azp().plot_forest(
+        data if len(runs) > 1 else data[runs[0].label],
         var_names=names,
         combined=True,
-        hdi_prob=0.89,
-        figsize=(7, 1.2 + 0.45 * len(runs) * 4),
+        ci_kind="hdi",
+        ci_probs=(0.5, 0.89),
+        point_estimate="mean",
+        # runs of different lengths are NaN-padded to a common draw axis when combined
+        stats={key: {"skipna": True} for key in ("trunk", "twig", "point_estimate")},
+        backend="matplotlib",
+        labeller=_labeller(),
     )
-    return _titled(_figure(axes), " vs ".join(r.label for r in runs) + ": 89% HDI")
+    if len(runs) > 1:
+        pc.add_legend("model", title="run")
+    return _titled(
+        _figure(pc),
+        " vs ".join(r.label for r in runs) + ": 89% HDI (thick: 50% HDI; dot: mean)",
+    )
 
 
 def plot_ess(runs: list[PlotRun], var_names: list[str] | None) -> Any:

@@ -24,6 +24,13 @@ class RunReport:
     verdict: Verdict
     thresholds: Thresholds
 
+    def with_timing(self, timing: dict[str, float]) -> RunReport:
+        """The same report with the command's phase times (save and diagnose included)."""
+        from dataclasses import replace
+
+        rounded = {k: round(v, 4) for k, v in timing.items()}
+        return replace(self, info=replace(self.info, timing=rounded))
+
 
 def json_ready(value: Any) -> Any:
     """JSON-safe values: NaN/inf become null, numpy scalars become Python numbers."""
@@ -97,6 +104,7 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
                 "seconds": d.sampling_seconds,
                 "min_ess_bulk_per_second": d.min_ess_per_second,
             },
+            "timing": info.timing or None,
             "hidden_variables": d.hidden_variables,
             "notes": d.notes,
         }

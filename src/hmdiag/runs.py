@@ -40,6 +40,8 @@ class RunInfo:
     inference_library: str | None = None
     # standardized predictor -> [mean, sd], to read coefficients on the original scale
     transforms: dict[str, list[float]] = field(default_factory=dict)
+    # wall seconds per phase of the fit (hmdiag.timing.FIT_PHASES)
+    timing: dict[str, float] = field(default_factory=dict)
 
 
 def check_output_path(path: Path, *, force: bool, flag: str = "--out") -> None:
@@ -146,7 +148,7 @@ def read_info(idata: Any, label: str) -> RunInfo:
         raw = attrs.get(ATTR_PREFIX + key)
         if raw is None:
             continue
-        if key in ("free_variables", "group_terms", "transforms"):
+        if key in ("free_variables", "group_terms", "transforms", "timing"):
             raw = json.loads(raw) if isinstance(raw, str) else raw
         elif key in ("seed", "max_treedepth"):
             raw = int(raw)

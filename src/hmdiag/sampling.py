@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from hmdiag.errors import HmdiagError
 from hmdiag.model import BuiltModel
 from hmdiag.runs import group_dataset, has_group, set_group
 from hmdiag.spec import SamplerSpec
+from hmdiag.timing import PhaseTimes
 
 # Sample-stat names differ by sampler; runs written by hmdiag use PyMC's names.
 STAT_ALIASES: dict[str, tuple[str, ...]] = {
@@ -71,6 +73,20 @@ def resolve_settings(sampler: SamplerSpec) -> SamplerSettings:
     )
 
 
+def import_backend(backend: str) -> None:
+    """Import PyMC and the chosen backend's sampler up front (the fit's "import" phase).
+
+    A missing optional backend is reported later, by the backend itself, with an install hint.
+    """
+    import importlib
+
+    _lazy.pymc()
+    module = {"nutpie": "nutpie", "numpyro": "numpyro", "blackjax": "blackjax"}.get(backend)
+    if module is not None:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module)
+
+
 def _initial_point_problem(built: BuiltModel) -> str | None:
     """Name the variables whose log-probability is not finite at the initial point."""
     try:
@@ -81,10 +97,12 @@ def _initial_point_problem(built: BuiltModel) -> str | None:
     return ", ".join(bad) if bad else None
 
 
-def _sample_pymc(built: BuiltModel, s: SamplerSettings, progress: bool) -> tuple[Any, float]:
+def _sample_pymc(
+    built: BuiltModel, s: SamplerSettings, progress: bool, timer: PhaseTimes
+) -> tuple[Any, float]:
     pm = _lazy.pymc()
     start = time.perf_counter()
-    with built.model:
+    with timer.phase("sample"), built.model:
         # PyMC 6 samples with nutpie unless told otherwise: this backend is PyMC's own NUTS.
         step = pm.NUTS(target_accept=s.target_accept, max_treedepth=s.max_treedepth)
         idata = pm.sample(
@@ -99,11 +117,14 @@ def _sample_pymc(built: BuiltModel, s: SamplerSettings, progress: bool) -> tuple
             compute_convergence_checks=False,
         )
     seconds = float(idata["sample_stats"].attrs.get("sampling_time", time.perf_counter() - start))
-    _add_log_likelihood(idata, built, pm)
+    with timer.phase("postprocess"):
+        _add_log_likelihood(idata, built, pm)
     return idata, seconds
 
 
-def _sample_nutpie(built: BuiltModel, s: SamplerSettings, progress: bool) -> tuple[Any, float]:
+def _sample_nutpie(
+    built: BuiltModel, s: SamplerSettings, progress: bool, timer: PhaseTimes
+) -> tuple[Any, float]:
     try:
         import nutpie
     except ImportError:
@@ -111,7 +132,25 @@ def _sample_nutpie(built: BuiltModel, s: SamplerSettings, progress: bool) -> tup
             "sampler backend 'nutpie' is not installed", INSTALL_HINTS["nutpie"]
         ) from None
     pm = _lazy.pymc()
-    compiled = _nutpie_compiled(built, nutpie)
+    with timer.phase("compile"):
+        compiled = _nutpie_compiled(built, nutpie)
+    with timer.phase("sample"):
+        idata, seconds = _run_nutpie(nutpie, compiled, s, progress)
+    with timer.phase("postprocess"):
+        posterior = group_dataset(idata, "posterior")
+        transformed = [v for v in posterior.data_vars if str(v).endswith("__")]
+        if transformed:
+            set_group(idata, "posterior", posterior.drop_vars(transformed))
+        _normalize_stat_names(idata)
+        _add_log_likelihood(idata, built, pm)
+        _add_observed_data(idata, built)
+    return idata, seconds
+
+
+def _run_nutpie(
+    nutpie: Any, compiled: Any, s: SamplerSettings, progress: bool
+) -> tuple[Any, float]:
+    """Sample a compiled model; Ctrl-C cancels the sampler instead of waiting for it."""
     start = time.perf_counter()
     sampler = nutpie.sample(
         compiled,
@@ -134,15 +173,7 @@ def _sample_nutpie(built: BuiltModel, s: SamplerSettings, progress: bool) -> tup
         sampler.cancel()
         raise
     idata = sampler.wait()
-    seconds = time.perf_counter() - start
-    posterior = group_dataset(idata, "posterior")
-    transformed = [v for v in posterior.data_vars if str(v).endswith("__")]
-    if transformed:
-        set_group(idata, "posterior", posterior.drop_vars(transformed))
-    _normalize_stat_names(idata)
-    _add_log_likelihood(idata, built, pm)
-    _add_observed_data(idata, built)
-    return idata, seconds
+    return idata, time.perf_counter() - start
 
 
 def _nutpie_finished(sampler: Any) -> bool:
@@ -193,7 +224,9 @@ def _nutpie_compiled(built: BuiltModel, nutpie: Any) -> Any:
 
 
 def _jax_backend(name: str) -> Any:
-    def run(built: BuiltModel, s: SamplerSettings, progress: bool) -> tuple[Any, float]:
+    def run(
+        built: BuiltModel, s: SamplerSettings, progress: bool, timer: PhaseTimes
+    ) -> tuple[Any, float]:
         import importlib.util
 
         if importlib.util.find_spec(name) is None or importlib.util.find_spec("jax") is None:
@@ -204,7 +237,7 @@ def _jax_backend(name: str) -> Any:
         if name == "numpyro":
             nuts["max_tree_depth"] = s.max_treedepth
         start = time.perf_counter()
-        with built.model:
+        with timer.phase("sample"), built.model:
             idata = pm.sample(
                 draws=s.draws,
                 tune=s.tune,
@@ -220,8 +253,9 @@ def _jax_backend(name: str) -> Any:
         seconds = float(
             idata["sample_stats"].attrs.get("sampling_time", time.perf_counter() - start)
         )
-        _normalize_stat_names(idata)
-        _add_observed_data(idata, built)
+        with timer.phase("postprocess"):
+            _normalize_stat_names(idata)
+            _add_observed_data(idata, built)
         return idata, seconds
 
     return run
@@ -278,12 +312,20 @@ BACKENDS = {
 
 
 def sample(
-    built: BuiltModel, settings: SamplerSettings, *, progress: bool = False
+    built: BuiltModel,
+    settings: SamplerSettings,
+    *,
+    progress: bool = False,
+    timer: PhaseTimes | None = None,
 ) -> tuple[Any, float]:
-    """Run NUTS with the chosen backend; return (run as a DataTree, sampling seconds)."""
+    """Run NUTS with the chosen backend; return (run as a DataTree, sampling seconds).
+
+    ``timer`` receives the compile, sample and postprocess phases.
+    """
     pm = _lazy.pymc()
+    timer = timer if timer is not None else PhaseTimes()
     try:
-        idata, seconds = BACKENDS[settings.backend](built, settings, progress)
+        idata, seconds = BACKENDS[settings.backend](built, settings, progress, timer)
     except pm.exceptions.SamplingError as exc:
         culprit = _initial_point_problem(built)
         where = f": log-probability is not finite for {culprit}" if culprit else ""
@@ -291,7 +333,8 @@ def sample(
             f"model initialization failed{where}",
             "check the priors and the data of those variables (e.g. a response outside the likelihood's support)",
         ) from exc
-    _drop_empty_groups(idata)
+    with timer.phase("postprocess"):
+        _drop_empty_groups(idata)
     # Samplers return what they have when interrupted (Ctrl-C); a partial run is not a result.
     if int(idata["posterior"].sizes.get("draw", 0)) < settings.draws:
         raise KeyboardInterrupt

@@ -99,7 +99,8 @@ def simulate_and_fit(
             )
             idata, _ = sample(built, settings)
         draws = _scalar_draws(
-            idata["posterior"].to_dataset(), [v for v in built.free_variables if v in sim_model.free_variables]
+            idata["posterior"].to_dataset(),
+            [v for v in built.free_variables if v in sim_model.free_variables],
         )
         for name, values in draws.items():
             if name not in truth:

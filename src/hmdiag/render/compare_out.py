@@ -91,7 +91,9 @@ def render_terminal(console: Console, comparison: Comparison) -> None:
             )
     console.print(params)
     if comparison.loo:
-        loo = Table(title="PSIS-LOO (az.compare; higher elpd is better)", title_justify="left")
+        loo = Table(
+            title="PSIS-LOO (arviz-stats compare; higher elpd is better)", title_justify="left"
+        )
         for h in (
             "rank",
             "run",
