@@ -315,3 +315,36 @@ def test_localization_matches_a_per_parameter_scipy_computation(
         quantile = np.mean(moved[~mask] <= np.median(moved[mask]))
         assert by_name[name].quantile == pytest.approx(quantile, abs=1e-12)
     assert by_name["theta[3]"].transform == "identity" and by_name["tau"].transform == "log"
+
+
+def test_large_runs_are_summarized_by_the_kernels_with_arviz_numbers(
+    az: Any, rng: np.random.Generator
+) -> None:
+    """From KERNEL_MIN_PARAMETERS elements on, hmdiag.kernels gives arviz-stats' numbers."""
+    from hmdiag.diagnostics import KERNEL_MIN_PARAMETERS, summarize_parameters
+
+    sticky = np.empty((CHAINS, DRAWS, 30))
+    sticky[:, 0] = rng.normal(size=(CHAINS, 30))
+    for t in range(1, DRAWS):  # AR(1): exercises the autocorrelation truncation
+        sticky[:, t] = 0.9 * sticky[:, t - 1] + rng.normal(scale=0.4, size=(CHAINS, 30))
+    posterior = {
+        "mu": iid(rng) * 2 + 1,
+        "theta": iid(rng, KERNEL_MIN_PARAMETERS),
+        "slow": sticky,
+        "tau": np.exp(iid(rng)),
+    }
+    idata = make_idata(az, posterior, healthy_stats(rng))
+    names = ["mu", "theta", "slow", "tau"]
+    by_arviz = summarize_parameters(idata, names, 0.89, engine="arviz")
+    by_kernel = summarize_parameters(idata, names, 0.89, engine="kernel")
+    assert summarize_parameters(idata, names, 0.89) == by_kernel  # "auto" picks the kernel
+    assert [p.name for p in by_kernel] == [p.name for p in by_arviz]
+    assert by_kernel[1].name == "theta[0]" and by_kernel[1].variable == "theta"
+    for fast, reference in zip(by_kernel, by_arviz, strict=True):
+        assert (fast.hdi_low, fast.hdi_high) == (reference.hdi_low, reference.hdi_high)
+        for field in ("mean", "sd", "mcse_mean", "mcse_sd", "ess_bulk", "ess_tail", "r_hat"):
+            assert getattr(fast, field) == pytest.approx(getattr(reference, field), rel=1e-8)
+    small = summarize_parameters(idata, ["mu", "tau"], 0.89)
+    assert small == summarize_parameters(idata, ["mu", "tau"], 0.89, engine="arviz")
+    with pytest.raises(ValueError, match="engine must be"):
+        summarize_parameters(idata, names, 0.89, engine="fast")

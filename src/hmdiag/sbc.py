@@ -65,7 +65,7 @@ def _scalar_draws(dataset: Any, names: list[str]) -> dict[str, np.ndarray]:
     labeller = BaseLabeller()
     out: dict[str, np.ndarray] = {}
     for var, sel, isel, values in xarray_var_iter(
-        dataset, var_names=names, combined=False, skip_dims={"chain", "draw"}
+        dataset, var_names=names, combined=True, skip_dims={"chain", "draw"}
     ):
         out[labeller.make_label_flat(var, sel, isel)] = np.asarray(values, dtype=float).reshape(-1)
     return out
