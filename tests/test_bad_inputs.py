@@ -158,6 +158,12 @@ def spec_is_a_directory(ws: Workspace) -> Expect:
 
 
 @case()
+def spec_is_dev_zero(ws: Workspace) -> Expect:
+    # Reading it would never end: refused before any read.
+    return Expect(ws.fit(Path("/dev/zero")), ["/dev/zero: is not a regular file"])
+
+
+@case()
 def spec_empty_file(ws: Workspace) -> Expect:
     path = ws.spec_text("")
     return Expect(
@@ -659,6 +665,23 @@ def data_is_a_directory(ws: Workspace) -> Expect:
 
 
 @case()
+def data_path_is_dev_zero(ws: Workspace) -> Expect:
+    return Expect(
+        ws.fit(ws.spec(data={"path": "/dev/zero"})),
+        ["/dev/zero: is not a regular file (a device, pipe or socket)", "data.path must name"],
+    )
+
+
+@case()
+def data_path_is_a_fifo(ws: Workspace) -> Expect:
+    import os
+
+    fifo = ws.root / "rows.csv"
+    os.mkfifo(fifo)
+    return Expect(ws.fit(ws.spec(data={"path": "rows.csv"})), [f"{fifo}: is not a regular file"])
+
+
+@case()
 def data_empty_file(ws: Workspace) -> Expect:
     data = ws.csv("")
     return Expect(ws.fit(ws.spec()), [f"{data}: the CSV file is empty"])
@@ -1016,6 +1039,11 @@ def check_inference_data_without_posterior(ws: Workspace) -> Expect:
 def check_empty_file(ws: Workspace) -> Expect:
     path = ws.write("empty.nc", b"")
     return Expect(["check", path], [f"{path}: the file is empty", "az.to_netcdf"])
+
+
+@case()
+def check_dev_zero(ws: Workspace) -> Expect:
+    return Expect(["check", Path("/dev/zero")], ["/dev/zero: is not a regular file"])
 
 
 @case()

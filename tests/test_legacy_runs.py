@@ -72,3 +72,19 @@ def test_legacy_run_checks_identically(stem: str, tmp_path: Path) -> None:
     for got, want in zip(new["divergence_hotspots"], old["divergence_hotspots"], strict=True):
         assert _close(got["score"], want["score"]) and _close(got["quantile"], want["quantile"])
     assert [a["remedy"] for a in new["advice"]] == [a["remedy"] for a in old["advice"]]
+
+
+def test_legacy_runs_compare_with_psis_loo_and_report(tmp_path: Path) -> None:
+    """Two hmdiag 0.1 runs of the same observations: LOO, parameters and a report still work."""
+    runs = [LEGACY / "hmdiag01_pymc_mme4.nc", LEGACY / "hmdiag01_nutpie_mme0.nc"]
+    result = CliRunner().invoke(app, ["compare", *map(str, runs), "--json"])
+    assert result.exit_code == 1, result.output  # both runs fail their checks (few draws)
+    doc = json.loads(result.stdout)
+    assert [r["label"] for r in doc["runs"]] == ["mme4", "mme0"]
+    assert doc["loo_skipped"] is None and {r["label"] for r in doc["loo"]} == {"mme4", "mme0"}
+    assert all(r["elpd_loo"] < 0 and r["max_pareto_k"] < 0.7 for r in doc["loo"])
+    assert {p["name"] for p in doc["parameters"]} >= {"a_bar", "sigma", "a[1]", "a[3]"}
+    out = tmp_path / "report.html"
+    report = CliRunner().invoke(app, ["report", *map(str, runs), "--out", str(out)])
+    assert report.exit_code == 1, report.output
+    assert out.read_text().startswith("<!DOCTYPE html>")

@@ -100,6 +100,12 @@ def read_table(path: Path) -> pd.DataFrame:
         )
     if path.is_dir():
         raise DataError(f"{path}: is a directory, not a CSV file")
+    if not path.is_file():
+        # A device or pipe (/dev/zero, a FIFO) would be read forever.
+        raise DataError(
+            f"{path}: is not a regular file (a device, pipe or socket)",
+            "data.path must name a CSV file",
+        )
     if not _starts_as_utf8(path):
         raise DataError(f"{path}: not UTF-8 text; save the CSV as UTF-8")
     try:

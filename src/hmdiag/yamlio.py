@@ -61,6 +61,9 @@ def read_yaml_mapping(path: Path) -> tuple[dict[str, Any], str]:
         )
     if path.is_dir():
         raise SpecError(shown, ["is a directory, not a YAML file"])
+    if not path.is_file():
+        # A device or pipe (/dev/zero, a FIFO) would be read forever.
+        raise SpecError(shown, ["is not a regular file (a device, pipe or socket)"])
     try:
         size = path.stat().st_size
         if size > MAX_SPEC_BYTES:

@@ -1,0 +1,104 @@
+"""The Typer application: global options, the error guard and report output, shared by commands."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
+
+import typer
+
+from hmdiag import __version__
+from hmdiag.errors import HmdiagError
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 all checks pass; 1 sampled/checked but a check failed; "
+    "2 bad input (spec, data, run file or flag); 3 internal error; 130 interrupted."
+)
+
+app = typer.Typer(
+    name="hmdiag",
+    help="Make hierarchical Bayesian models fail loudly and get fixed quickly.\n\n"
+    + EXIT_CODES_HELP,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+_state: dict[str, bool] = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"hmdiag {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+) -> None:
+    """Make hierarchical Bayesian models fail loudly and get fixed quickly."""
+    _state["debug"] = debug
+
+
+def guarded[F: Callable[..., Any]](command: F) -> F:
+    """Turn domain errors into exit 2, interrupts into 130, surprises into 3 (no traceback)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from hmdiag.render import terminal
+
+        err = terminal.make_console(stderr=True)
+        try:
+            return command(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except HmdiagError as exc:
+            if _state["debug"]:
+                raise
+            terminal.render_error(err, exc)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        except KeyboardInterrupt:
+            terminal.render_message(err, "interrupted: nothing was written", style="yellow")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except Exception as exc:
+            if _state["debug"]:
+                raise
+            terminal.render_internal_error(err, exc)
+            raise typer.Exit(EXIT_INTERNAL) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def _quiet_warnings() -> Iterator[None]:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _emit(report: Any, *, as_json: bool, as_markdown: bool, show_all: bool) -> int:
+    from hmdiag.render import json_out, markdown, terminal
+
+    out = terminal.make_console()
+    if as_json:
+        typer.echo(json_out.render_report(report))
+    elif as_markdown:
+        typer.echo(markdown.render_report(report, show_all=show_all))
+    else:
+        terminal.render_report(out, report, show_all=show_all)
+    return EXIT_OK if report.verdict.passed else EXIT_FAILED

@@ -1,0 +1,248 @@
+"""One spec or one run: validate, fit, check and the prior predictive check."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hmdiag.cli.app import EXIT_FAILED, EXIT_OK, _emit, _quiet_warnings, app, guarded
+from hmdiag.cli.options import (
+    AllOpt,
+    BackendOpt,
+    HdiOpt,
+    JsonOpt,
+    MarkdownOpt,
+    MaxDepthOpt,
+    MaxDivOpt,
+    MaxRhatOpt,
+    MinBfmiOpt,
+    MinEssOpt,
+    VarOpt,
+    _hdi,
+    _overrides,
+)
+from hmdiag.errors import HmdiagError
+
+
+@app.command()
+@guarded
+def validate(
+    config: Annotated[Path, typer.Argument(help="YAML model spec.")],
+) -> None:
+    """Check a spec and its data without sampling; print the model structure."""
+    from hmdiag.data import prepare_data
+    from hmdiag.render import terminal
+    from hmdiag.spec import load_spec
+    from hmdiag.structure import describe
+
+    loaded = load_spec(config)
+    data = prepare_data(loaded)
+    if loaded.spec.model is not None:
+        from hmdiag.pipeline import cached_model
+        from hmdiag.structure import describe_python
+
+        with _quiet_warnings():
+            structure = describe_python(loaded.spec, data, cached_model(loaded, data))
+    else:
+        structure = describe(loaded.spec, data)
+    terminal.render_structure(terminal.make_console(), structure, loaded.data_path)
+
+
+@app.command()
+@guarded
+def fit(
+    config: Annotated[Path, typer.Argument(help="YAML model spec.")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Where to save the run. [default: runs/<name>.nc]"),
+    ] = None,
+    draws: Annotated[int | None, typer.Option(help="Draws per chain (overrides the spec).")] = None,
+    tune: Annotated[int | None, typer.Option(help="Tuning steps per chain.")] = None,
+    chains: Annotated[int | None, typer.Option(help="Number of chains.")] = None,
+    cores: Annotated[
+        int | None, typer.Option(help="Chains run in parallel on this many cores.")
+    ] = None,
+    target_accept: Annotated[
+        float | None, typer.Option("--target-accept", help="NUTS target acceptance, 0 < x < 1.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (stored in the run).")] = None,
+    backend: BackendOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing run file.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress and no tables; just the verdict.")
+    ] = False,
+    ppc: Annotated[
+        bool, typer.Option("--ppc", help="Also store the posterior predictive (plot --kind ppc).")
+    ] = False,
+    as_json: JsonOpt = False,
+    as_markdown: MarkdownOpt = False,
+    show_all: AllOpt = False,
+    var: VarOpt = None,
+    max_rhat: MaxRhatOpt = None,
+    min_ess: MinEssOpt = None,
+    max_divergences: MaxDivOpt = None,
+    max_treedepth_hits: MaxDepthOpt = None,
+    min_bfmi: MinBfmiOpt = None,
+) -> None:
+    """Sample a spec with NUTS, save the run (NetCDF) and diagnose it.
+
+    Exit 0 healthy, 1 sampled but a check failed, 2 bad input.
+    """
+    from hmdiag.data import prepare_data
+    from hmdiag.render import terminal
+    from hmdiag.report import thresholds_from_checks
+    from hmdiag.runs import check_output_path
+    from hmdiag.spec import load_spec, with_sampler_overrides
+
+    loaded = with_sampler_overrides(
+        load_spec(config),
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        cores=cores,
+        target_accept=target_accept,
+        seed=seed,
+        backend=backend,
+    )
+    spec = loaded.spec
+    out_path = out or Path("runs") / f"{spec.name}.nc"
+    check_output_path(out_path, force=force)
+    thresholds = thresholds_from_checks(spec.checks).with_overrides(
+        **_overrides(max_rhat, min_ess, max_divergences, max_treedepth_hits, min_bfmi)
+    )
+    from hmdiag.timing import PhaseTimes
+
+    timer = PhaseTimes()
+    with timer.phase("build"):
+        data = prepare_data(loaded)
+    machine_output = as_json or as_markdown
+    console = terminal.make_console(stderr=machine_output)
+    if not quiet:
+        terminal.render_message(
+            console,
+            f"fitting {spec.name}: {data.n_rows} rows, {spec.sampler.chains} chains x {spec.sampler.draws} draws ({spec.sampler.backend})",
+        )
+
+    from hmdiag.pipeline import fit as run_fit
+    from hmdiag.report import assess
+    from hmdiag.runs import save_run
+    from hmdiag.sampling import import_backend
+
+    with _quiet_warnings():
+        with timer.phase("import"):
+            import_backend(spec.sampler.backend)
+        result = run_fit(
+            loaded,
+            data=data,
+            progress=not quiet and not machine_output and sys.stderr.isatty(),
+            ppc=ppc,
+            timer=timer,
+        )
+        with timer.phase("save"):
+            save_run(result.idata, out_path, force=force)
+        with timer.phase("diagnose"):
+            report = assess(
+                result.idata,
+                result.info,
+                thresholds,
+                source=str(out_path),
+                var_names=var,
+                hdi_prob=spec.checks.hdi_prob,
+            )
+    report = report.with_timing(timer.ordered())
+    if quiet:
+        d = report.diagnosis
+        terminal.render_message(
+            console,
+            f"{spec.name}: {report.verdict.label.upper()} ({d.divergences_total} divergences, saved {out_path})",
+            style="green" if report.verdict.passed else "red",
+        )
+        raise typer.Exit(EXIT_OK if report.verdict.passed else EXIT_FAILED)
+    if not machine_output:
+        terminal.render_message(
+            console,
+            f"saved {out_path} (seed {result.settings.seed}, {result.info.wall_seconds:.1f} s)",
+        )
+    raise typer.Exit(_emit(report, as_json=as_json, as_markdown=as_markdown, show_all=show_all))
+
+
+@app.command()
+@guarded
+def check(
+    run: Annotated[
+        Path,
+        typer.Argument(
+            help="InferenceData NetCDF (hmdiag, PyMC, nutpie, NumPyro, Stan via ArviZ)."
+        ),
+    ],
+    as_json: JsonOpt = False,
+    as_markdown: MarkdownOpt = False,
+    show_all: AllOpt = False,
+    var: VarOpt = None,
+    max_rhat: MaxRhatOpt = None,
+    min_ess: MinEssOpt = None,
+    max_divergences: MaxDivOpt = None,
+    max_treedepth_hits: MaxDepthOpt = None,
+    min_bfmi: MinBfmiOpt = None,
+    hdi_prob: HdiOpt = None,
+) -> None:
+    """Diagnose a saved run against the thresholds.
+
+    Exit 0 all checks pass, 1 a check failed, 2 unreadable input.
+    """
+    from hmdiag.report import assess_loaded
+    from hmdiag.runs import load_run, read_info
+
+    overrides = _overrides(max_rhat, min_ess, max_divergences, max_treedepth_hits, min_bfmi)
+    prob = _hdi(hdi_prob)
+    with _quiet_warnings():
+        idata = load_run(run)
+        info = read_info(idata, run.stem)
+        report = assess_loaded(
+            idata, info, source=str(run), overrides=overrides, var_names=var, hdi_prob=prob
+        )
+    raise typer.Exit(_emit(report, as_json=as_json, as_markdown=as_markdown, show_all=show_all))
+
+
+@app.command()
+@guarded
+def prior(
+    config: Annotated[Path, typer.Argument(help="YAML model spec.")],
+    draws: Annotated[
+        int, typer.Option("--draws", help="Prior predictive datasets to simulate.")
+    ] = 500,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Prior predictive check: simulate data from the priors and compare with the observed response.
+
+    Exit 0 (warnings are printed, not failed), 2 on bad input.
+    """
+    from hmdiag.data import prepare_data
+    from hmdiag.model import build_model
+    from hmdiag.prior import check_prior, simulate_prior
+    from hmdiag.render import prior_out, terminal
+    from hmdiag.spec import load_spec
+
+    if not 10 <= draws <= 100_000:
+        raise HmdiagError(f"--draws must be between 10 and 100000, got {draws}")
+    loaded = load_spec(config)
+    if loaded.spec.model is not None:
+        raise HmdiagError(
+            f"{config}: hmdiag prior needs a model in the spec language, not model.python"
+        )
+    data = prepare_data(loaded)
+    with _quiet_warnings():
+        built = build_model(loaded.spec, data)  # not the fit cache: prior sampling alters a model
+        result = check_prior(
+            loaded.spec, data, simulate_prior(built, loaded.spec.response, draws, seed)
+        )
+    if as_json:
+        from hmdiag.render.json_out import dumps
+
+        typer.echo(dumps(prior_out.to_dict(result)))
+    else:
+        prior_out.render(terminal.make_console(), result, loaded.spec.name)

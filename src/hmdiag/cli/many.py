@@ -1,0 +1,171 @@
+"""Several runs at once: compare, plot and report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hmdiag.cli.app import EXIT_FAILED, EXIT_OK, _quiet_warnings, app, guarded
+from hmdiag.cli.options import (
+    HdiOpt,
+    JsonOpt,
+    MarkdownOpt,
+    RunsArg,
+    VarOpt,
+    _hdi,
+)
+from hmdiag.errors import HmdiagError
+
+
+@app.command()
+@guarded
+def compare(
+    runs: RunsArg,
+    as_json: JsonOpt = False,
+    as_markdown: MarkdownOpt = False,
+    var: VarOpt = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Also write the grouped ESS bar chart (PNG) here.")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite an existing --plot file.")
+    ] = False,
+    hdi_prob: HdiOpt = None,
+) -> None:
+    """Put runs side by side: verdicts, ESS/s, shared parameters, PSIS-LOO.
+
+    Exit 0 when every run passes its checks, 1 when any fails, 2 on unreadable input.
+    """
+    from hmdiag.compare import compare_runs, load_runs
+    from hmdiag.render import compare_out, terminal
+
+    if len(runs) < 2:
+        raise HmdiagError(
+            "compare needs at least two runs", "e.g. hmdiag compare runs/mme0.nc runs/mme4.nc"
+        )
+    if plot is not None:
+        from hmdiag.runs import check_output_path
+
+        check_output_path(plot, force=force, flag="--plot")
+    with _quiet_warnings():
+        loaded = load_runs(runs, var_names=var, hdi_prob=_hdi(hdi_prob))
+        comparison = compare_runs(loaded)
+        if plot is not None:
+            from hmdiag import plots
+
+            figure = plots.draw("ess", [plots.plot_run(r) for r in loaded], var)
+            plots.save_figure(figure, plot, force=force, flag="--plot")
+    if as_json:
+        from hmdiag.render.json_out import dumps
+
+        typer.echo(dumps(compare_out.comparison_to_dict(comparison)))
+    elif as_markdown:
+        typer.echo(compare_out.render_markdown(comparison))
+    else:
+        console = terminal.make_console()
+        compare_out.render_terminal(console, comparison)
+        if plot is not None:
+            terminal.render_message(console, f"wrote {plot}")
+    raise typer.Exit(EXIT_OK if all(r.verdict == "pass" for r in comparison.runs) else EXIT_FAILED)
+
+
+@app.command()
+@guarded
+def plot(
+    runs: RunsArg,
+    kind: Annotated[
+        list[str],
+        typer.Option(
+            "--kind",
+            "-k",
+            help="trace, rank, pair, forest, energy, ess, autocorr or all (repeatable).",
+        ),
+    ] = ["all"],  # noqa: B006 - Typer needs a literal default
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the PNG files.")] = Path(
+        "plots"
+    ),
+    var: VarOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing PNG files.")] = False,
+) -> None:
+    """Write diagnostic plots (PNG) for one or more runs.
+
+    Per-run kinds write OUT/<run>-<kind>.png; forest and ess overlay all runs.
+    """
+    from hmdiag import plots
+    from hmdiag.compare import load_runs
+    from hmdiag.render import terminal
+    from hmdiag.runs import has_group
+
+    kinds = list(plots.KINDS) if "all" in kind else kind
+    unknown = [k for k in kinds if k not in plots.KINDS]
+    if unknown:
+        raise HmdiagError(
+            f"--kind {unknown[0]!r} is not a plot kind",
+            f"choose from: {', '.join((*plots.KINDS, 'all'))}",
+        )
+    if out.exists() and not out.is_dir():
+        raise HmdiagError(f"{out}: is a file; --out needs a folder")
+    with _quiet_warnings():
+        loaded = load_runs(runs, var_names=None)
+        if "all" in kind and not all(has_group(r.idata, "posterior_predictive") for r in loaded):
+            kinds.remove("ppc")  # `all` draws what the runs hold; fit with --ppc for the check
+        written = plots.write_plots(
+            [plots.plot_run(r) for r in loaded], kinds, out, var_names=var, force=force
+        )
+    console = terminal.make_console()
+    for path in written:
+        terminal.render_message(console, f"wrote {path}")
+
+
+@app.command()
+@guarded
+def report(
+    runs: RunsArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path(
+        "report.html"
+    ),
+    var: VarOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing report.")] = False,
+    hdi_prob: HdiOpt = None,
+) -> None:
+    """Write one self-contained HTML report (verdicts, checks, advice, tables, plots).
+
+    Exit 0 when every run passes, 1 when any fails, 2 on bad input.
+    """
+    from hmdiag import plots
+    from hmdiag.compare import compare_runs, load_runs
+    from hmdiag.render import html, terminal
+    from hmdiag.runs import check_output_path, write_atomically
+
+    check_output_path(out, force=force)
+    with _quiet_warnings():
+        loaded = load_runs(runs, var_names=var, hdi_prob=_hdi(hdi_prob))
+        plot_runs = [plots.plot_run(r) for r in loaded]
+        run_images = []
+        for run in plot_runs:
+            images = []
+            for kind in ("rank", "pair", "trace", "energy"):
+                try:
+                    images.append(
+                        (f"{run.label}: {kind}", plots.figure_png(plots.draw(kind, [run], var)))
+                    )
+                except HmdiagError:
+                    continue  # e.g. no energy stat: leave that figure out
+            run_images.append(images)
+        comparison = compare_runs(loaded) if len(loaded) > 1 else None
+        cross = (
+            []
+            if comparison is None
+            else [
+                (f"{k} across runs", plots.figure_png(plots.draw(k, plot_runs, var)))
+                for k in ("forest", "ess")
+            ]
+        )
+        document = html.render_report([r.report for r in loaded], run_images, comparison, cross)
+    write_atomically(
+        out, lambda tmp: tmp.write_text(document, encoding="utf-8"), force=force, suffix=".html"
+    )
+    terminal.render_message(terminal.make_console(), f"wrote {out} ({len(document) // 1024} KiB)")
+    raise typer.Exit(EXIT_OK if all(r.report.verdict.passed for r in loaded) else EXIT_FAILED)

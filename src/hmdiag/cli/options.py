@@ -1,0 +1,91 @@
+"""Options shared by several commands, defined once, and the validation of threshold flags."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from hmdiag.errors import HmdiagError
+
+# Options shared by fit and check, defined once.
+VarOpt = Annotated[
+    list[str] | None, typer.Option("--var", help="Only these variables (repeatable).")
+]
+BackendOpt = Annotated[
+    str | None,
+    typer.Option(help="Sampler backend: nutpie, pymc, numpyro or blackjax (overrides the spec)."),
+]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print JSON (schema_version 1) instead of tables.")
+]
+MarkdownOpt = Annotated[
+    bool, typer.Option("--markdown", help="Print Markdown (for CI job summaries).")
+]
+AllOpt = Annotated[bool, typer.Option("--all", help="Show every element of large vectors.")]
+MaxRhatOpt = Annotated[
+    float | None, typer.Option("--max-rhat", help="Fail when r_hat exceeds this. [default: 1.01]")
+]
+MinEssOpt = Annotated[
+    float | None,
+    typer.Option("--min-ess", help="Minimum bulk and tail ESS per chain. [default: 100]"),
+]
+MaxDivOpt = Annotated[
+    int | None, typer.Option("--max-divergences", help="Allowed divergences. [default: 0]")
+]
+MaxDepthOpt = Annotated[
+    int | None,
+    typer.Option("--max-treedepth-hits", help="Allowed max-tree-depth hits. [default: 0]"),
+]
+MinBfmiOpt = Annotated[
+    float | None, typer.Option("--min-bfmi", help="Minimum E-BFMI per chain. [default: 0.3]")
+]
+WorkersOpt = Annotated[int, typer.Option("--workers", help="Workers of the local Dask cluster.")]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option("--scheduler", help="Address of a running Dask scheduler (tcp://HOST:PORT)."),
+]
+RunsArg = Annotated[list[Path], typer.Argument(help="Runs: ArviZ NetCDF files.")]
+HdiOpt = Annotated[
+    float | None, typer.Option("--hdi-prob", help="HDI probability. [default: 0.89]")
+]
+
+
+def _overrides(
+    max_rhat: float | None,
+    min_ess: float | None,
+    max_div: int | None,
+    max_depth: int | None,
+    min_bfmi: float | None,
+) -> dict[str, Any]:
+    """Validated threshold flags as overrides (``None`` = keep the spec's or default)."""
+    for flag, value in (("--max-rhat", max_rhat), ("--min-ess", min_ess), ("--min-bfmi", min_bfmi)):
+        if value is not None and not math.isfinite(value):
+            raise HmdiagError(f"{flag} must be a finite number, got {value}")
+    if max_rhat is not None and max_rhat <= 1.0:
+        raise HmdiagError(f"--max-rhat must be greater than 1, got {max_rhat}")
+    for flag, value in (
+        ("--min-ess", min_ess),
+        ("--max-divergences", max_div),
+        ("--max-treedepth-hits", max_depth),
+        ("--min-bfmi", min_bfmi),
+    ):
+        if value is not None and value < 0:
+            raise HmdiagError(f"{flag} must be >= 0, got {value}")
+    return {
+        "max_rhat": max_rhat,
+        "min_ess_per_chain": min_ess,
+        "max_divergences": max_div,
+        "max_treedepth_hits": max_depth,
+        "min_bfmi": min_bfmi,
+    }
+
+
+def _hdi(value: float | None) -> float | None:
+    if value is None:
+        return None
+    if not 0 < value < 1:  # also rejects NaN
+        raise HmdiagError(f"--hdi-prob must be between 0 and 1, got {value}")
+    return value
