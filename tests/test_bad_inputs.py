@@ -989,7 +989,10 @@ def check_missing_file(ws: Workspace) -> Expect:
     path = ws.root / "nope.nc"
     return Expect(
         ["check", path],
-        [f"{path}: file not found", "hint: pass a NetCDF run saved by hmdiag fit or az.to_netcdf"],
+        [
+            f"{path}: file not found",
+            "hint: pass an ArviZ NetCDF run (hmdiag fit, DataTree.to_netcdf, or az.to_netcdf in ArviZ 0.x)",
+        ],
     )
 
 
@@ -999,7 +1002,7 @@ def check_truncated_netcdf(ws: Workspace) -> Expect:
     path = ws.write("truncated.nc", source[: len(source) // 2])
     return Expect(
         ["check", path],
-        [f"{path}: cannot read as InferenceData (truncated or damaged?)", "truncated file"],
+        [f"{path}: cannot read as an ArviZ run (truncated or damaged?)", "truncated file"],
     )
 
 
@@ -1008,7 +1011,10 @@ def check_text_file(ws: Workspace) -> Expect:
     path = ws.write("notes.nc", "these are notes, not a run\n")
     return Expect(
         ["check", path],
-        [f"{path}: not a NetCDF file", "hint: hmdiag reads InferenceData saved with az.to_netcdf"],
+        [
+            f"{path}: not a NetCDF file",
+            "hint: pass an ArviZ NetCDF run (hmdiag fit, DataTree.to_netcdf, or az.to_netcdf in ArviZ 0.x)",
+        ],
     )
 
 
@@ -1038,7 +1044,7 @@ def check_inference_data_without_posterior(ws: Workspace) -> Expect:
 @case()
 def check_empty_file(ws: Workspace) -> Expect:
     path = ws.write("empty.nc", b"")
-    return Expect(["check", path], [f"{path}: the file is empty", "az.to_netcdf"])
+    return Expect(["check", path], [f"{path}: the file is empty", "DataTree.to_netcdf"])
 
 
 @case()

@@ -103,7 +103,7 @@ def test_check_markdown(arviz_example: Any) -> None:
         (lambda p: (p.write_text("not a netcdf"), p)[1], "not a NetCDF file"),
         (
             lambda p: (p.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 64), p)[1],
-            "cannot read as InferenceData",
+            "cannot read as an ArviZ run",
         ),
     ],
 )
@@ -122,7 +122,7 @@ def test_check_truncated_and_posterior_less_files(
     truncated = tmp_path / "truncated.nc"
     truncated.write_bytes(source[: len(source) // 2])
     result = invoke("check", truncated)
-    assert result.exit_code == 2 and "cannot read as InferenceData" in result.output
+    assert result.exit_code == 2 and "cannot read as an ArviZ run" in result.output
     idata = az.from_netcdf(arviz_example("centered_eight"))
     no_post = tmp_path / "noposterior.nc"
     xr.DataTree.from_dict({"sample_stats": idata["sample_stats"].to_dataset()}).to_netcdf(
@@ -175,8 +175,20 @@ def test_fit_writes_run_that_loads_back(az: Any, tmp_path: Path) -> None:
     assert "parameterization: non_centered" in attrs["hmdiag_spec_text"]
     assert len(attrs["hmdiag_data_sha256"]) == 64 and float(attrs["hmdiag_wall_seconds"]) > 0
     assert not list(out.parent.glob(".*.tmp"))  # no temp file left behind
+    from hmdiag.timing import FIT_PHASES
+
+    timing = doc["timing"]
+    assert list(timing)[: len(FIT_PHASES)] == list(FIT_PHASES)
+    assert all(v >= 0 for v in timing.values())
+    # compile may be ~0: an earlier test in this process compiled the same structure
+    assert timing["sample"] > 0 and timing["save"] > 0 and "compile" in timing
+    assert timing["sample"] >= doc["sampling"]["seconds"]
+    stored = json.loads(attrs["hmdiag_timing"])  # phases up to the save travel with the run
+    assert set(stored) <= set(FIT_PHASES) - {"save", "diagnose"} and stored["sample"] > 0
     again = invoke("check", out, "--json")
-    assert json.loads(again.stdout)["parameters"] == doc["parameters"]
+    checked = json.loads(again.stdout)
+    assert checked["parameters"] == doc["parameters"]
+    assert checked["timing"] is None  # `check` did not fit: it reports no phases
 
 
 def test_check_warns_when_the_data_changed_since_the_fit(

@@ -318,7 +318,7 @@ def test_localization_matches_a_per_parameter_scipy_computation(
 
 
 def test_large_runs_are_summarized_by_the_kernels_with_arviz_numbers(
-    az: Any, rng: np.random.Generator
+    az: Any, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """From KERNEL_MIN_PARAMETERS elements on, hmdiag.kernels gives arviz-stats' numbers."""
     from hmdiag.diagnostics import KERNEL_MIN_PARAMETERS, summarize_parameters
@@ -337,7 +337,17 @@ def test_large_runs_are_summarized_by_the_kernels_with_arviz_numbers(
     names = ["mu", "theta", "slow", "tau"]
     by_arviz = summarize_parameters(idata, names, 0.89, engine="arviz")
     by_kernel = summarize_parameters(idata, names, 0.89, engine="kernel")
-    assert summarize_parameters(idata, names, 0.89) == by_kernel  # "auto" picks the kernel
+    from hmdiag import diagnostics
+
+    calls = []
+    real = diagnostics._summarize_with_kernels
+    monkeypatch.setattr(
+        diagnostics,
+        "_summarize_with_kernels",
+        lambda *args: calls.append(len(args[1])) or real(*args),
+    )
+    assert summarize_parameters(idata, names, 0.89) == by_kernel
+    assert calls == [len(names)]  # "auto" took the kernel path at this size
     assert [p.name for p in by_kernel] == [p.name for p in by_arviz]
     assert by_kernel[1].name == "theta[0]" and by_kernel[1].variable == "theta"
     for fast, reference in zip(by_kernel, by_arviz, strict=True):
@@ -346,5 +356,6 @@ def test_large_runs_are_summarized_by_the_kernels_with_arviz_numbers(
             assert getattr(fast, field) == pytest.approx(getattr(reference, field), rel=1e-8)
     small = summarize_parameters(idata, ["mu", "tau"], 0.89)
     assert small == summarize_parameters(idata, ["mu", "tau"], 0.89, engine="arviz")
+    assert calls == [len(names)]  # two elements: arviz-stats, not the kernel
     with pytest.raises(ValueError, match="engine must be"):
         summarize_parameters(idata, names, 0.89, engine="fast")

@@ -154,7 +154,7 @@ def _callbacks_swapped() -> Iterator[None]:
 
 
 def compile_model(model: Any, nutpie: Any, *, stock: bool | None = None) -> Any:
-    """``nutpie.compile_pymc_model(model)``, about 3 s faster in a fresh process."""
+    """``nutpie.compile_pymc_model(model)``, about 2 s faster in a fresh process."""
     if stock is None:
         stock = os.environ.get("HMDIAG_NUTPIE_STOCK") == "1"
     if stock or not fast_path_applies(nutpie):

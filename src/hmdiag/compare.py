@@ -62,7 +62,7 @@ class ParameterRow:
 
 @dataclass(frozen=True)
 class LooRow:
-    """One run's PSIS-LOO result from ``az.compare``."""
+    """One run's PSIS-LOO result from arviz-stats ``compare``."""
 
     label: str
     rank: int

@@ -106,7 +106,11 @@ def read_table(path: Path) -> pd.DataFrame:
             f"{path}: is not a regular file (a device, pipe or socket)",
             "data.path must name a CSV file",
         )
-    if not _starts_as_utf8(path):
+    try:
+        utf8 = _starts_as_utf8(path)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read as CSV: {exc.strerror or exc}") from None
+    if not utf8:
         raise DataError(f"{path}: not UTF-8 text; save the CSV as UTF-8")
     try:
         # Keep blank lines while parsing so row index + 2 stays the physical line number.

@@ -390,7 +390,14 @@ def data_drift_note(info: RunInfo) -> str | None:
     path = Path(info.data_path)
     if not path.exists():
         return f"the data file this run was fitted on, {path}, no longer exists"
-    current = file_sha256(path)
+    if not path.is_file():
+        return f"the data file this run was fitted on, {path}, is no longer a regular file"
+    try:
+        current = file_sha256(path)
+    except OSError as exc:
+        return (
+            f"the data file this run was fitted on, {path}, cannot be read: {exc.strerror or exc}"
+        )
     if current != info.data_sha256:
         return (
             f"the data file {path} changed since this run was fitted "

@@ -41,7 +41,7 @@ class DataError(HmdiagError):
 
 
 class RunFileError(HmdiagError):
-    """A saved run (.nc) is missing, unreadable or not an InferenceData with a posterior."""
+    """A saved run (.nc) is missing, unreadable or not an ArviZ run with a posterior."""
 
 
 class OutputError(HmdiagError):

@@ -1,4 +1,4 @@
-"""The fit recipe: spec -> data -> model -> sampler -> InferenceData with provenance."""
+"""The fit recipe: spec -> data -> model -> sampler -> run (DataTree) with provenance."""
 
 from __future__ import annotations
 

@@ -171,6 +171,10 @@ def assess_loaded(
     hdi_prob: float | None = None,
 ) -> RunReport:
     """Assess a loaded run with thresholds from its stored spec plus ``overrides``."""
+    from dataclasses import replace
+
+    # The phase times stored in a run describe its fit, not this command: `check` reports none.
+    info = replace(info, timing={})
     base, spec_hdi = thresholds_from_spec_text(info.spec_text)
     thresholds = base.with_overrides(**(overrides or {}))
     prob = hdi_prob if hdi_prob is not None else (spec_hdi or 0.89)

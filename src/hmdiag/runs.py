@@ -48,6 +48,10 @@ def check_output_path(path: Path, *, force: bool, flag: str = "--out") -> None:
     """Fail early (before any sampling) if ``path`` cannot be written or would be clobbered."""
     if path.exists() and path.is_dir():
         raise OutputError(f"{path}: is a directory; {flag} needs a file path")
+    if path.exists() and not path.is_file():
+        raise OutputError(
+            f"{path}: is not a regular file (a device, pipe or socket); {flag} needs a file path"
+        )
     if path.exists() and not force:
         raise OutputError(
             f"{path}: already exists; refusing to overwrite",
@@ -108,7 +112,7 @@ def group_dataset(run: Any, name: str) -> Any | None:
 
 
 def set_group(run: Any, name: str, dataset: Any) -> None:
-    """Add or replace group ``name`` with ``dataset``, keeping the group's attributes."""
+    """Add or replace group ``name`` with ``dataset`` (its attributes become the group's)."""
     import xarray as xr
 
     run[name] = xr.DataTree(dataset)
@@ -198,7 +202,8 @@ def load_run(path: str | Path) -> Any:
     path = Path(path)
     if not path.exists():
         raise RunFileError(
-            f"{path}: file not found", "pass a NetCDF run saved by hmdiag fit or az.to_netcdf"
+            f"{path}: file not found",
+            "pass an ArviZ NetCDF run (hmdiag fit, DataTree.to_netcdf, or az.to_netcdf in ArviZ 0.x)",
         )
     if path.is_dir():
         raise RunFileError(f"{path}: is a directory, not a NetCDF file")
@@ -206,13 +211,15 @@ def load_run(path: str | Path) -> Any:
         raise RunFileError(f"{path}: is not a regular file (a device, pipe or socket)")
     if path.stat().st_size == 0:
         raise RunFileError(
-            f"{path}: the file is empty", "pass a NetCDF run saved by hmdiag fit or az.to_netcdf"
+            f"{path}: the file is empty",
+            "pass an ArviZ NetCDF run (hmdiag fit, DataTree.to_netcdf, or az.to_netcdf in ArviZ 0.x)",
         )
     with path.open("rb") as handle:
         magic = handle.read(8)
     if not (magic.startswith(b"\x89HDF") or magic.startswith(b"CDF")):
         raise RunFileError(
-            f"{path}: not a NetCDF file", "hmdiag reads InferenceData saved with az.to_netcdf"
+            f"{path}: not a NetCDF file",
+            "pass an ArviZ NetCDF run (hmdiag fit, DataTree.to_netcdf, or az.to_netcdf in ArviZ 0.x)",
         )
     import xarray as xr
 
@@ -221,7 +228,7 @@ def load_run(path: str | Path) -> Any:
     except Exception as exc:  # h5py/netCDF raise many types for damaged files
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise RunFileError(
-            f"{path}: cannot read as InferenceData (truncated or damaged?): {first}"
+            f"{path}: cannot read as an ArviZ run (truncated or damaged?): {first}"
         ) from None
     groups = group_names(idata)
     if "posterior" not in groups:

@@ -103,8 +103,9 @@ def _sample_pymc(
     pm = _lazy.pymc()
     start = time.perf_counter()
     with timer.phase("sample"), built.model:
-        # PyMC 6 samples with nutpie unless told otherwise: this backend is PyMC's own NUTS.
-        step = pm.NUTS(target_accept=s.target_accept, max_treedepth=s.max_treedepth)
+        # PyMC's own NUTS (PyMC 6's default sampler is nutpie; the explicit step and
+        # nuts_sampler keep it that way if that default moves again).
+        step = _pymc_nuts(pm, s)
         idata = pm.sample(
             draws=s.draws,
             tune=s.tune,
@@ -120,6 +121,19 @@ def _sample_pymc(
     with timer.phase("postprocess"):
         _add_log_likelihood(idata, built, pm)
     return idata, seconds
+
+
+def _pymc_nuts(pm: Any, s: SamplerSettings) -> Any:
+    """PyMC's NUTS step, compiled with numba (PyTensor 3's default), else with the C VM.
+
+    This is also the way out for models nutpie cannot compile: their error names this backend.
+    """
+    from numba.core.errors import NumbaError
+
+    try:
+        return pm.NUTS(target_accept=s.target_accept, max_treedepth=s.max_treedepth)
+    except (NotImplementedError, NumbaError):
+        return pm.NUTS(target_accept=s.target_accept, max_treedepth=s.max_treedepth, mode="CVM")
 
 
 def _sample_nutpie(
@@ -185,20 +199,21 @@ def _nutpie_finished(sampler: Any) -> bool:
 
 
 def _add_log_likelihood(idata: Any, built: BuiltModel, pm: Any) -> None:
-    """Pointwise log-likelihood, compiled with numba when it can be.
+    """Pointwise log-likelihood, compiled with PyTensor's default (numba) backend.
 
-    numba is already loaded (by nutpie, and by ArviZ for the pymc backend) and PyTensor keeps
-    numba code in its disk cache, so this takes about 0.2 s against up to 1.2 s for the C
-    backend in a fresh process. Graphs the numba backend cannot compile fall back to
-    PyTensor's default mode. The JAX backends compute it in JAX inside ``pm.sample``.
+    numba is already loaded by nutpie and PyTensor keeps numba code in its disk cache, so this
+    is cheap in a new process. A graph with an op numba cannot lower is compiled with the C
+    virtual machine ("CVM") instead. The JAX backends compute it in JAX inside ``pm.sample``.
     """
+    from numba.core.errors import NumbaError
+
     with built.model:
         try:
-            pm.compute_log_likelihood(idata, progressbar=False, compile_kwargs={"mode": "NUMBA"})
-        except Exception:  # an op numba cannot lower: the default mode always works
+            pm.compute_log_likelihood(idata, progressbar=False)
+        except (NotImplementedError, NumbaError):
             if has_group(idata, "log_likelihood"):
                 del idata["log_likelihood"]
-            pm.compute_log_likelihood(idata, progressbar=False)
+            pm.compute_log_likelihood(idata, progressbar=False, compile_kwargs={"mode": "CVM"})
 
 
 def _nutpie_compiled(built: BuiltModel, nutpie: Any) -> Any:
@@ -250,8 +265,12 @@ def _jax_backend(name: str) -> Any:
                 # One device on a CPU: run the chains vectorized instead of pmap-parallel.
                 nuts=nuts,
             )
+        # PyMC 6 puts the JAX samplers' sampling_time on the posterior group only.
         seconds = float(
-            idata["sample_stats"].attrs.get("sampling_time", time.perf_counter() - start)
+            idata["posterior"].attrs.get(
+                "sampling_time",
+                idata["sample_stats"].attrs.get("sampling_time", time.perf_counter() - start),
+            )
         )
         with timer.phase("postprocess"):
             _normalize_stat_names(idata)

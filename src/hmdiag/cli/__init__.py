@@ -10,6 +10,7 @@ Exit codes: 0 healthy, 1 sampled/checked but a threshold failed, 2 bad input
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -37,8 +38,10 @@ def main() -> None:
         else:  # a message, as sys.exit("...") prints it
             print(exc.code, file=sys.stderr)
             code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        # The reader may have gone away (`hmdiag check --json | head -1`).
+        with contextlib.suppress(OSError):
+            stream.flush()
     import multiprocessing
 
     if multiprocessing.active_children():

@@ -83,7 +83,8 @@ def guarded[F: Callable[..., Any]](command: F) -> F:
 
 
 @contextlib.contextmanager
-def _quiet_warnings() -> Iterator[None]:
+def quiet_warnings() -> Iterator[None]:
+    """Silence library warnings: hmdiag reports what matters itself."""
     import warnings
 
     with warnings.catch_warnings():
@@ -91,7 +92,8 @@ def _quiet_warnings() -> Iterator[None]:
         yield
 
 
-def _emit(report: Any, *, as_json: bool, as_markdown: bool, show_all: bool) -> int:
+def emit_report(report: Any, *, as_json: bool, as_markdown: bool, show_all: bool) -> int:
+    """Print one run's report as JSON, Markdown or tables; return its exit code."""
     from hmdiag.render import json_out, markdown, terminal
 
     out = terminal.make_console()

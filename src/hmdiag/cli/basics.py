@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from hmdiag.cli.app import EXIT_FAILED, EXIT_OK, _emit, _quiet_warnings, app, guarded
+from hmdiag.cli.app import EXIT_FAILED, EXIT_OK, app, emit_report, guarded, quiet_warnings
 from hmdiag.cli.options import (
     AllOpt,
     BackendOpt,
@@ -21,8 +21,8 @@ from hmdiag.cli.options import (
     MinBfmiOpt,
     MinEssOpt,
     VarOpt,
-    _hdi,
-    _overrides,
+    threshold_overrides,
+    validated_hdi_prob,
 )
 from hmdiag.errors import HmdiagError
 
@@ -44,7 +44,7 @@ def validate(
         from hmdiag.pipeline import cached_model
         from hmdiag.structure import describe_python
 
-        with _quiet_warnings():
+        with quiet_warnings():
             structure = describe_python(loaded.spec, data, cached_model(loaded, data))
     else:
         structure = describe(loaded.spec, data)
@@ -111,7 +111,7 @@ def fit(
     out_path = out or Path("runs") / f"{spec.name}.nc"
     check_output_path(out_path, force=force)
     thresholds = thresholds_from_checks(spec.checks).with_overrides(
-        **_overrides(max_rhat, min_ess, max_divergences, max_treedepth_hits, min_bfmi)
+        **threshold_overrides(max_rhat, min_ess, max_divergences, max_treedepth_hits, min_bfmi)
     )
     from hmdiag.timing import PhaseTimes
 
@@ -131,7 +131,7 @@ def fit(
     from hmdiag.runs import save_run
     from hmdiag.sampling import import_backend
 
-    with _quiet_warnings():
+    with quiet_warnings():
         with timer.phase("import"):
             import_backend(spec.sampler.backend)
         result = run_fit(
@@ -166,7 +166,9 @@ def fit(
             console,
             f"saved {out_path} (seed {result.settings.seed}, {result.info.wall_seconds:.1f} s)",
         )
-    raise typer.Exit(_emit(report, as_json=as_json, as_markdown=as_markdown, show_all=show_all))
+    raise typer.Exit(
+        emit_report(report, as_json=as_json, as_markdown=as_markdown, show_all=show_all)
+    )
 
 
 @app.command()
@@ -175,7 +177,7 @@ def check(
     run: Annotated[
         Path,
         typer.Argument(
-            help="InferenceData NetCDF (hmdiag, PyMC, nutpie, NumPyro, Stan via ArviZ)."
+            help="ArviZ NetCDF run (hmdiag, PyMC, nutpie, NumPyro, Stan via ArviZ; ArviZ 0.x or 1.x)."
         ),
     ],
     as_json: JsonOpt = False,
@@ -196,15 +198,19 @@ def check(
     from hmdiag.report import assess_loaded
     from hmdiag.runs import load_run, read_info
 
-    overrides = _overrides(max_rhat, min_ess, max_divergences, max_treedepth_hits, min_bfmi)
-    prob = _hdi(hdi_prob)
-    with _quiet_warnings():
+    overrides = threshold_overrides(
+        max_rhat, min_ess, max_divergences, max_treedepth_hits, min_bfmi
+    )
+    prob = validated_hdi_prob(hdi_prob)
+    with quiet_warnings():
         idata = load_run(run)
         info = read_info(idata, run.stem)
         report = assess_loaded(
             idata, info, source=str(run), overrides=overrides, var_names=var, hdi_prob=prob
         )
-    raise typer.Exit(_emit(report, as_json=as_json, as_markdown=as_markdown, show_all=show_all))
+    raise typer.Exit(
+        emit_report(report, as_json=as_json, as_markdown=as_markdown, show_all=show_all)
+    )
 
 
 @app.command()
@@ -235,7 +241,7 @@ def prior(
             f"{config}: hmdiag prior needs a model in the spec language, not model.python"
         )
     data = prepare_data(loaded)
-    with _quiet_warnings():
+    with quiet_warnings():
         built = build_model(loaded.spec, data)  # not the fit cache: prior sampling alters a model
         result = check_prior(
             loaded.spec, data, simulate_prior(built, loaded.spec.response, draws, seed)

@@ -7,14 +7,14 @@ from typing import Annotated
 
 import typer
 
-from hmdiag.cli.app import EXIT_FAILED, EXIT_OK, _quiet_warnings, app, guarded
+from hmdiag.cli.app import EXIT_FAILED, EXIT_OK, app, guarded, quiet_warnings
 from hmdiag.cli.options import (
     HdiOpt,
     JsonOpt,
     MarkdownOpt,
     RunsArg,
     VarOpt,
-    _hdi,
+    validated_hdi_prob,
 )
 from hmdiag.errors import HmdiagError
 
@@ -49,8 +49,8 @@ def compare(
         from hmdiag.runs import check_output_path
 
         check_output_path(plot, force=force, flag="--plot")
-    with _quiet_warnings():
-        loaded = load_runs(runs, var_names=var, hdi_prob=_hdi(hdi_prob))
+    with quiet_warnings():
+        loaded = load_runs(runs, var_names=var, hdi_prob=validated_hdi_prob(hdi_prob))
         comparison = compare_runs(loaded)
         if plot is not None:
             from hmdiag import plots
@@ -80,7 +80,7 @@ def plot(
         typer.Option(
             "--kind",
             "-k",
-            help="trace, rank, pair, forest, energy, ess, autocorr or all (repeatable).",
+            help="trace, rank, pair, energy, autocorr, ppc, forest, ess or all (repeatable).",
         ),
     ] = ["all"],  # noqa: B006 - Typer needs a literal default
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the PNG files.")] = Path(
@@ -107,7 +107,7 @@ def plot(
         )
     if out.exists() and not out.is_dir():
         raise HmdiagError(f"{out}: is a file; --out needs a folder")
-    with _quiet_warnings():
+    with quiet_warnings():
         loaded = load_runs(runs, var_names=None)
         if "all" in kind and not all(has_group(r.idata, "posterior_predictive") for r in loaded):
             kinds.remove("ppc")  # `all` draws what the runs hold; fit with --ppc for the check
@@ -140,8 +140,8 @@ def report(
     from hmdiag.runs import check_output_path, write_atomically
 
     check_output_path(out, force=force)
-    with _quiet_warnings():
-        loaded = load_runs(runs, var_names=var, hdi_prob=_hdi(hdi_prob))
+    with quiet_warnings():
+        loaded = load_runs(runs, var_names=var, hdi_prob=validated_hdi_prob(hdi_prob))
         plot_runs = [plots.plot_run(r) for r in loaded]
         run_images = []
         for run in plot_runs:

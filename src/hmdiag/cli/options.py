@@ -53,7 +53,7 @@ HdiOpt = Annotated[
 ]
 
 
-def _overrides(
+def threshold_overrides(
     max_rhat: float | None,
     min_ess: float | None,
     max_div: int | None,
@@ -83,7 +83,7 @@ def _overrides(
     }
 
 
-def _hdi(value: float | None) -> float | None:
+def validated_hdi_prob(value: float | None) -> float | None:
     if value is None:
         return None
     if not 0 < value < 1:  # also rejects NaN

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hmdiag.cli.app import EXIT_FAILED, EXIT_OK, _quiet_warnings, app, guarded
+from hmdiag.cli.app import EXIT_FAILED, EXIT_OK, app, guarded, quiet_warnings
 from hmdiag.cli.options import (
     BackendOpt,
     JsonOpt,
@@ -82,7 +82,7 @@ def doctor(
         )
         return report, run_paths[number]
 
-    with _quiet_warnings():
+    with quiet_warnings():
         result = doc.run_doctor(
             loaded,
             fit_step,
@@ -189,7 +189,7 @@ def sweep(
     if plot is not None:
         from hmdiag import plots
 
-        with _quiet_warnings():
+        with quiet_warnings():
             plots.save_figure(plots.plot_sweep(entries, keys), plot, force=force, flag="--plot")
     skipped = len(variants) - len(todo)
     if as_json:
@@ -255,7 +255,7 @@ def sbc(
         )
     console = terminal.make_console(stderr=True)
     results = []
-    with _quiet_warnings(), dask_client(workers, scheduler) as client:
+    with quiet_warnings(), dask_client(workers, scheduler) as client:
         from dask.distributed import as_completed
 
         futures = [
@@ -271,7 +271,7 @@ def sbc(
     if plot is not None:
         from hmdiag import plots
 
-        with _quiet_warnings():
+        with quiet_warnings():
             plots.save_figure(plots.plot_sbc(outcome), plot, force=force, flag="--plot")
     if as_json:
         from hmdiag.render.json_out import dumps
