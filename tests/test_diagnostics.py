@@ -359,3 +359,20 @@ def test_large_runs_are_summarized_by_the_kernels_with_arviz_numbers(
     assert calls == [len(names)]  # two elements: arviz-stats, not the kernel
     with pytest.raises(ValueError, match="engine must be"):
         summarize_parameters(idata, names, 0.89, engine="fast")
+
+
+def test_ks_distances_match_scipy_per_row_with_ties(rng: np.random.Generator) -> None:
+    from scipy.stats import ks_2samp
+
+    from hmdiag.diagnostics import ks_distances
+
+    rows = rng.normal(size=(9, 400))
+    rows[2] = np.round(rows[2], 1)  # many ties across the two samples
+    rows[4] = np.round(rows[4])
+    rows[6, ::2] = rows[6, 1::2]  # exact duplicates
+    mask = rng.random(400) < 0.07
+    expected = [ks_2samp(r[mask], r[~mask]).statistic for r in rows]
+    np.testing.assert_allclose(ks_distances(rows, mask), expected, rtol=0, atol=1e-15)
+    shifted = rows.copy()
+    shifted[:, mask] += 10.0  # complete separation
+    assert np.all(ks_distances(shifted, mask) == 1.0)
