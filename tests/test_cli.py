@@ -189,6 +189,7 @@ def test_fit_writes_run_that_loads_back(az: Any, tmp_path: Path) -> None:
     checked = json.loads(again.stdout)
     assert checked["parameters"] == doc["parameters"]
     assert checked["timing"] is None  # `check` did not fit: it reports no phases
+    assert checked["definitions"] == {"interval": "hdi", "ess_tail_quantiles": [0.05, 0.95]}
 
 
 def test_check_warns_when_the_data_changed_since_the_fit(

@@ -8,7 +8,7 @@ from typing import Any
 
 from hmdiag import __version__
 from hmdiag.checks import Thresholds, Verdict
-from hmdiag.diagnostics import Diagnosis
+from hmdiag.diagnostics import TAIL_ESS_CI_PROB, Diagnosis
 from hmdiag.runs import RunInfo
 
 SCHEMA_VERSION = 1
@@ -95,6 +95,11 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
             "step_size": {"per_chain": [c.step_size for c in chains]},
             "parameters": [asdict(p) for p in d.parameters],
             "hdi_prob": d.hdi_prob,
+            # What hmdiag computes where ArviZ 1.x defaults differ (ETI, tail ESS at 0.11/0.89).
+            "definitions": {
+                "interval": "hdi",
+                "ess_tail_quantiles": [round(1 - TAIL_ESS_CI_PROB, 6), TAIL_ESS_CI_PROB],
+            },
             "divergence_hotspots": [asdict(h) for h in d.hotspots],
             "advice": [asdict(a) for a in v.advice],
             "sampling": {

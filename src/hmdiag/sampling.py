@@ -248,6 +248,7 @@ def _jax_backend(name: str) -> Any:
             raise HmdiagError(f"sampler backend {name!r} is not installed", INSTALL_HINTS[name])
         pm = _lazy.pymc()
         # PyMC 6 takes sampler options in `nuts=`; chain_method is lifted to the JAX driver.
+        # One device on a CPU: run the chains vectorized instead of pmap-parallel.
         nuts: dict[str, Any] = {"chain_method": "vectorized", "target_accept": s.target_accept}
         if name == "numpyro":
             nuts["max_tree_depth"] = s.max_treedepth
@@ -262,7 +263,6 @@ def _jax_backend(name: str) -> Any:
                 nuts_sampler=name,
                 compute_convergence_checks=False,
                 idata_kwargs={"log_likelihood": True},
-                # One device on a CPU: run the chains vectorized instead of pmap-parallel.
                 nuts=nuts,
             )
         # PyMC 6 puts the JAX samplers' sampling_time on the posterior group only.

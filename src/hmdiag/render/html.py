@@ -10,7 +10,7 @@ from hmdiag import __version__
 from hmdiag.checks import percentile
 from hmdiag.compare import Comparison
 from hmdiag.render.compare_out import HEADLINE, _cell
-from hmdiag.render.text import fmt, is_bad, param_rows
+from hmdiag.render.text import TAIL_ESS_NOTE, fmt, is_bad, param_rows
 from hmdiag.report import RunReport
 
 CSS = """
@@ -106,7 +106,7 @@ def _run_section(report: RunReport, images: list[tuple[str, bytes]]) -> str:
     rows_text, omitted = param_rows(report, show_all=False)
     shown = [p for p in d.parameters if p.name in {r[0] for r in rows_text}]
     classes = ["bad" if is_bad(p, report) else "" for p in shown]
-    parts.append(f"<h3>Posterior summary ({100 * d.hdi_prob:g}% HDI)</h3>")
+    parts.append(f"<h3>Posterior summary ({100 * d.hdi_prob:g}% HDI; {TAIL_ESS_NOTE})</h3>")
     parts.append(
         _table(
             [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hmdiag.render.text import fmt, param_rows
+from hmdiag.render.text import TAIL_ESS_NOTE, fmt, param_rows
 from hmdiag.report import RunReport
 
 _ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️", "n/a": "➖"}
@@ -49,7 +49,7 @@ def render_report(report: RunReport, *, show_all: bool = False) -> str:
                 for h in d.hotspots[:5]
             ],
         )
-    out += ["", f"**Posterior summary** ({100 * d.hdi_prob:g}% HDI)", ""]
+    out += ["", f"**Posterior summary** ({100 * d.hdi_prob:g}% HDI; {TAIL_ESS_NOTE})", ""]
     header = [
         "parameter",
         "mean",

@@ -11,7 +11,7 @@ from rich.text import Text
 
 from hmdiag.checks import percentile
 from hmdiag.errors import HmdiagError
-from hmdiag.render.text import fmt, is_bad, summary_cells, visible_parameters
+from hmdiag.render.text import TAIL_ESS_NOTE, fmt, is_bad, summary_cells, visible_parameters
 from hmdiag.report import RunReport
 from hmdiag.structure import ModelStructure
 
@@ -84,7 +84,10 @@ def render_structure(console: Console, structure: ModelStructure, source: Path) 
 def _summary_table(report: RunReport, *, show_all: bool) -> tuple[Table, int]:
     d = report.diagnosis
     low, high = 50 - 50 * d.hdi_prob, 50 + 50 * d.hdi_prob
-    table = Table(title=f"posterior summary ({100 * d.hdi_prob:g}% HDI)", title_justify="left")
+    table = Table(
+        title=f"posterior summary ({100 * d.hdi_prob:g}% HDI; {TAIL_ESS_NOTE})",
+        title_justify="left",
+    )
     headers = [
         "parameter",
         "mean",

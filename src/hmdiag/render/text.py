@@ -8,6 +8,8 @@ from hmdiag.diagnostics import ParameterSummary
 from hmdiag.report import RunReport
 
 COMPACT_ELEMENTS = 8
+# Tail ESS follows Vehtari et al. (2021), not arviz-stats 1.x's default quantiles (0.11, 0.89).
+TAIL_ESS_NOTE = "ess_tail at the 5%/95% quantiles"
 
 
 def fmt(value: float | int | None, digits: int = 3) -> str:
