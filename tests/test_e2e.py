@@ -147,7 +147,10 @@ def test_compare_full_size_mme0_against_mme4(full_runs: dict[str, Any]) -> None:
     mme0, mme4 = doc["runs"]
     assert (mme0["label"], mme4["label"]) == ("mme0", "mme4")
     assert mme0["divergences"] > 100 and mme4["divergences"] == 0
-    assert mme4["ess_per_second"] > 4 * mme0["ess_per_second"]  # nutpie: about 8x, pymc: 20x
+    # Seeded draws, so ESS is reproducible (ESS per second depends on the machine's load):
+    # nutpie gives 964 against 114, PyMC's NUTS 956 against 137.
+    assert mme4["min_ess_bulk"] > 4 * mme0["min_ess_bulk"]
+    assert mme4["ess_per_second"] > 0 and mme0["ess_per_second"] > 0
     names = [p["name"] for p in doc["parameters"]]
     assert names == ["a_bar", "a[1]", "a[2]", "a[3]", "sigma"]
     a1 = next(p for p in doc["parameters"] if p["name"] == "a[1]")["runs"]
