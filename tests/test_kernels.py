@@ -146,7 +146,9 @@ def test_truncation_stages_are_exercised(
 ) -> None:
     """Independent draws stop within the first direct lags; autocorrelation needs more/FFT."""
     seen: set[Any] = set()
-    direct, fft = kernels._acov_direct, kernels._acov_fft
+    from hmdiag.kernels import _blocks
+
+    direct, fft = _blocks._acov_direct, _blocks._acov_fft
 
     def spy_direct(centered: np.ndarray, start: int, stop: int) -> np.ndarray:
         seen.add(start)
@@ -156,8 +158,8 @@ def test_truncation_stages_are_exercised(
         seen.add("fft")
         return fft(centered)
 
-    monkeypatch.setattr(kernels, "_acov_direct", spy_direct)
-    monkeypatch.setattr(kernels, "_acov_fft", spy_fft)
+    monkeypatch.setattr(_blocks, "_acov_direct", spy_direct)
+    monkeypatch.setattr(_blocks, "_acov_fft", spy_fft)
     assert_matches("ess", DATASETS[name], method="bulk")
     assert used <= seen
     assert not unused & seen
