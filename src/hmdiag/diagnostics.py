@@ -23,7 +23,7 @@ import numpy as np
 
 from hmdiag import _lazy
 from hmdiag.model import GroupTerm as GroupTermInfo
-from hmdiag.runs import RunInfo
+from hmdiag.runs import RunInfo, has_group
 from hmdiag.sampling import STAT_ALIASES
 
 DEFAULT_MAX_TREEDEPTH = 10  # PyMC, Stan and NumPyro all default to 10
@@ -253,7 +253,7 @@ def _bfmi(idata: Any) -> list[float] | None:
 
 def _sample_stats(idata: Any) -> Any | None:
     """The run's sample_stats group, or None (runs from some tools lack it)."""
-    return idata["sample_stats"] if "sample_stats" in idata.children else None
+    return idata["sample_stats"] if has_group(idata, "sample_stats") else None
 
 
 def _treedepth_hits(

@@ -79,7 +79,7 @@ def _plot_data(run: PlotRun, *groups: str) -> Any:
     """
     import xarray as xr
 
-    from hmdiag.sampling import STAT_ALIASES
+    from hmdiag.sampling import canonical_stat_names
 
     nodes = {}
     for name in groups:
@@ -87,10 +87,7 @@ def _plot_data(run: PlotRun, *groups: str) -> Any:
         if ds is None:
             continue
         if name == "sample_stats":
-            for canonical in ("diverging", "energy"):
-                native = next((n for n in STAT_ALIASES[canonical] if n in ds), None)
-                if native is not None and native != canonical:
-                    ds = ds.rename({native: canonical})
+            ds = canonical_stat_names(ds)
             if "diverging" in ds and ds["diverging"].dtype != bool:
                 ds["diverging"] = ds["diverging"].astype(bool)
         nodes[name] = ds
@@ -518,8 +515,6 @@ def plot_sweep(entries: list[dict[str, Any]], keys: list[str]) -> Any:
 
 def plot_sbc(result: Any) -> Any:
     """Rank histograms per parameter with the 99% band expected under uniformity."""
-    import math
-
     from scipy.stats import binom
 
     plt = _pyplot()

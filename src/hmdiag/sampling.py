@@ -81,10 +81,9 @@ def import_backend(backend: str) -> None:
     import importlib
 
     _lazy.pymc()
-    module = {"nutpie": "nutpie", "numpyro": "numpyro", "blackjax": "blackjax"}.get(backend)
-    if module is not None:
+    if backend != "pymc":
         with contextlib.suppress(ImportError):
-            importlib.import_module(module)
+            importlib.import_module(backend)
 
 
 def _initial_point_problem(built: BuiltModel) -> str | None:
@@ -287,17 +286,24 @@ def _drop_empty_groups(idata: Any) -> None:
             del idata[name]
 
 
-def _normalize_stat_names(idata: Any) -> None:
-    """Rename sampler-specific sample stats to PyMC's names (kept when already present)."""
+def canonical_stat_names(stats: Any) -> Any:
+    """A sample-stats Dataset with sampler-specific names renamed to PyMC's (``divergent__`` ->
+    ``diverging``); a name already present is kept."""
     renames = {
         native: canonical for canonical, natives in STAT_ALIASES.items() for native in natives[1:]
     }
+    present = {k: v for k, v in renames.items() if k in stats and v not in stats}
+    return stats.rename(present) if present else stats
+
+
+def _normalize_stat_names(idata: Any) -> None:
+    """Rename the run's sampler-specific sample stats to PyMC's names, in place."""
     stats = group_dataset(idata, "sample_stats")
     if stats is None:
         return
-    present = {k: v for k, v in renames.items() if k in stats and v not in stats}
-    if present:
-        set_group(idata, "sample_stats", stats.rename(present))
+    renamed = canonical_stat_names(stats)
+    if renamed is not stats:
+        set_group(idata, "sample_stats", renamed)
 
 
 def _add_observed_data(idata: Any, built: BuiltModel) -> None:
