@@ -8,13 +8,6 @@ import warnings
 from types import ModuleType
 
 
-def arviz_base() -> ModuleType:
-    """ArviZ's data layer (converters, labels, selection helpers)."""
-    import arviz_base
-
-    return arviz_base
-
-
 def arviz_stats() -> ModuleType:
     """ArviZ's diagnostics and model comparison (rhat, ess, summary, bfmi, loo, compare)."""
     import arviz_stats

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hmdiag import _lazy
 from hmdiag.errors import OutputError, RunFileError
 
 ATTR_PREFIX = "hmdiag_"
@@ -116,15 +115,6 @@ def set_group(run: Any, name: str, dataset: Any) -> None:
     import xarray as xr
 
     run[name] = xr.DataTree(dataset)
-
-
-def as_run(data: Any) -> Any:
-    """An in-memory run as a DataTree: a DataTree as is, else ArviZ's converter."""
-    import xarray as xr
-
-    if isinstance(data, xr.DataTree):
-        return data
-    return _lazy.arviz_base().convert_to_datatree(data)
 
 
 def attach_info(idata: Any, info: RunInfo) -> None:
