@@ -288,6 +288,7 @@ def plot_ppc(run: PlotRun, var_names: list[str] | None) -> Any:
             "fit it with hmdiag fit --ppc",
         )
     azp = _azp()
+    figsize = (8.0, 4.0 * math.ceil(len(names) / 2))
     discrete = all(predictive[v].dtype.kind == "i" and observed[v].dtype.kind == "i" for v in names)
     if discrete:
         pc = azp.plot_ppc_rootogram(
@@ -296,7 +297,7 @@ def plot_ppc(run: PlotRun, var_names: list[str] | None) -> Any:
             ci_prob=0.89,
             backend="matplotlib",
             labeller=_labeller(),
-            figure_kwargs={"figsize": (8.0, 4.0 * math.ceil(len(names) / 2))},
+            figure_kwargs={"figsize": figsize},
         )
         fig = _figure(pc)
         for ax in fig.axes:
@@ -309,7 +310,7 @@ def plot_ppc(run: PlotRun, var_names: list[str] | None) -> Any:
             num_samples=100,
             backend="matplotlib",
             labeller=_labeller(),
-            figure_kwargs={"figsize": (8.0, 4.0 * math.ceil(len(names) / 2))},
+            figure_kwargs={"figsize": figsize},
         )
         fig = _figure(pc)
         what = "observed (black) over 100 posterior predictive draws"

@@ -12,6 +12,7 @@ from hmdiag.cli.app import EXIT_FAILED, EXIT_OK, app, emit_report, guarded, quie
 from hmdiag.cli.options import (
     AllOpt,
     BackendOpt,
+    ConfigArg,
     HdiOpt,
     JsonOpt,
     MarkdownOpt,
@@ -30,7 +31,7 @@ from hmdiag.errors import HmdiagError
 @app.command()
 @guarded
 def validate(
-    config: Annotated[Path, typer.Argument(help="YAML model spec.")],
+    config: ConfigArg,
 ) -> None:
     """Check a spec and its data without sampling; print the model structure."""
     from hmdiag.data import prepare_data
@@ -54,7 +55,7 @@ def validate(
 @app.command()
 @guarded
 def fit(
-    config: Annotated[Path, typer.Argument(help="YAML model spec.")],
+    config: ConfigArg,
     out: Annotated[
         Path | None,
         typer.Option("--out", "-o", help="Where to save the run. [default: runs/<name>.nc]"),
@@ -216,7 +217,7 @@ def check(
 @app.command()
 @guarded
 def prior(
-    config: Annotated[Path, typer.Argument(help="YAML model spec.")],
+    config: ConfigArg,
     draws: Annotated[
         int, typer.Option("--draws", help="Prior predictive datasets to simulate.")
     ] = 500,

@@ -47,6 +47,7 @@ SchedulerOpt = Annotated[
     str | None,
     typer.Option("--scheduler", help="Address of a running Dask scheduler (tcp://HOST:PORT)."),
 ]
+ConfigArg = Annotated[Path, typer.Argument(help="YAML model spec.")]
 RunsArg = Annotated[list[Path], typer.Argument(help="Runs: ArviZ NetCDF files.")]
 HdiOpt = Annotated[
     float | None, typer.Option("--hdi-prob", help="HDI probability. [default: 0.89]")

@@ -10,6 +10,7 @@ import typer
 from hmdiag.cli.app import EXIT_FAILED, EXIT_OK, app, guarded, quiet_warnings
 from hmdiag.cli.options import (
     BackendOpt,
+    ConfigArg,
     JsonOpt,
     SchedulerOpt,
     WorkersOpt,
@@ -20,7 +21,7 @@ from hmdiag.errors import HmdiagError
 @app.command()
 @guarded
 def doctor(
-    config: Annotated[Path, typer.Argument(help="YAML model spec.")],
+    config: ConfigArg,
     max_attempts: Annotated[
         int, typer.Option("--max-attempts", help="Fits to try, the input included.")
     ] = 3,
