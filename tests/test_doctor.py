@@ -97,8 +97,8 @@ def test_divergences_elsewhere_raise_target_accept_by_rung_or_jump(mme0: Any) ->
 def test_tried_remedies_are_not_repeated(mme0: Any) -> None:
     report = report_for(diverging="sigma")
     first = choose_remedy(mme0.spec, report, set())
-    second = choose_remedy(mme0.spec, report, {first.change})
-    assert second.kind == "raise_target_accept"
+    # The funnel explains the divergences: smaller steps are not the fallback for it.
+    assert choose_remedy(mme0.spec, report, {first.change}) is None
 
 
 def test_only_ess_short_runs_longer(mme0: Any) -> None:

@@ -1,4 +1,6 @@
-"""Thresholds -> checks -> verdict and advice (pure functions over a ``Diagnosis``)."""
+"""Thresholds -> checks, and generic advice for failed checks (pure functions over a ``Diagnosis``).
+
+``hmdiag.verdict`` adds the named pathologies and assembles the verdict."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from hmdiag.diagnostics import ACCEPTANCE_TOLERANCE, Diagnosis, Hotspot, ParameterSummary
+from hmdiag.diagnostics import ACCEPTANCE_TOLERANCE, Diagnosis, ParameterSummary
 
 Status = Literal["pass", "fail", "warn", "n/a"]
 TARGET_ACCEPT_LADDER = (0.9, 0.95, 0.99)
@@ -52,24 +54,6 @@ class Advice:
     reason: str
     remedy: str
     target: str | None = None
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The judgment on one run."""
-
-    passed: bool
-    checks: list[CheckResult]
-    advice: list[Advice]
-
-    @property
-    def label(self) -> str:
-        """``pass`` or ``fail`` (the JSON ``verdict`` field)."""
-        return "pass" if self.passed else "fail"
-
-    def failed(self) -> list[CheckResult]:
-        """The checks that failed."""
-        return [c for c in self.checks if c.status == "fail"]
 
 
 def _finite(params: list[ParameterSummary], attr: str) -> list[ParameterSummary]:
@@ -220,48 +204,9 @@ def next_target_accept(current: float | None) -> float | None:
     return None
 
 
-def _funnel(d: Diagnosis) -> Hotspot | None:
-    # Only trust the top hotspot(s): a funnel shows as the scale ranking first or close to it.
-    for hotspot in d.hotspots[:2]:
-        if hotspot.funnel:
-            return hotspot
-    return None
-
-
 def _divergence_advice(d: Diagnosis) -> list[Advice]:
+    """Advice for divergences no catalog pathology explains: smaller steps, then a look."""
     advice: list[Advice] = []
-    funnel = _funnel(d)
-    if funnel is not None:
-        term = next((g for g in d.group_terms if g.scale == funnel.variable), None)
-        where = f"at small `{funnel.variable}` (median divergent draw at the {percentile(funnel.quantile)})"
-        if term is not None and term.parameterization == "centered":
-            advice.append(
-                Advice(
-                    action=f"Reparameterize group `{term.effect}` ({term.factor}) as non_centered "
-                    f"(groups: parameterization: non_centered)",
-                    reason=f"divergences concentrate {where}: a funnel; raising target_accept rarely cures it",
-                    remedy="non_center",
-                    target=term.factor,
-                )
-            )
-            advice.append(
-                Advice(
-                    action=f"If `{term.effect}` must stay centered, a tighter prior on `{funnel.variable}` "
-                    "shrinks the funnel's neck but seldom removes it",
-                    reason="the reference post's HalfNormal(0.25) and (0.1) attempts still diverged",
-                    remedy="tighten_scale_prior",
-                    target=funnel.variable,
-                )
-            )
-        elif term is None:
-            advice.append(
-                Advice(
-                    action=f"Non-center the effects that `{funnel.variable}` scales: theta = mu + z * {funnel.variable}, z ~ Normal(0, 1)",
-                    reason=f"divergences concentrate {where}: a funnel",
-                    remedy="non_center",
-                    target=funnel.variable,
-                )
-            )
     rung = next_target_accept(d.target_accept)
     if rung is not None:
         current = f"{d.target_accept:g}" if d.target_accept is not None else "the default"
@@ -272,7 +217,7 @@ def _divergence_advice(d: Diagnosis) -> list[Advice]:
                 remedy="raise_target_accept",
             )
         )
-    if funnel is None and d.hotspots:
+    if d.hotspots:
         top = d.hotspots[0]
         advice.append(
             Advice(
@@ -299,9 +244,13 @@ def _ess_advice(d: Diagnosis, check: CheckResult) -> Advice:
     )
 
 
-def make_advice(d: Diagnosis, checks: list[CheckResult]) -> list[Advice]:
-    """Concrete next steps for the failed checks, most strongly supported first."""
-    failed = {c.name: c for c in checks if c.status == "fail"}
+def make_advice(
+    d: Diagnosis, checks: list[CheckResult], explained: set[str] | None = None
+) -> list[Advice]:
+    """Generic next steps for the failed checks that no named pathology ``explained``."""
+    explained = explained or set()
+    diverged = any(c.name == "divergences" and c.status == "fail" for c in checks)
+    failed = {c.name: c for c in checks if c.status == "fail" and c.name not in explained}
     advice: list[Advice] = []
     if "divergences" in failed:
         advice += _divergence_advice(d)
@@ -310,18 +259,14 @@ def make_advice(d: Diagnosis, checks: list[CheckResult]) -> list[Advice]:
         advice.append(
             Advice(
                 action=f"Look at the rank plot of `{worst}` (hmdiag plot RUN --kind rank --var {worst.split('[')[0]})"
-                + (
-                    "; fix the divergences first"
-                    if "divergences" in failed
-                    else "; then run longer"
-                ),
+                + ("; fix the divergences first" if diverged else "; then run longer"),
                 reason=f"chains disagree about `{worst}` (r_hat {failed['r_hat'].value:.3f})",
                 remedy="inspect",
                 target=worst,
             )
         )
     for name in ("ess_bulk", "ess_tail"):
-        if name in failed and "divergences" not in failed:
+        if name in failed and not diverged:
             advice.append(_ess_advice(d, failed[name]))
             break
     if "tree_depth" in failed:
@@ -350,10 +295,3 @@ def make_advice(d: Diagnosis, checks: list[CheckResult]) -> list[Advice]:
             )
         )
     return advice
-
-
-def judge(d: Diagnosis, t: Thresholds) -> Verdict:
-    """Checks, verdict and advice for one diagnosed run."""
-    checks = run_checks(d, t)
-    passed = not any(c.status == "fail" for c in checks)
-    return Verdict(passed=passed, checks=checks, advice=[] if passed else make_advice(d, checks))

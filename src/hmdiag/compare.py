@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from hmdiag import _lazy
+from hmdiag.checks import CheckResult
 from hmdiag.report import RunReport
 from hmdiag.runs import has_group
 
@@ -75,6 +76,8 @@ class LooRow:
     max_pareto_k: float
     bad_pareto_k: int
     warning: bool
+    checks_passed: bool = True
+    failed_checks: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,8 @@ class Comparison:
     loo: list[LooRow] = field(default_factory=list)
     loo_skipped: str | None = None
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    pareto_k_warnings: list[str] = field(default_factory=list)
 
 
 def unique_labels(labels: list[str]) -> list[str]:
@@ -165,6 +170,7 @@ def _loo(runs: list[LoadedRun]) -> tuple[list[LooRow], str | None]:
         return [], f"PSIS-LOO skipped: no log_likelihood group in {', '.join(missing)}"
     if len(set(signatures)) > 1:
         return [], "PSIS-LOO skipped: the runs' log-likelihoods are not for the same observations"
+    reports = {r.label: r.report for r in runs}
     azs = _lazy.arviz_stats()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -187,15 +193,73 @@ def _loo(runs: list[LoadedRun]) -> tuple[list[LooRow], str | None]:
                 max_pareto_k=float(np.nanmax(k)),
                 bad_pareto_k=int(np.sum(k > PARETO_K_BAD)),
                 warning=bool(loo.warning),
+                checks_passed=reports[str(label)].verdict.passed,
+                failed_checks=[c.name for c in reports[str(label)].verdict.failed()],
             )
         )
     return rows, None
+
+
+def failed_check_summary(check: CheckResult) -> str:
+    """A failed check in a few words: ``298 divergences``, ``r_hat 1.038 > 1.01``."""
+    v, t = check.value, check.threshold
+    if v is None:
+        return check.name
+    if check.name == "divergences":
+        more = f" > {t:g}" if t else ""
+        return f"{v:.0f} divergence{'' if v == 1 else 's'}{more}"
+    if check.name == "tree_depth":
+        more = f" > {t:g}" if t else ""
+        return f"{v:.0f} max-tree-depth hit{'' if v == 1 else 's'}{more}"
+    if check.name == "r_hat":
+        return f"r_hat {v:.3f} > {t:g}" if t is not None else f"r_hat {v:.3f}"
+    if check.name in ("ess_bulk", "ess_tail"):
+        return f"{check.name} {v:.0f} < {t:g}" if t is not None else f"{check.name} {v:.0f}"
+    if check.name == "e_bfmi":
+        return f"E-BFMI {v:.2f} < {t:g}" if t is not None else f"E-BFMI {v:.2f}"
+    return f"{check.name} {v:g}"
+
+
+def _ranking_warnings(loo: list[LooRow], reports: dict[str, RunReport]) -> list[str]:
+    """One warning per ranked run that failed its own checks: its elpd cannot be trusted."""
+    if not loo:
+        return []
+    top = min(loo, key=lambda r: r.rank)
+    clean = sorted((r for r in loo if r.checks_passed), key=lambda r: r.rank)
+    out = []
+    for row in sorted(loo, key=lambda r: r.rank):
+        if row.checks_passed:
+            continue
+        details = "; ".join(failed_check_summary(c) for c in reports[row.label].verdict.failed())
+        where = (
+            f"{row.label} is ranked first but failed its checks"
+            if row is top
+            else f"{row.label} (rank {row.rank}) failed its checks"
+        )
+        message = (
+            f"{where} ({details}): its elpd_loo estimate is not trustworthy; "
+            f"do not use this ranking to pick {row.label} until it samples cleanly"
+        )
+        if row is top and clean:
+            message += f" (best-ranked run that passed its checks: {clean[0].label})"
+        out.append(message)
+    return out
+
+
+def _pareto_k_warnings(loo: list[LooRow]) -> list[str]:
+    return [
+        f"{r.label}: {r.bad_pareto_k} observation(s) with Pareto k > {PARETO_K_BAD:g}; "
+        "its LOO estimate is unreliable"
+        for r in loo
+        if r.bad_pareto_k
+    ]
 
 
 def compare_runs(runs: list[LoadedRun]) -> Comparison:
     """Side-by-side comparison; parameters matched by their ArviZ label."""
     reports = [r.report for r in runs]
     loo, skipped = _loo(runs)
+    by_label = {r.label: r.report for r in runs}
     return Comparison(
         labels=[r.label for r in runs],
         runs=[_column(r) for r in reports],
@@ -203,6 +267,8 @@ def compare_runs(runs: list[LoadedRun]) -> Comparison:
         loo=loo,
         loo_skipped=skipped,
         notes=[f"{r.diagnosis.label}: {note}" for r in reports for note in r.diagnosis.notes],
+        warnings=_ranking_warnings(loo, by_label),
+        pareto_k_warnings=_pareto_k_warnings(loo),
     )
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from hmdiag import _lazy
+from hmdiag.evidence import Evidence, measure_evidence
 from hmdiag.model import GroupTerm as GroupTermInfo
 from hmdiag.runs import RunInfo, has_group
 from hmdiag.sampling import STAT_ALIASES
@@ -107,6 +108,7 @@ class Diagnosis:
     group_terms: list[GroupTermInfo]
     hidden_variables: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    evidence: Evidence = field(default_factory=Evidence)
 
     @property
     def min_ess_per_second(self) -> float | None:
@@ -202,7 +204,7 @@ def _summarize_with_kernels(
         )
         values = np.asarray(array.values, dtype=float)
         blocks.append(values.reshape(-1, *values.shape[-2:]))
-        names = _element_labels(var, array) if values.ndim > 2 else [var]
+        names = element_labels(var, array) if values.ndim > 2 else [var]
         labels += names
         variables += [var] * len(names)
     draws = np.concatenate(blocks)
@@ -296,7 +298,7 @@ def _unconstrained(rows: np.ndarray) -> tuple[np.ndarray, list[str]]:
     return moved, names
 
 
-def _element_labels(var: str, array: Any) -> list[str]:
+def element_labels(var: str, array: Any) -> list[str]:
     """ArviZ's flat labels (``a[1]``, ``beta[x, 2]``) of a variable's elements in C order."""
     from arviz_base.labels import BaseLabeller
 
@@ -367,9 +369,7 @@ def localize_divergences(
         usable[usable] = np.ptp(rows[usable], axis=1) > 0
         if not usable.any():
             continue
-        labels = [
-            label for label, ok in zip(_element_labels(var, array), usable, strict=True) if ok
-        ]
+        labels = [label for label, ok in zip(element_labels(var, array), usable, strict=True) if ok]
         moved, transforms = _unconstrained(rows[usable])
         divergent, regular = moved[:, mask], moved[:, ~mask]
         scores = ks_distances(moved, mask)
@@ -494,6 +494,9 @@ def diagnose(
         or info.inference_library
         or str(getattr(sample_stats, "attrs", {}).get("inference_library", "unknown"))
     )
+    evidence = measure_evidence(idata, info, parameters, terms)
+    if evidence.sensitivity_note:
+        notes.append(evidence.sensitivity_note)
     return Diagnosis(
         label=info.label,
         sampler=sampler,
@@ -513,4 +516,5 @@ def diagnose(
         group_terms=terms,
         hidden_variables=hidden,
         notes=notes,
+        evidence=evidence,
     )

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hmdiag.checks import TARGET_ACCEPT_LADDER, next_target_accept, percentile
+from hmdiag.checks import TARGET_ACCEPT_LADDER, Advice, next_target_accept
+from hmdiag.priors import Prior
 from hmdiag.report import RunReport
 from hmdiag.spec import LoadedSpec, ModelSpec, spec_to_raw, spec_to_yaml
 
@@ -24,6 +25,10 @@ MAX_TUNE = 8000
 # Divergences in at least this share of draws skip straight to the top target_accept rung.
 MANY_DIVERGENCES = 0.01
 MAX_DRAWS = 20000
+# The default budget of fits, the input spec included.
+DEFAULT_MAX_ATTEMPTS = 5
+# Stop after this many attempts in a row that do not improve on the best one.
+PATIENCE = 2
 
 
 @dataclass(frozen=True)
@@ -80,25 +85,101 @@ def _group_index(spec: ModelSpec, factor: str) -> int | None:
     return next((i for i, g in enumerate(spec.groups) if g.factor == factor), None)
 
 
-def _funnel_remedy(spec: ModelSpec, report: RunReport) -> Remedy | None:
-    d = report.diagnosis
-    for hotspot in d.hotspots[:2]:
-        if not hotspot.funnel:
-            continue
-        term = next((t for t in d.group_terms if t.scale == hotspot.variable), None)
-        if term is None or term.parameterization != "centered":
-            continue
-        index = _group_index(spec, term.factor)
-        if index is None:
-            continue
+def _predictor_index(spec: ModelSpec, column: str) -> int | None:
+    return next((i for i, p in enumerate(spec.predictors) if p.column == column), None)
+
+
+def _set_predictor(index: int, key: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def apply(raw: dict[str, Any]) -> None:
+        raw["predictors"][index][key] = value
+
+    return apply
+
+
+def _set_scale_prior(index: int, prior: str) -> Callable[[dict[str, Any]], None]:
+    def apply(raw: dict[str, Any]) -> None:
+        raw["groups"][index].setdefault("scale", {})["prior"] = prior
+
+    return apply
+
+
+def tighter_scale_prior(prior: Prior) -> Prior:
+    """The same prior with half the scale (halfcauchy becomes a halfnormal: lighter tail)."""
+    args = dict(prior.args)
+    if prior.family == "halfcauchy":
+        return Prior("halfnormal", {"sigma": args["beta"]})
+    if prior.family in ("halfnormal", "halfstudent_t"):
+        args["sigma"] /= 2
+    elif prior.family == "exponential":
+        args["lam"] *= 2
+    elif prior.family == "gamma":
+        args["beta"] *= 2
+    elif prior.family == "inverse_gamma":
+        args["beta"] /= 2
+    elif prior.family == "lognormal":
+        args["mu"] -= math.log(2)
+    return Prior(prior.family, args)
+
+
+def _group_remedy(spec: ModelSpec, advice: Advice) -> Remedy | None:
+    """A spec edit for a pathology remedy that changes a group term."""
+    index = _group_index(spec, advice.target or "")
+    if index is None:
+        return None
+    group = spec.groups[index]
+    if advice.remedy == "non_center" and group.parameterization == "centered":
+        change = f"groups[{index}] ({group.factor}): parameterization centered -> non_centered"
         return Remedy(
-            kind="non_center",
-            change=f"groups[{index}] ({term.factor}): parameterization centered -> non_centered",
-            reason=f"divergences concentrate at small `{hotspot.variable}` (a funnel; KS {hotspot.score:.2f}, "
-            f"median divergent draw at the {percentile(hotspot.quantile)})",
-            apply=_set_group(index, "parameterization", "non_centered"),
+            "non_center", change, "", _set_group(index, "parameterization", "non_centered")
         )
+    if advice.remedy == "zero_sum" and getattr(group, "effects", "normal") != "zero_sum":
+        change = f"groups[{index}] ({group.factor}): effects normal -> zero_sum"
+        return Remedy("zero_sum", change, "", _set_group(index, "effects", "zero_sum"))
+    if advice.remedy == "tighten_scale_prior" and group.pooling == "partial":
+        old = group.scale.prior
+        new = tighter_scale_prior(old)
+        change = f"groups[{index}] ({group.factor}): scale prior {old} -> {new}"
+        return Remedy("tighten_scale_prior", change, "", _set_scale_prior(index, str(new)))
     return None
+
+
+def _sampler_remedy(spec: ModelSpec, advice: Advice) -> Remedy | None:
+    """A spec edit for a pathology remedy that changes the sampler."""
+    sampler = spec.sampler
+    if advice.remedy == "raise_target_accept" and sampler.target_accept < TARGET_ACCEPT_LADDER[-1]:
+        rung = TARGET_ACCEPT_LADDER[-1]
+        change = f"sampler.target_accept: {sampler.target_accept:g} -> {rung:g}"
+        return Remedy("raise_target_accept", change, "", _set_sampler("target_accept", rung))
+    if advice.remedy == "dense_mass_matrix" and getattr(sampler, "mass_matrix", "diag") != "dense":
+        change = f"sampler.mass_matrix: {getattr(sampler, 'mass_matrix', 'diag')} -> dense"
+        return Remedy("dense_mass_matrix", change, "", _set_sampler("mass_matrix", "dense"))
+    if advice.remedy == "more_tune":
+        tune = min(MAX_TUNE, max(2000, sampler.tune * 2))
+        if tune > sampler.tune:
+            change = f"sampler.tune: {sampler.tune} -> {tune}"
+            return Remedy("more_tune", change, "", _set_sampler("tune", tune))
+    return None
+
+
+def _pathology_remedies(spec: ModelSpec, report: RunReport) -> list[Remedy]:
+    """Spec edits for the named pathologies' remedies, in the catalog's order of evidence."""
+    remedies = []
+    for pathology in report.verdict.pathologies:
+        for advice in pathology.remedies:
+            if advice.remedy == "standardize":
+                index = _predictor_index(spec, advice.target or "")
+                if index is None or spec.predictors[index].standardize:
+                    continue
+                change = f"predictors[{index}] ({advice.target}): standardize false -> true"
+                remedy = Remedy(
+                    "standardize", change, "", _set_predictor(index, "standardize", True)
+                )
+            else:
+                remedy = _group_remedy(spec, advice) or _sampler_remedy(spec, advice)
+            if remedy is not None:
+                reason = f"{pathology.title} at {pathology.where}: {pathology.evidence}"
+                remedies.append(Remedy(remedy.kind, remedy.change, reason, remedy.apply))
+    return remedies
 
 
 def _recenter_remedy(spec: ModelSpec, report: RunReport) -> Remedy | None:
@@ -131,6 +212,9 @@ def _recenter_remedy(spec: ModelSpec, report: RunReport) -> Remedy | None:
 def _target_accept_remedy(spec: ModelSpec, report: RunReport) -> Remedy | None:
     if "divergences" not in {c.name for c in report.verdict.failed()}:
         return None
+    if any("divergences" in p.explains for p in report.verdict.pathologies):
+        # The evidence names a cause; smaller steps are proposed only where that cause lists them.
+        return None
     rung = next_target_accept(spec.sampler.target_accept)
     if rung is None:
         return None
@@ -143,8 +227,8 @@ def _target_accept_remedy(spec: ModelSpec, report: RunReport) -> Remedy | None:
     return Remedy(
         kind="raise_target_accept",
         change=f"sampler.target_accept: {spec.sampler.target_accept:g} -> {rung:g}",
-        reason=f"{d.divergences_total} divergences ({100 * fraction:.1f}% of draws{where}) and no centered "
-        "funnel left to remove: take smaller steps",
+        reason=f"{d.divergences_total} divergences ({100 * fraction:.1f}% of draws{where}) and no named "
+        "pathology behind them: take smaller steps",
         apply=_set_sampler("target_accept", rung),
     )
 
@@ -190,16 +274,37 @@ def _draws_remedy(spec: ModelSpec, report: RunReport) -> Remedy | None:
     )
 
 
-REMEDIES = (_funnel_remedy, _recenter_remedy, _target_accept_remedy, _tune_remedy, _draws_remedy)
+GENERIC_REMEDIES = (_recenter_remedy, _target_accept_remedy, _tune_remedy, _draws_remedy)
 
 
 def choose_remedy(spec: ModelSpec, report: RunReport, tried: set[str]) -> Remedy | None:
-    """The first remedy, in order of how strongly the evidence supports it, not yet tried."""
-    for rule in REMEDIES:
-        remedy = rule(spec, report)
-        if remedy is not None and remedy.change not in tried:
-            return remedy
-    return None
+    """The first remedy not yet tried: the named pathologies' remedies in order of evidence,
+    then the generic ones for failed checks no pathology explains."""
+    candidates = _pathology_remedies(spec, report)
+    candidates += [r for r in (rule(spec, report) for rule in GENERIC_REMEDIES) if r is not None]
+    return next((r for r in candidates if not {r.change, _once_key(r)} & tried), None)
+
+
+def _once_key(remedy: Remedy) -> str:
+    """Remedies tried at most once per target whatever their value (a prior is tightened once)."""
+    if remedy.kind == "tighten_scale_prior":
+        return f"{remedy.kind}:{remedy.change.split(':', 1)[0]}"
+    return remedy.change
+
+
+def unfixable(report: RunReport) -> str | None:
+    """Why no sampler change can fix the run, when a named pathology says so."""
+    hard = [p for p in report.verdict.pathologies if not p.sampler_fixable]
+    if not hard:
+        return None
+    return "; ".join(f"{p.title} at {p.where}: {p.meaning}" for p in hard)
+
+
+def badness(report: RunReport) -> tuple[int, int, float]:
+    """How far a run is from passing: failed checks, divergences, worst r_hat (lower is better)."""
+    d = report.diagnosis
+    rhats = [p.r_hat for p in d.parameters if math.isfinite(p.r_hat)]
+    return (len(report.verdict.failed()), d.divergences_total or 0, max(rhats, default=1.0))
 
 
 def apply_remedy(spec: ModelSpec, remedy: Remedy) -> ModelSpec:
@@ -216,14 +321,22 @@ def run_doctor(
     loaded: LoadedSpec,
     fit_step: FitStep,
     *,
-    max_attempts: int = 3,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    patience: int = PATIENCE,
     on_attempt: Callable[[Attempt], None] | None = None,
 ) -> DoctorResult:
-    """Fit, and while checks fail and attempts remain, apply the best-supported remedy and refit."""
+    """Fit, and while checks fail, apply the best-supported remedy and refit.
+
+    Stops at a passing spec, after ``max_attempts`` fits, when ``patience`` attempts in a row
+    did not improve on the best so far, when no remedy is left, or when a named pathology
+    says no sampler change can fix the run and nothing else is left to try.
+    """
     attempts: list[Attempt] = []
     current = loaded
     change, reason = "as written", "the input spec"
     tried: set[str] = set()
+    best: tuple[int, int, float] | None = None
+    stale = 0
     for number in range(1, max_attempts + 1):
         report, run_path = fit_step(current, number)
         attempt = Attempt(number, change, reason, current.spec, report, run_path)
@@ -232,12 +345,24 @@ def run_doctor(
             on_attempt(attempt)
         if attempt.passed:
             return DoctorResult(attempts, attempt)
+        score = badness(report)
+        if best is None or score < best:
+            best, stale = score, 0
+        else:
+            stale += 1
+            if stale >= patience:
+                return DoctorResult(
+                    attempts,
+                    None,
+                    f"{stale} attempts in a row did not improve on the best so far",
+                )
         if number == max_attempts:
             break
         remedy = choose_remedy(current.spec, report, tried)
         if remedy is None:
-            return DoctorResult(attempts, None, "no remedy left that the diagnosis supports")
-        tried.add(remedy.change)
+            why = unfixable(report) or "no remedy left that the diagnosis supports"
+            return DoctorResult(attempts, None, why)
+        tried |= {remedy.change, _once_key(remedy)}
         spec = apply_remedy(current.spec, remedy)
         current = LoadedSpec(spec=spec, path=loaded.path, text=spec_to_yaml(spec))
         change, reason = remedy.change, remedy.reason

@@ -7,9 +7,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from hmdiag import __version__
-from hmdiag.checks import Thresholds, Verdict
+from hmdiag.checks import Thresholds
 from hmdiag.diagnostics import TAIL_ESS_CI_PROB, Diagnosis
 from hmdiag.runs import RunInfo
+from hmdiag.verdict import Verdict
 
 SCHEMA_VERSION = 1
 
@@ -102,6 +103,7 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
             },
             "divergence_hotspots": [asdict(h) for h in d.hotspots],
             "advice": [asdict(a) for a in v.advice],
+            "pathologies": [pathology_to_dict(p) for p in v.pathologies],
             "sampling": {
                 "sampler": d.sampler,
                 "chains": d.chains,
@@ -114,6 +116,21 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
             "notes": d.notes,
         }
     )
+
+
+def pathology_to_dict(p: Any) -> dict[str, Any]:
+    """One catalog finding for JSON: kind, where, evidence text and numbers, remedies."""
+    return {
+        "kind": p.kind,
+        "title": p.title,
+        "where": p.where,
+        "evidence": p.evidence,
+        "meaning": p.meaning,
+        "numbers": p.numbers,
+        "explains": list(p.explains),
+        "sampler_fixable": p.sampler_fixable,
+        "remedies": [asdict(a) for a in p.remedies],
+    }
 
 
 def thresholds_from_spec_text(text: str | None) -> tuple[Thresholds, float | None]:
@@ -153,8 +170,8 @@ def assess(
     hdi_prob: float = 0.89,
 ) -> RunReport:
     """Diagnose and judge one run."""
-    from hmdiag.checks import judge
     from hmdiag.diagnostics import diagnose
+    from hmdiag.verdict import judge
 
     diagnosis = diagnose(idata, info, var_names=var_names, hdi_prob=hdi_prob)
     return RunReport(

@@ -167,5 +167,11 @@ def report(
     write_atomically(
         out, lambda tmp: tmp.write_text(document, encoding="utf-8"), force=force, suffix=".html"
     )
-    terminal.render_message(terminal.make_console(), f"wrote {out} ({len(document) // 1024} KiB)")
+    console = terminal.make_console()
+    terminal.render_message(console, f"wrote {out} ({len(document) // 1024} KiB)")
+    if comparison is not None:  # the ranking caveats are in the report; say them here too
+        for warning in comparison.warnings:
+            terminal.render_message(console, f"warning: {warning}", style="bold red")
+        for warning in comparison.pareto_k_warnings:
+            terminal.render_message(console, f"warning: {warning}", style="yellow")
     raise typer.Exit(EXIT_OK if all(r.report.verdict.passed for r in loaded) else EXIT_FAILED)

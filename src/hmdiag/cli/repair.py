@@ -23,8 +23,13 @@ from hmdiag.errors import HmdiagError
 def doctor(
     config: ConfigArg,
     max_attempts: Annotated[
-        int, typer.Option("--max-attempts", help="Fits to try, the input included.")
-    ] = 3,
+        int,
+        typer.Option(
+            "--max-attempts",
+            help="Budget of fits, the input included; the doctor stops earlier when two "
+            "attempts in a row do not improve on the best.",
+        ),
+    ] = 5,
     out_config: Annotated[
         Path | None,
         typer.Option(

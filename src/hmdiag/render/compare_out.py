@@ -37,6 +37,10 @@ def _cell(c: Any) -> tuple[str, str, str, str]:
     )
 
 
+def _checks_cell(r: Any) -> Text:
+    return Text("PASS", style="green") if r.checks_passed else Text("FAIL", style="bold red")
+
+
 def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
     """The JSON document for ``compare --json`` (same ``schema_version`` as ``check``)."""
     return json_ready(
@@ -57,6 +61,9 @@ def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
             "loo": [asdict(r) for r in comparison.loo],
             "loo_skipped": comparison.loo_skipped,
             "notes": comparison.notes,
+            # a ranked run that failed its own checks: its elpd_loo is not to be trusted
+            "warnings": comparison.warnings,
+            "pareto_k_warnings": comparison.pareto_k_warnings,
         }
     )
 
@@ -104,6 +111,7 @@ def render_terminal(console: Console, comparison: Comparison) -> None:
             "p_loo",
             "weight",
             "max Pareto k",
+            "checks",
         ):
             loo.add_column(h, justify="right")
         for r in comparison.loo:
@@ -118,16 +126,13 @@ def render_terminal(console: Console, comparison: Comparison) -> None:
                 fmt(r.p_loo, 2),
                 fmt(r.weight, 2),
                 k,
+                _checks_cell(r),
             )
         console.print(loo)
-        for r in comparison.loo:
-            if r.bad_pareto_k:
-                console.print(
-                    Text(
-                        f"warning: {r.label}: {r.bad_pareto_k} observation(s) with Pareto k > 0.7; its LOO estimate is unreliable",
-                        style="yellow",
-                    )
-                )
+        for warning in comparison.warnings:
+            console.print(Text("warning: ", style="bold red") + Text(warning, style="red"))
+        for warning in comparison.pareto_k_warnings:
+            console.print(Text(f"warning: {warning}", style="yellow"))
     elif comparison.loo_skipped:
         console.print(Text(comparison.loo_skipped, style="dim"))
     for note in comparison.notes:
@@ -161,13 +166,16 @@ def render_markdown(comparison: Comparison) -> str:
     if comparison.loo:
         out += [
             "",
-            "| rank | run | elpd_loo | se | elpd_diff | dse | weight | max Pareto k |",
-            "|---|---|---|---|---|---|---|---|",
+            "| rank | run | elpd_loo | se | elpd_diff | dse | weight | max Pareto k | checks |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for r in comparison.loo:
+            checks = "PASS" if r.checks_passed else "**FAIL**: " + ", ".join(r.failed_checks)
             out.append(
-                f"| {r.rank} | `{r.label}` | {fmt(r.elpd_loo, 2)} | {fmt(r.se, 2)} | {fmt(r.elpd_diff, 2)} | {fmt(r.dse, 2)} | {fmt(r.weight, 2)} | {fmt(r.max_pareto_k, 2)} |"
+                f"| {r.rank} | `{r.label}` | {fmt(r.elpd_loo, 2)} | {fmt(r.se, 2)} | {fmt(r.elpd_diff, 2)} | {fmt(r.dse, 2)} | {fmt(r.weight, 2)} | {fmt(r.max_pareto_k, 2)} | {checks} |"
             )
+        out += [f"\n> **warning:** {w}" for w in comparison.warnings]
+        out += [f"\n> warning: {w}" for w in comparison.pareto_k_warnings]
     elif comparison.loo_skipped:
         out += ["", f"_{comparison.loo_skipped}_"]
     out += [f"\n> note: {note}" for note in comparison.notes]

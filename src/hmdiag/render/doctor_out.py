@@ -11,7 +11,7 @@ from rich.text import Text
 
 from hmdiag.doctor import Attempt, DoctorResult
 from hmdiag.render.text import fmt
-from hmdiag.report import SCHEMA_VERSION, json_ready
+from hmdiag.report import SCHEMA_VERSION, json_ready, pathology_to_dict
 
 
 def attempt_numbers(attempt: Attempt) -> dict[str, Any]:
@@ -78,6 +78,15 @@ def render_terminal(
     console.print(table)
     for a in result.attempts[1:]:
         console.print(Text(f"why attempt {a.number}: ", style="bold") + Text(a.reason))
+    for p in caveats(result):
+        console.print(
+            Text(
+                f"no sampler change fixes the {p.title} at {p.where}: ",
+                style="bold yellow",
+            )
+            + Text(p.meaning)
+            + Text(f"\n  next: {p.remedies[0].action}" if p.remedies else "", style="dim")
+        )
     if result.fixed is None:
         console.print(Text(f"no passing spec: {result.stopped_because}", style="bold red"))
         return
@@ -87,6 +96,12 @@ def render_terminal(
     console.print(Text(f"passing spec written to {fixed_path}", style="bold green"))
     if diff:
         console.print(Text(diff))
+
+
+def caveats(result: DoctorResult) -> list[Any]:
+    """Pathologies of the last attempt that no sampler setting can fix (said even when passing)."""
+    last = result.fixed or result.attempts[-1]
+    return [p for p in last.report.verdict.pathologies if not p.sampler_fixable]
 
 
 def result_to_dict(result: DoctorResult, fixed_path: Any, diff: str | None) -> dict[str, Any]:
@@ -108,8 +123,10 @@ def result_to_dict(result: DoctorResult, fixed_path: Any, diff: str | None) -> d
                     "run": str(a.run_path) if a.run_path else None,
                     **attempt_numbers(a),
                     "failed_checks": [c.name for c in a.report.verdict.failed()],
+                    "pathologies": [p.kind for p in a.report.verdict.pathologies],
                 }
                 for a in result.attempts
             ],
+            "caveats": [pathology_to_dict(p) for p in caveats(result)],
         }
     )

@@ -27,6 +27,8 @@ td.msg{text-align:left;white-space:normal}
 .badge{display:inline-block;border-radius:4px;padding:1px 8px;font-weight:700;font-size:12px;color:#fff}
 .pass{background:#1f883d}.fail{background:#cf222e}.warn{background:#bf8700}.na{background:#8c959f}
 tr.bad td{background:#fff1f0}
+.alert{border-left:4px solid #cf222e;background:#fff1f0;padding:8px 12px;margin:8px 0;border-radius:4px}
+.alert.pareto{border-left-color:#bf8700;background:#fff8e5}
 ol.advice li{margin:4px 0}ol.advice .why{color:#57606a;font-size:12.5px}
 .figs{display:flex;flex-wrap:wrap;gap:14px}.figs figure{margin:0;flex:1 1 460px;max-width:100%}
 .figs img{max-width:100%;border:1px solid #eceff2;border-radius:4px}
@@ -82,6 +84,18 @@ def _run_section(report: RunReport, images: list[tuple[str, bytes]]) -> str:
         for c in v.checks
     ]
     parts.append(_table(["check", "status", "value", "threshold", "detail"], rows))
+    if v.pathologies:
+        rows = [
+            [
+                _td(p.title),
+                _td(p.where),
+                _td(p.evidence, "msg"),
+                _td(p.meaning, "msg"),
+            ]
+            for p in v.pathologies
+        ]
+        parts.append("<h3>Diagnosis</h3>")
+        parts.append(_table(["pathology", "where", "evidence", "meaning"], rows))
     if v.advice:
         items = "".join(
             f'<li>{_e(a.action)}<br><span class="why">why: {_e(a.reason)}</span></li>'
@@ -187,12 +201,21 @@ def _comparison_section(comparison: Comparison, images: list[tuple[str, bytes]])
                 _td(fmt(r.elpd_diff, 2)),
                 _td(fmt(r.weight, 2)),
                 _td(fmt(r.max_pareto_k, 2)),
+                f"<td>{_badge('pass' if r.checks_passed else 'fail')}</td>",
             ]
             for r in comparison.loo
         ]
+        header = ["rank", "run", "elpd_loo", "se", "elpd_diff", "weight", "max Pareto k", "checks"]
+        parts.append("<h3>PSIS-LOO</h3>")
+        parts += [
+            f'<p class="alert"><strong>Warning:</strong> {_e(w)}</p>' for w in comparison.warnings
+        ]
+        parts += [
+            f'<p class="alert pareto"><strong>Warning:</strong> {_e(w)}</p>'
+            for w in comparison.pareto_k_warnings
+        ]
         parts.append(
-            "<h3>PSIS-LOO</h3>"
-            + _table(["rank", "run", "elpd_loo", "se", "elpd_diff", "weight", "max Pareto k"], rows)
+            _table(header, rows, ["" if r.checks_passed else "bad" for r in comparison.loo])
         )
     elif comparison.loo_skipped:
         parts.append(f"<p>{_e(comparison.loo_skipped)}</p>")

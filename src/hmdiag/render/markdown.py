@@ -27,6 +27,12 @@ def render_report(report: RunReport, *, show_all: bool = False) -> str:
             for c in v.checks
         ],
     )
+    if v.pathologies:
+        out += ["", "**Diagnosis**", ""]
+        out += _table(
+            ["pathology", "where", "evidence", "meaning"],
+            [[p.title, p.where, p.evidence, p.meaning] for p in v.pathologies],
+        )
     if v.advice:
         out += ["", "**Advice**", ""] + [
             f"{i}. {a.action} — {a.reason}" for i, a in enumerate(v.advice, 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -176,6 +177,25 @@ def _hotspot_table(report: RunReport) -> Table:
     return table
 
 
+def _render_pathologies(console: Console, pathologies: list[Any], *, passed: bool) -> None:
+    if not pathologies:
+        return
+    lead = "but the posterior shows" if passed else "diagnosis"
+    console.print(Text(f"{lead}:", style="bold"))
+    for p in pathologies:
+        console.print(
+            Text(f"  ✗ {p.title}", style="bold magenta")
+            + Text(f" at {p.where}")
+            + Text(f"\n    evidence: {p.evidence}", style="dim")
+            + Text(f"\n    meaning: {p.meaning}")
+            + (
+                Text("\n    no sampler setting can fix this", style="yellow")
+                if not p.sampler_fixable
+                else Text("")
+            )
+        )
+
+
 def render_report(console: Console, report: RunReport, *, show_all: bool = False) -> None:
     """Summary, per-chain stats, checks, hotspots, verdict and advice for one run."""
     d, v = report.diagnosis, report.verdict
@@ -200,9 +220,12 @@ def render_report(console: Console, report: RunReport, *, show_all: bool = False
     )
     if v.passed:
         console.print(Text(f"verdict: PASS — all checks passed for {d.label}", style="bold green"))
-        return
-    names = ", ".join(c.name for c in v.failed())
-    console.print(Text(f"verdict: FAIL — {names}", style="bold red"))
+    else:
+        names = ", ".join(c.name for c in v.failed())
+        console.print(Text(f"verdict: FAIL — {names}", style="bold red"))
+    _render_pathologies(console, v.pathologies, passed=v.passed)
+    if v.advice:
+        console.print(Text("advice:", style="bold"))
     for i, advice in enumerate(v.advice, 1):
         console.print(
             Text(f"  {i}. ", style="bold")
