@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from hmdiag.checks import Thresholds, next_target_accept
-from hmdiag.verdict import judge
 from hmdiag.diagnostics import diagnose, localize_divergences
 from hmdiag.runs import RunInfo, read_info
+from hmdiag.verdict import judge
 
-from .conftest import healthy_stats, make_idata
+from .conftest import CONFIGS, healthy_stats, make_idata
 
 CHAINS, DRAWS = 4, 500
 
@@ -218,7 +218,9 @@ def test_localization_puts_the_scale_first_and_calls_the_funnel(
 ) -> None:
     idata = funnel_idata(az, rng)
     hotspots = localize_divergences(idata, ["mu", "tau", "theta"])
-    assert hotspots[0].parameter == "tau" and hotspots[0].funnel and hotspots[0].transform == "log"
+    # Without the model's record the transform is unknown: never guessed from positive values.
+    assert hotspots[0].parameter == "tau" and hotspots[0].funnel
+    assert {h.transform for h in hotspots} == {"unknown"}
     assert hotspots[0].quantile < 0.05
     assert all(h.score <= hotspots[0].score for h in hotspots)
     assert not any(h.funnel for h in hotspots[1:])
@@ -302,7 +304,8 @@ def test_localization_matches_a_per_parameter_scipy_computation(
     from scipy.stats import ks_2samp
 
     idata = funnel_idata(az, rng)
-    hotspots = localize_divergences(idata, ["mu", "tau", "theta"])
+    transforms = {"mu": "identity", "tau": "log", "theta": "identity"}
+    hotspots = localize_divergences(idata, ["mu", "tau", "theta"], transforms=transforms)
     mask = idata.sample_stats["diverging"].values.reshape(-1)
     by_name = {h.parameter: h for h in hotspots}
     assert len(by_name) == 10 and [h.parameter for h in hotspots][:1] == ["tau"]
@@ -318,6 +321,28 @@ def test_localization_matches_a_per_parameter_scipy_computation(
         quantile = np.mean(moved[~mask] <= np.median(moved[mask]))
         assert by_name[name].quantile == pytest.approx(quantile, abs=1e-12)
     assert by_name["theta[3]"].transform == "identity" and by_name["tau"].transform == "log"
+
+
+def test_an_always_positive_intercept_keeps_the_models_transform(
+    az: Any, rng: np.random.Generator
+) -> None:
+    """An intercept whose draws are all positive is an identity parameter, not a log one."""
+    from hmdiag.diagnostics import run_transforms
+
+    idata = funnel_idata(az, rng)
+    idata.posterior["mu"] = idata.posterior["mu"] + 50.0
+    spec_text = (CONFIGS / "mme4.yaml").read_text().replace("a_bar", "mu")
+    info = RunInfo(label="t", spec_text=spec_text)
+    transforms = run_transforms(info, [])
+    assert transforms["mu"] == "identity" and transforms["sigma"] == "log"
+    hotspots = localize_divergences(idata, ["mu", "tau"], {"tau"}, transforms)
+    assert {h.parameter: h.transform for h in hotspots} == {"mu": "identity", "tau": "unknown"}
+    recorded = RunInfo(label="t", param_transforms={"mu": "identity", "tau": "log"})
+    assert run_transforms(recorded, []) == {"mu": "identity", "tau": "log"}
+    assert run_transforms(RunInfo(label="t"), ["tau_log__", "p_logodds__"]) == {
+        "tau": "log",
+        "p": "logit",
+    }
 
 
 def test_large_runs_are_summarized_by_the_kernels_with_arviz_numbers(

@@ -72,9 +72,10 @@ class ChainStats:
 class Hotspot:
     """How strongly one parameter separates divergent from non-divergent draws.
 
-    ``score`` is the two-sample Kolmogorov-Smirnov distance on the unconstrained scale
-    (``transform``); ``quantile`` is where the divergent draws' median sits within the
-    non-divergent draws (near 0: lower tail).
+    ``score`` is the two-sample Kolmogorov-Smirnov distance between divergent and other draws;
+    ``quantile`` is where the divergent draws' median sits within the non-divergent draws (near
+    0: lower tail). ``transform`` is the parameter's transform in the model (``log`` for a
+    scale), ``unknown`` where the run does not say.
     """
 
     parameter: str
@@ -279,23 +280,34 @@ def _chain_mean(values: np.ndarray | None) -> list[float | None]:
     return [float(np.nanmean(row)) if np.isfinite(row).any() else None for row in flat]
 
 
-def _unconstrained(rows: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """Map each row of draws to the scale the sampler moves on (log for positive, logit for (0, 1))."""
-    positive = np.all(rows > 0, axis=1)
-    # Probabilities: samplers move on the logit scale.
-    logit = (
-        positive
-        & np.all(rows < 1, axis=1)
-        & (np.ptp(rows, axis=1) > 0)
-        & (np.mean(rows, axis=1) > 0.05)
-    )
-    log = positive & ~logit
-    moved = rows.copy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        moved[log] = np.log(rows[log])
-        moved[logit] = np.log(rows[logit]) - np.log1p(-rows[logit])
-    names = ["logit" if a else "log" if b else "identity" for a, b in zip(logit, log, strict=True)]
-    return moved, names
+# Transforms hmdiag can apply to draws to put them on the scale the sampler moves on.
+_TO_SAMPLER_SCALE = {
+    "log": np.log,
+    "logit": lambda x: np.log(x) - np.log1p(-x),
+}
+
+
+def run_transforms(info: RunInfo, hidden: list[str]) -> dict[str, str]:
+    """Each parameter's transform as the model defines it, never guessed from the values.
+
+    From the run's record (hmdiag 0.3+), else from the spec it carries, else from the
+    sampler's transformed variables it kept (``sigma_log__``); unknown parameters are absent.
+    """
+    if info.param_transforms:
+        return dict(info.param_transforms)
+    from hmdiag.evidence import run_spec
+
+    spec = run_spec(info)
+    if spec is not None:
+        from hmdiag.model import transforms_from_spec
+
+        return transforms_from_spec(spec)
+    found = {}
+    for name in hidden:
+        stem, _, suffix = name[:-2].rpartition("_")
+        if stem and suffix in ("log", "logodds"):
+            found[stem] = "log" if suffix == "log" else "logit"
+    return found
 
 
 def element_labels(var: str, array: Any) -> list[str]:
@@ -344,11 +356,14 @@ def localize_divergences(
     idata: Any,
     var_names: list[str],
     scale_names: set[str] | None = None,
+    transforms: dict[str, str] | None = None,
 ) -> list[Hotspot]:
     """Rank parameters by how far divergent draws sit from the others, strongest first.
 
-    ``scale_names`` are the known group scales (from hmdiag's provenance); without them a
-    scalar, strictly positive parameter is treated as a scale.
+    ``transforms`` (parameter -> the model's transform) puts draws on the sampler's scale;
+    a parameter missing from it is labeled ``unknown`` and scored as stored (the KS distance
+    is the same on any monotone scale). ``scale_names`` are the known group scales; without
+    them a scalar parameter whose draws are all positive is taken for a scale.
     """
     diverging = _stat(_sample_stats(idata), "diverging")
     if diverging is None:
@@ -357,6 +372,7 @@ def localize_divergences(
     n_div = int(mask.sum())
     if n_div == 0 or n_div >= mask.size - 1:
         return []
+    transforms = transforms or {}
     posterior = idata.posterior
     hotspots: list[Hotspot] = []
     for var in var_names:
@@ -370,15 +386,18 @@ def localize_divergences(
         if not usable.any():
             continue
         labels = [label for label, ok in zip(element_labels(var, array), usable, strict=True) if ok]
-        moved, transforms = _unconstrained(rows[usable])
+        transform = transforms.get(str(var), "unknown")
+        moved = rows[usable]
+        if transform in _TO_SAMPLER_SCALE:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                moved = _TO_SAMPLER_SCALE[transform](moved)
         divergent, regular = moved[:, mask], moved[:, ~mask]
         scores = ks_distances(moved, mask)
         quantiles = np.mean(regular <= np.median(divergent, axis=1)[:, None], axis=1)
         scalar = array.ndim == 2
-        for label, score, quantile, transform in zip(
-            labels, scores, quantiles, transforms, strict=True
-        ):
-            is_scale = (var in scale_names) if scale_names else (scalar and transform == "log")
+        positive = scalar and bool(np.all(rows[usable] > 0))
+        is_scale = var in scale_names if scale_names else positive
+        for label, score, quantile in zip(labels, scores, quantiles, strict=True):
             hotspots.append(
                 Hotspot(
                     parameter=label,
@@ -486,7 +505,13 @@ def diagnose(
     scale_names = {t.scale for t in terms if t.scale}
     free = [v for v in (info.free_variables or []) if v in idata.posterior.data_vars]
     localize_over = free or [v for v in visible_variables(idata)[0]]
-    hotspots = localize_divergences(idata, localize_over, scale_names or None) if total_div else []
+    hotspots = (
+        localize_divergences(
+            idata, localize_over, scale_names or None, run_transforms(info, hidden)
+        )
+        if total_div
+        else []
+    )
     if total_div and 0 < total_div < MIN_DIVERGENCES_FOR_LOCALIZATION:
         notes.append(f"only {total_div} divergent draw(s): the hotspot ranking is noisy")
     sampler = (

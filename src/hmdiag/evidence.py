@@ -94,19 +94,26 @@ class Evidence:
     structure: RunStructure = field(default_factory=RunStructure)
 
 
-def run_structure(info: RunInfo) -> RunStructure:
-    """Population terms, their priors and the intercept-absorbing group, from the stored spec."""
+def run_spec(info: RunInfo) -> Any | None:
+    """The validated spec a run was fitted from, or None (no spec, or one that no longer validates)."""
     if not info.spec_text:
-        return RunStructure()
+        return None
     import yaml
 
-    from hmdiag.spec import AUX_PARAMS, ModelSpec
+    from hmdiag.spec import ModelSpec
 
     try:
-        spec = ModelSpec.model_validate(yaml.safe_load(info.spec_text))
+        return ModelSpec.model_validate(yaml.safe_load(info.spec_text))
     except Exception:  # a foreign or damaged spec text must not stop a check
-        return RunStructure()
-    if spec.model is not None:
+        return None
+
+
+def run_structure(info: RunInfo) -> RunStructure:
+    """Population terms, their priors and the intercept-absorbing group, from the stored spec."""
+    from hmdiag.spec import AUX_PARAMS
+
+    spec = run_spec(info)
+    if spec is None or spec.model is not None:
         return RunStructure()
     priors: dict[str, Any] = {}
     columns: dict[str, str] = {}

@@ -104,7 +104,7 @@ def _run_section(report: RunReport, images: list[tuple[str, bytes]]) -> str:
         parts.append(f'<h3>Advice</h3><ol class="advice">{items}</ol>')
     if d.hotspots:
         parts.append(
-            "<h3>Divergence hotspots</h3><p>Kolmogorov–Smirnov distance between divergent and other draws, unconstrained scale.</p>"
+            "<h3>Divergence hotspots</h3><p>Kolmogorov–Smirnov distance between divergent and other draws; the transform is the model's.</p>"
         )
         rows = [
             [
@@ -116,7 +116,7 @@ def _run_section(report: RunReport, images: list[tuple[str, bytes]]) -> str:
             ]
             for h in d.hotspots[:5]
         ]
-        parts.append(_table(["parameter", "KS distance", "divergent median at", "scale", ""], rows))
+        parts.append(_table(["parameter", "KS distance", "divergent median at", "transform", ""], rows))
     rows_text, omitted = param_rows(report, show_all=False)
     shown = [p for p in d.parameters if p.name in {r[0] for r in rows_text}]
     classes = ["bad" if is_bad(p, report) else "" for p in shown]

@@ -40,16 +40,17 @@ def render_report(report: RunReport, *, show_all: bool = False) -> str:
     if d.hotspots:
         out += [
             "",
-            "**Divergence hotspots** (KS distance, divergent vs other draws, unconstrained scale)",
+            "**Divergence hotspots** (KS distance, divergent vs other draws; transform from the model)",
             "",
         ]
         out += _table(
-            ["parameter", "score", "divergent median percentile", "funnel"],
+            ["parameter", "score", "divergent median percentile", "transform", "funnel"],
             [
                 [
                     h.parameter,
                     f"{h.score:.2f}",
                     f"{100 * h.quantile:.0f}",
+                    h.transform,
                     "yes" if h.funnel else "",
                 ]
                 for h in d.hotspots[:5]

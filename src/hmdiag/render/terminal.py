@@ -160,10 +160,10 @@ def _checks_table(report: RunReport) -> Table:
 
 def _hotspot_table(report: RunReport) -> Table:
     table = Table(
-        title="divergence hotspots (divergent vs other draws, unconstrained scale)",
+        title="divergence hotspots (divergent vs other draws; transform from the model)",
         title_justify="left",
     )
-    for h in ("rank", "parameter", "KS distance", "divergent median at", "scale", "funnel"):
+    for h in ("rank", "parameter", "KS distance", "divergent median at", "transform", "funnel"):
         table.add_column(h)
     for i, h in enumerate(report.diagnosis.hotspots[:5], 1):
         table.add_row(
