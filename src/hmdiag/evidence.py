@@ -171,10 +171,10 @@ def strong_correlations(
         if var in posterior.data_vars and posterior[var].ndim == 2:
             series[var] = _pooled(posterior, var)
     for term in group_terms:
-        if term.effect in posterior.data_vars and term.factor in posterior[term.effect].dims:
-            mean = posterior[term.effect].mean(term.factor)
-            if mean.ndim == 2:
-                series[f"mean({term.effect})"] = np.asarray(mean.values, dtype=float).reshape(-1)
+        if term.effect in posterior.data_vars and posterior[term.effect].ndim == 3:
+            levels = [d for d in posterior[term.effect].dims if d not in ("chain", "draw")]
+            mean = posterior[term.effect].mean(levels)
+            series[f"mean({term.effect})"] = np.asarray(mean.values, dtype=float).reshape(-1)
     names = [n for n, v in series.items() if np.all(np.isfinite(v)) and np.ptp(v) > 0]
     if len(names) < 2:
         return []

@@ -1,0 +1,255 @@
+"""The pathology catalog on constructed runs: each entry fires on its evidence, names where,
+and stays silent on a healthy run (gallery fits are in test_gallery.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from hmdiag.checks import Thresholds
+from hmdiag.diagnostics import diagnose
+from hmdiag.runs import RunInfo
+from hmdiag.verdict import judge
+
+from .conftest import healthy_stats, make_idata
+
+CHAINS, DRAWS = 4, 500
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(15)
+
+
+def sticky(rng: np.random.Generator, size: tuple[int, ...], rho: float = 0.97) -> np.ndarray:
+    """AR(1) draws per chain: slow mixing, so r_hat and ESS fail."""
+    out = np.empty((CHAINS, DRAWS, *size))
+    out[:, 0] = rng.normal(size=(CHAINS, *size))
+    for t in range(1, DRAWS):
+        out[:, t] = rho * out[:, t - 1] + np.sqrt(1 - rho**2) * rng.normal(size=(CHAINS, *size))
+    return out
+
+
+def judged(idata: Any, info: RunInfo | None = None) -> tuple[Any, Any]:
+    d = diagnose(idata, info or RunInfo(label="t"))
+    return d, judge(d, Thresholds())
+
+
+def kinds(verdict: Any) -> list[str]:
+    return [p.kind for p in verdict.pathologies]
+
+
+RIDGE_SPEC = """
+name: crossed
+data: {path: x.csv}
+response: y
+likelihood: normal
+sigma: {prior: "halfnormal(2)"}
+intercept: {prior: "normal(0, 5)"}
+groups:
+  - {factor: plate, parameterization: non_centered}
+  - {factor: sample, parameterization: non_centered}
+"""
+
+
+def crossed_terms() -> list[dict[str, Any]]:
+    def term(factor: str, levels: int) -> dict[str, Any]:
+        return {
+            "factor": factor,
+            "effect": f"r_{factor}",
+            "scale": f"sigma_{factor}",
+            "offset": f"z_{factor}",
+            "parameterization": "non_centered",
+            "pooling": "partial",
+            "levels": levels,
+            "smallest_level": 6,
+        }
+
+    return [term("plate", 24), term("sample", 6)]
+
+
+def test_ridge_between_intercept_and_a_crossed_mean_asks_for_zero_sum(
+    az: Any, rng: np.random.Generator
+) -> None:
+    drift = sticky(rng, ())  # the unidentified direction, slow
+    intercept = 20 + drift
+    r_sample = -drift[..., None] + 0.05 * rng.normal(size=(CHAINS, DRAWS, 6))
+    r_plate = intercept[..., None] + 0.3 * rng.normal(size=(CHAINS, DRAWS, 24))
+    posterior = {
+        "intercept": intercept,
+        "r_plate": r_plate,
+        "r_sample": r_sample,
+        "sigma_plate": np.exp(rng.normal(size=(CHAINS, DRAWS))),
+        "sigma_sample": np.exp(rng.normal(size=(CHAINS, DRAWS))),
+    }
+    info = RunInfo(label="t", spec_text=RIDGE_SPEC, group_terms=crossed_terms())
+    d, v = judged(make_idata(az, posterior, healthy_stats(rng)), info)
+    assert "r_hat" in {c.name for c in v.failed()}
+    ridge = next(p for p in v.pathologies if p.kind == "ridge")
+    assert {ridge.numbers["first"], ridge.numbers["second"]} == {"intercept", "mean(r_sample)"}
+    assert ridge.numbers["correlation"] < -0.95
+    assert ridge.remedies[0].remedy == "zero_sum" and ridge.remedies[0].target == "sample"
+    # The absorbing term's mean contains the intercept by construction: never a ridge.
+    pairs = [{c.first, c.second} for c in d.evidence.correlations]
+    assert {"intercept", "mean(r_plate)"} not in pairs and {"intercept", "mean(r_sample)"} in pairs
+    # The evidence points at the ridge, not at step size.
+    assert not any(a.remedy == "raise_target_accept" for a in v.advice)
+
+
+def test_collinear_coefficients_saturating_tree_depth_ask_for_a_dense_mass_matrix(
+    az: Any, rng: np.random.Generator
+) -> None:
+    common = rng.normal(size=(CHAINS, DRAWS))
+    posterior = {
+        "b_x1": common + 0.01 * rng.normal(size=(CHAINS, DRAWS)),
+        "b_x2": -common + 0.01 * rng.normal(size=(CHAINS, DRAWS)),
+    }
+    stats = healthy_stats(rng)
+    stats["reached_max_treedepth"] = rng.random((CHAINS, DRAWS)) < 0.4
+    stats["tree_depth"] = np.where(stats["reached_max_treedepth"], 10, 6)
+    _, v = judged(make_idata(az, posterior, stats), RunInfo(label="t", max_treedepth=10))
+    assert kinds(v) == ["ridge", "treedepth_saturation"]
+    assert "collinear" in v.pathologies[0].meaning
+    saturation = v.pathologies[1]
+    assert 0.35 < saturation.numbers["fraction"] < 0.45
+    assert saturation.numbers["correlation"] < -0.99
+    assert v.advice[0].remedy == "dense_mass_matrix"
+    assert not any(a.remedy == "raise_max_treedepth" for a in v.advice)
+
+
+def test_a_chain_in_another_mode_is_named_and_called_unfixable_by_the_sampler(
+    az: Any, rng: np.random.Generator
+) -> None:
+    mu = rng.normal(size=(CHAINS, DRAWS))
+    mu[2] += 10.0
+    _, v = judged(make_idata(az, {"mu": mu}, healthy_stats(rng)))
+    assert kinds(v) == ["multimodal"]
+    modes = v.pathologies[0]
+    assert modes.numbers["outlying_chains"] == [2] and not modes.sampler_fixable
+    assert "chain 2" in modes.evidence and modes.remedies[0].remedy == "rethink_model"
+
+
+def test_a_chain_that_barely_moves_is_a_stuck_chain(az: Any, rng: np.random.Generator) -> None:
+    mu = rng.normal(size=(CHAINS, DRAWS))
+    mu[1] = 6.0 + 0.01 * rng.normal(size=DRAWS)
+    _, v = judged(make_idata(az, {"mu": mu}, healthy_stats(rng)))
+    assert kinds(v) == ["stuck_chain"]
+    assert v.pathologies[0].numbers["stuck_chains"] == [1]
+    assert v.advice[0].remedy == "more_tune"
+
+
+def test_slow_but_agreeing_chains_are_no_pathology(az: Any, rng: np.random.Generator) -> None:
+    _, v = judged(make_idata(az, {"mu": sticky(rng, ())}, healthy_stats(rng)))
+    assert "r_hat" in {c.name for c in v.failed()} or "ess_bulk" in {c.name for c in v.failed()}
+    assert kinds(v) == []
+
+
+BOUNDARY_SPEC = """
+name: dyes
+data: {path: x.csv}
+response: y
+likelihood: normal
+sigma: {prior: "halfnormal(2)"}
+groups:
+  - {factor: batch, parameterization: non_centered}
+"""
+
+
+def boundary_idata(az: Any, rng: np.random.Generator, *, diverge_at_zero: bool) -> Any:
+    sigma = np.abs(rng.normal(0, 1.0, size=(CHAINS, DRAWS)))  # a half-normal: mass at 0
+    z = rng.normal(size=(CHAINS, DRAWS, 6))
+    posterior = {
+        "intercept": rng.normal(5, 0.3, size=(CHAINS, DRAWS)),
+        "sigma_batch": sigma,
+        "z_batch": z,
+        "r_batch": 5 + z * sigma[..., None],
+    }
+    stats = healthy_stats(rng)
+    if diverge_at_zero:
+        stats["diverging"] = sigma < np.quantile(sigma, 0.01)
+    return make_idata(az, posterior, stats)
+
+
+def boundary_info() -> RunInfo:
+    term = crossed_terms()[0] | {
+        "factor": "batch",
+        "effect": "r_batch",
+        "scale": "sigma_batch",
+        "offset": "z_batch",
+    }
+    return RunInfo(
+        label="t",
+        spec_text=BOUNDARY_SPEC,
+        group_terms=[term],
+        free_variables=["intercept", "sigma_batch", "z_batch"],
+        target_accept=0.8,
+    )
+
+
+def test_a_scale_piled_at_zero_behind_divergences_is_a_boundary(
+    az: Any, rng: np.random.Generator
+) -> None:
+    _, v = judged(boundary_idata(az, rng, diverge_at_zero=True), boundary_info())
+    boundary = next(p for p in v.pathologies if p.kind == "boundary")
+    assert boundary.numbers["parameter"] == "sigma_batch" and boundary.numbers["near_zero"] > 0.1
+    assert "little or no variation between batch levels" in boundary.meaning
+    # Non-centered already: smaller steps, then a tighter prior; dropping the term is reported.
+    assert [a.remedy for a in boundary.remedies] == [
+        "raise_target_accept",
+        "tighten_scale_prior",
+        "drop_term",
+    ]
+
+
+def test_the_same_scale_on_a_passing_run_is_no_alarm(az: Any, rng: np.random.Generator) -> None:
+    _, v = judged(boundary_idata(az, rng, diverge_at_zero=False), boundary_info())
+    assert v.passed and kinds(v) == []
+
+
+def prior_idata(az: Any, rng: np.random.Generator, *, data_pull: float) -> Any:
+    """One coefficient with a Normal(0, 10) prior; the likelihood pulls it up by ``data_pull``."""
+    b = rng.normal(25.0 if data_pull else 0.0, 5.0, size=(CHAINS, DRAWS))
+    idata = make_idata(az, {"b_dose": b}, healthy_stats(rng))
+    log_prior = -0.5 * (b / 10.0) ** 2
+    log_lik = data_pull * b if data_pull else np.zeros_like(b) + 1e-9 * rng.normal(size=b.shape)
+    extra = az.from_dict(
+        {"log_prior": {"b_dose": log_prior}, "log_likelihood": {"y": log_lik[..., None]}}
+    )
+    for group in ("log_prior", "log_likelihood"):
+        idata[group] = extra[group]
+    return idata
+
+
+SEPARATION_SPEC = """
+name: sep
+data: {path: x.csv}
+response: y
+likelihood: bernoulli
+intercept: false
+predictors:
+  - {column: dose, prior: "normal(0, 10)"}
+"""
+
+
+def test_a_coefficient_held_by_its_prior_is_a_prior_data_conflict_even_when_checks_pass(
+    az: Any, rng: np.random.Generator
+) -> None:
+    info = RunInfo(label="t", spec_text=SEPARATION_SPEC)
+    _, v = judged(prior_idata(az, rng, data_pull=0.25), info)
+    assert v.passed
+    conflict = next(p for p in v.pathologies if p.kind == "prior_data_conflict")
+    assert conflict.numbers["prior_sensitivity"] >= 0.05
+    assert conflict.numbers["prior_z"] == pytest.approx(2.5, abs=0.1)
+    assert "separation" in conflict.meaning and not conflict.sampler_fixable
+    assert "normal(0, 2.5)" in conflict.remedies[0].action
+    # A passing run with a named pathology still gets its advice.
+    assert v.advice and v.advice[0].remedy == "weakly_informative_prior"
+
+
+def test_prior_sensitivity_needs_the_log_prior_group(az: Any, rng: np.random.Generator) -> None:
+    idata = make_idata(az, {"b_dose": rng.normal(size=(CHAINS, DRAWS))}, healthy_stats(rng))
+    d, v = judged(idata, RunInfo(label="t", spec_text=SEPARATION_SPEC))
+    assert d.evidence.sensitivity is None and kinds(v) == []
+    assert any("no log_prior or log_likelihood group" in n for n in d.notes)
