@@ -3,6 +3,7 @@ and stays silent on a healthy run (gallery fits are in test_gallery.py)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -253,3 +254,93 @@ def test_prior_sensitivity_needs_the_log_prior_group(az: Any, rng: np.random.Gen
     d, v = judged(idata, RunInfo(label="t", spec_text=SEPARATION_SPEC))
     assert d.evidence.sensitivity is None and kinds(v) == []
     assert any("no log_prior or log_likelihood group" in n for n in d.notes)
+
+
+# --- the doctor follows the catalog's remedies ---------------------------------------------
+
+
+def spec_of(text: str) -> Any:
+    import yaml
+
+    from hmdiag.spec import ModelSpec
+
+    return ModelSpec.model_validate(yaml.safe_load(text))
+
+
+def report_of(idata: Any, info: RunInfo) -> Any:
+    from hmdiag.report import assess
+
+    return assess(idata, info, Thresholds())
+
+
+def test_doctor_makes_the_crossed_term_zero_sum(az: Any, rng: np.random.Generator) -> None:
+    from hmdiag.doctor import apply_remedy, choose_remedy
+
+    drift = sticky(rng, ())
+    posterior = {
+        "intercept": 20 + drift,
+        "r_plate": 20 + drift[..., None] + 0.3 * rng.normal(size=(CHAINS, DRAWS, 24)),
+        "r_sample": -drift[..., None] + 0.05 * rng.normal(size=(CHAINS, DRAWS, 6)),
+    }
+    info = RunInfo(label="t", spec_text=RIDGE_SPEC, group_terms=crossed_terms())
+    spec = spec_of(RIDGE_SPEC)
+    remedy = choose_remedy(
+        spec, report_of(make_idata(az, posterior, healthy_stats(rng)), info), set()
+    )
+    assert remedy.change == "groups[1] (sample): effects normal -> zero_sum"
+    assert remedy.reason.startswith(
+        "ridge (non-identification) at `intercept` and `mean(r_sample)`"
+    )
+    fixed = apply_remedy(spec, remedy)
+    assert [g.effects for g in fixed.groups] == ["normal", "zero_sum"]
+
+
+def test_doctor_on_a_boundary_raises_target_accept_then_tightens_the_prior_once(
+    az: Any, rng: np.random.Generator
+) -> None:
+    from hmdiag.doctor import apply_remedy, choose_remedy
+
+    spec = spec_of(BOUNDARY_SPEC)
+    report = report_of(boundary_idata(az, rng, diverge_at_zero=True), boundary_info())
+    first = choose_remedy(spec, report, set())
+    assert first.change == "sampler.target_accept: 0.8 -> 0.99"
+    second = choose_remedy(spec, report, {first.change})
+    assert second.change == "groups[0] (batch): scale prior exponential(1) -> exponential(2)"
+    tighter = apply_remedy(spec, second)
+    assert str(tighter.groups[0].scale.prior) == "exponential(2)"
+    # Tightened once: the same report on the tightened spec does not halve it again.
+    from hmdiag.doctor import _once_key
+
+    again = choose_remedy(tighter, report, {first.change, second.change, _once_key(second)})
+    assert again is None or again.kind != "tighten_scale_prior"
+
+
+def test_doctor_stops_and_says_why_when_no_sampler_change_can_help(
+    az: Any, rng: np.random.Generator
+) -> None:
+    from hmdiag.doctor import run_doctor
+    from hmdiag.spec import LoadedSpec
+
+    mu = rng.normal(size=(CHAINS, DRAWS))
+    mu[2] += 10.0
+    report = report_of(make_idata(az, {"mu": mu}, healthy_stats(rng)), RunInfo(label="t"))
+    loaded = LoadedSpec(spec=spec_of(BOUNDARY_SPEC), path=Path("x.yaml"), text=BOUNDARY_SPEC)
+    result = run_doctor(loaded, lambda spec, n: (report, None), max_attempts=5)
+    assert result.fixed is None and len(result.attempts) == 1
+    assert result.stopped_because.startswith("several modes at `mu`")
+
+
+def test_doctor_stops_when_attempts_stop_improving(az: Any, rng: np.random.Generator) -> None:
+    from hmdiag.doctor import run_doctor
+    from hmdiag.spec import LoadedSpec
+
+    reports = iter(
+        [
+            report_of(boundary_idata(az, rng, diverge_at_zero=True), boundary_info())
+            for _ in range(5)
+        ]
+    )
+    loaded = LoadedSpec(spec=spec_of(BOUNDARY_SPEC), path=Path("x.yaml"), text=BOUNDARY_SPEC)
+    result = run_doctor(loaded, lambda spec, n: (next(reports), None), max_attempts=5)
+    assert len(result.attempts) == 3 and result.fixed is None
+    assert "2 attempts in a row did not improve" in result.stopped_because

@@ -281,7 +281,10 @@ def choose_remedy(spec: ModelSpec, report: RunReport, tried: set[str]) -> Remedy
     """The first remedy not yet tried: the named pathologies' remedies in order of evidence,
     then the generic ones for failed checks no pathology explains."""
     candidates = _pathology_remedies(spec, report)
-    candidates += [r for r in (rule(spec, report) for rule in GENERIC_REMEDIES) if r is not None]
+    explained = {name for p in report.verdict.pathologies for name in p.explains}
+    if {c.name for c in report.verdict.failed()} - explained:
+        # Generic remedies only while some failed check has no named cause.
+        candidates += [r for r in (rule(spec, report) for rule in GENERIC_REMEDIES) if r]
     return next((r for r in candidates if not {r.change, _once_key(r)} & tried), None)
 
 
