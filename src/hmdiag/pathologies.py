@@ -22,6 +22,9 @@ RIDGE_CORRELATION = 0.95
 # boundary: at least this share of a scale's draws below a tenth of its 95th percentile
 # (a half-normal has 0.16 there; a scale the data put away from 0 has ~0).
 BOUNDARY_NEAR_ZERO = 0.10
+# boundary, or: median at most this share of the 95th percentile, a shape with its mode at 0
+# (a half-normal has 0.34; scales the data put away from 0 have 0.5 and more).
+BOUNDARY_MEDIAN_RATIO = 0.4
 # boundary: the scale (or its effects) must rank among this many divergence hotspots.
 BOUNDARY_HOTSPOT_RANK = 3
 # prior: power-scaling sensitivity threshold of priorsense (Kallioinen et al. 2024).
@@ -142,6 +145,15 @@ def _pair_text(c: Correlation) -> str:
     return f"`{c.first}` and `{c.second}` (r = {c.r:+.2f})"
 
 
+def _on_ridge(d: Diagnosis, pairs: list[Correlation]) -> bool:
+    """Whether the top divergence hotspot is one of the ridge's parameters (or its term's)."""
+    names = set()
+    for name in [n for c in pairs for n in (c.first, c.second)]:
+        term = _term_of(d, name)
+        names |= {term.effect, term.offset, term.scale} if term else {name}
+    return bool(d.hotspots) and d.hotspots[0].variable in names
+
+
 def _ridge(d: Diagnosis, failed: set[str]) -> list[Pathology]:
     if not failed & set(SAMPLING_CHECKS):
         return []
@@ -211,6 +223,9 @@ def _ridge(d: Diagnosis, failed: set[str]) -> list[Pathology]:
                     target=c.second,
                 )
             )
+    explains = [n for n in SAMPLING_CHECKS if n in failed]
+    if "divergences" in failed and _on_ridge(d, strong):
+        explains.append("divergences")
     return [
         Pathology(
             kind="ridge",
@@ -221,7 +236,7 @@ def _ridge(d: Diagnosis, failed: set[str]) -> list[Pathology]:
             meaning=meaning,
             numbers={"first": c.first, "second": c.second, "correlation": c.r},
             remedies=remedies,
-            explains=tuple(n for n in SAMPLING_CHECKS if n in failed),
+            explains=tuple(explains),
         )
     ]
 
@@ -241,7 +256,10 @@ def _involved(d: Diagnosis, shape: ScaleShape, failed: set[str]) -> str | None:
 def _boundary(d: Diagnosis, failed: set[str]) -> list[Pathology]:
     found = []
     for shape in d.evidence.scales:
-        if shape.near_zero < BOUNDARY_NEAR_ZERO:
+        piled = shape.near_zero >= BOUNDARY_NEAR_ZERO or (
+            shape.q95 > 0 and shape.median / shape.q95 <= BOUNDARY_MEDIAN_RATIO
+        )
+        if not piled:
             continue
         why = _involved(d, shape, failed)
         if why is None:
@@ -290,8 +308,9 @@ def _boundary(d: Diagnosis, failed: set[str]) -> list[Pathology]:
             Pathology(
                 kind="boundary",
                 where=f"`{shape.scale}` (group {factor})",
-                evidence=f"{100 * shape.near_zero:.0f}% of `{shape.scale}` draws lie below a "
-                f"tenth of its 95th percentile ({shape.q95:.3g}); {why}",
+                evidence=f"`{shape.scale}` has its mode at 0: median {shape.median:.3g} is "
+                f"{shape.median / shape.q95:.2f} of its 95th percentile {shape.q95:.3g}, and "
+                f"{100 * shape.near_zero:.0f}% of draws lie below a tenth of it; {why}",
                 meaning=f"the data support little or no variation between {factor} levels: "
                 "the scale piles up at its boundary, 0",
                 numbers={
