@@ -428,6 +428,36 @@ def spec_link_does_not_fit_likelihood(ws: Workspace) -> Expect:
 
 
 @case()
+def spec_zero_sum_effects_without_partial_pooling(ws: Workspace) -> Expect:
+    path = ws.spec(groups=[{"factor": "g", "pooling": "none", "effects": "zero_sum"}])
+    return Expect(
+        ws.fit(path),
+        [f"{path}: groups[0]: effects: zero_sum needs pooling: partial", "use effects: normal"],
+    )
+
+
+@case()
+def spec_low_rank_mass_matrix_with_pymc(ws: Workspace) -> Expect:
+    path = ws.spec(sampler={**BASE["sampler"], "backend": "pymc", "mass_matrix": "low_rank"})
+    return Expect(
+        ws.fit(path),
+        [
+            f"{path}: sampler: mass_matrix 'low_rank' is not available with backend pymc; "
+            "it works with backend nutpie"
+        ],
+    )
+
+
+@case()
+def flag_backend_rules_out_the_spec_mass_matrix(ws: Workspace) -> Expect:
+    path = ws.spec(sampler={**BASE["sampler"], "backend": "nutpie", "mass_matrix": "low_rank"})
+    return Expect(
+        ws.fit(path, "--backend", "numpyro"),
+        ["command line: sampler: mass_matrix 'low_rank' is not available with backend numpyro"],
+    )
+
+
+@case()
 def spec_normal_without_sigma(ws: Workspace) -> Expect:
     path = ws.spec(likelihood="normal")
     return Expect(ws.fit(path), [f"{path}: likelihood normal needs 'sigma'", "sigma: {column: se}"])

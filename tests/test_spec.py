@@ -72,7 +72,7 @@ def test_nested_unknown_key_lists_valid_keys() -> None:
     problems = errors_of({**BASE, "sampler": {"draw": 10}})
     assert problems == [
         "sampler.draw: unknown key; did you mean 'draws'? Valid keys here: backend, draws, tune, chains, "
-        "cores, target_accept, max_treedepth, seed."
+        "cores, target_accept, max_treedepth, seed, mass_matrix."
     ]
 
 

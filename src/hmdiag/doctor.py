@@ -132,7 +132,12 @@ def _group_remedy(spec: ModelSpec, advice: Advice) -> Remedy | None:
         return Remedy(
             "non_center", change, "", _set_group(index, "parameterization", "non_centered")
         )
-    if advice.remedy == "zero_sum" and getattr(group, "effects", "normal") != "zero_sum":
+    if (
+        advice.remedy == "zero_sum"
+        and group.effects != "zero_sum"
+        and group.pooling == "partial"
+        and not group.correlated
+    ):
         change = f"groups[{index}] ({group.factor}): effects normal -> zero_sum"
         return Remedy("zero_sum", change, "", _set_group(index, "effects", "zero_sum"))
     if advice.remedy == "tighten_scale_prior" and group.pooling == "partial":
@@ -150,8 +155,8 @@ def _sampler_remedy(spec: ModelSpec, advice: Advice) -> Remedy | None:
         rung = TARGET_ACCEPT_LADDER[-1]
         change = f"sampler.target_accept: {sampler.target_accept:g} -> {rung:g}"
         return Remedy("raise_target_accept", change, "", _set_sampler("target_accept", rung))
-    if advice.remedy == "dense_mass_matrix" and getattr(sampler, "mass_matrix", "diag") != "dense":
-        change = f"sampler.mass_matrix: {getattr(sampler, 'mass_matrix', 'diag')} -> dense"
+    if advice.remedy == "dense_mass_matrix" and sampler.mass_matrix != "dense":
+        change = f"sampler.mass_matrix: {sampler.mass_matrix} -> dense"
         return Remedy("dense_mass_matrix", change, "", _set_sampler("mass_matrix", "dense"))
     if advice.remedy == "more_tune":
         tune = min(MAX_TUNE, max(2000, sampler.tune * 2))

@@ -59,6 +59,9 @@ class ScaleShape:
     q95: float
     # Share of draws below a tenth of the 95th percentile (a half-normal puts 0.16 there).
     near_zero: float
+    # That share over the fullest of the ten equal bins on [0, q95]: 1 when the mode is at 0
+    # (a half-normal), about 0.4 for a lognormal whose mode sits in the second bin.
+    zero_bin_ratio: float
 
 
 @dataclass(frozen=True)
@@ -132,16 +135,8 @@ def run_structure(info: RunInfo) -> RunStructure:
         section = getattr(spec, aux)
         if spec.likelihood in likelihoods and (section is None or section.column is None):
             priors[spec.aux_name(aux)] = spec.aux_prior(aux)
-    absorbing = None
-    if intercept is not None:
-        absorbing = next(
-            (
-                g.effect_name
-                for g in spec.groups
-                if g.pooling == "partial" and getattr(g, "effects", "normal") != "zero_sum"
-            ),
-            None,
-        )
+    index = spec.absorbing_group()
+    absorbing = spec.groups[index].effect_name if index is not None else None
     return RunStructure(
         intercept=intercept,
         absorbing_effect=absorbing,
@@ -210,9 +205,17 @@ def scale_shapes(posterior: Any, group_terms: list[Any]) -> list[ScaleShape]:
                 median=median,
                 q95=q95,
                 near_zero=float(np.mean(draws < 0.1 * q95)),
+                zero_bin_ratio=_zero_bin_ratio(draws, q95),
             )
         )
     return shapes
+
+
+def _zero_bin_ratio(draws: np.ndarray, q95: float) -> float:
+    if q95 <= 0:
+        return 1.0
+    counts, _ = np.histogram(draws, bins=10, range=(0.0, q95))
+    return float(counts[0] / counts.max()) if counts.max() else 0.0
 
 
 def chain_spreads(posterior: Any, parameters: list[Any], max_rhat: float) -> list[ChainSpread]:

@@ -10,7 +10,7 @@ import numpy as np
 from hmdiag import _lazy
 from hmdiag.data import PreparedData
 from hmdiag.priors import FAMILIES, Prior
-from hmdiag.spec import GroupSpec, ModelSpec
+from hmdiag.spec import AUX_PARAMS, GroupSpec, ModelSpec
 
 OBS_DIM = "obs_id"
 
@@ -27,6 +27,8 @@ class GroupTerm:
     pooling: str
     levels: int
     smallest_level: int
+    # "zero_sum": the effects come from a ZeroSumNormal (spec ``effects``); slopes stay "normal"
+    effects: str = "normal"
 
 
 @dataclass(frozen=True)
@@ -86,12 +88,26 @@ def _likelihood(spec: ModelSpec, data: PreparedData, mean: Any) -> None:
 
 
 def _partial_effects(
-    names: tuple[str, str, str], scale: Prior, parameterization: str, dim: str, mean: Any
+    names: tuple[str, str, str],
+    scale: Prior,
+    parameterization: str,
+    dim: str,
+    mean: Any,
+    zero_sum: bool = False,
 ) -> Any:
-    """Normal(mean, sigma) effects per level, centered or non-centered (names: effect, scale, offset)."""
+    """Normal(mean, sigma) effects per level, centered or non-centered (names: effect, scale, offset).
+
+    ``zero_sum``: ZeroSumNormal(sigma) effects instead, which sum to zero over the levels (the
+    term then has no mean of its own; ``mean`` must be 0).
+    """
     pm = _lazy.pymc()
     effect, scale_name, offset = names
     sigma = prior_rv(scale_name, scale)
+    if zero_sum:
+        if parameterization == "centered":
+            return pm.ZeroSumNormal(effect, sigma=sigma, dims=dim)
+        z = pm.ZeroSumNormal(offset, sigma=1.0, dims=dim)
+        return pm.Deterministic(effect, z * sigma, dims=dim)
     if parameterization == "centered":
         return pm.Normal(effect, mu=mean, sigma=sigma, dims=dim)
     z = pm.Normal(offset, mu=0.0, sigma=1.0, dims=dim)
@@ -106,8 +122,16 @@ def _group_effects(group: GroupSpec, center: Any) -> Any:
         effects = prior_rv(group.effect_name, group.effect_prior, dims=dim)
         return effects if center is None else effects + center
     names = (group.effect_name, group.scale_name, group.offset_param_name)
+    zero_sum = group.effects == "zero_sum"
+    if zero_sum and center is not None:
+        raise ValueError(f"a zero-sum term ({group.factor}) cannot absorb the intercept")
     return _partial_effects(
-        names, group.scale.prior, group.parameterization, dim, 0.0 if center is None else center
+        names,
+        group.scale.prior,
+        group.parameterization,
+        dim,
+        0.0 if center is None else center,
+        zero_sum=zero_sum,
     )
 
 
@@ -147,6 +171,108 @@ def _correlated_effects(group: GroupSpec, center: Any) -> tuple[Any, list[Any]]:
         for j, s in enumerate(group.slopes)
     ]
     return intercepts, slopes
+
+
+# PyMC transform names (``Transform.name``) whose recorded name differs.
+_TRANSFORM_NAMES = {"logodds": "logit", "cholesky-cov-packed": "cholesky"}
+# Prior family -> how PyMC transforms it by default, by the family's support.
+_SUPPORT_TRANSFORMS = {"real": "identity", "positive": "log", "unit": "logit"}
+
+
+def transform_name(transform: Any) -> str:
+    """The name hmdiag records for a PyMC value transform (``None`` -> ``identity``).
+
+    ``LogTransform`` -> ``log``, ``LogOddsTransform`` -> ``logit``, ``Interval`` ->
+    ``interval``, ``ZeroSumTransform`` -> ``zerosum``, ``CholeskyCovPacked`` -> ``cholesky``;
+    any other transform by its PyMC name.
+    """
+    if transform is None:
+        return "identity"
+    name = str(getattr(transform, "name", None) or type(transform).__name__)
+    return _TRANSFORM_NAMES.get(name, name)
+
+
+def model_transforms(model: Any) -> dict[str, str]:
+    """Each free variable's transform as PyMC applies it, and ``deterministic`` for derived ones.
+
+    In model order; observed variables are left out.
+    """
+    free = {rv.name: rv for rv in model.free_RVs}
+    derived = {d.name for d in model.deterministics}
+    out: dict[str, str] = {}
+    for name in model.named_vars:
+        if name in free:
+            out[name] = transform_name(model.rvs_to_transforms.get(free[name]))
+        elif name in derived:
+            out[name] = "deterministic"
+    return out
+
+
+def family_transform(family: str) -> str:
+    """The transform PyMC gives a prior family: ``log`` on positive values, ``logit`` on (0, 1),
+    ``interval`` for uniform, ``identity`` on the real line."""
+    if family == "uniform":
+        return "interval"
+    return _SUPPORT_TRANSFORMS[FAMILIES[family].support]
+
+
+def transforms_from_spec(spec: ModelSpec) -> dict[str, str]:
+    """What :func:`model_transforms` records for the model of ``spec``, without building it.
+
+    Derived from the prior families and the group terms' structure: free variables get their
+    family's transform (zero-sum effects ``zerosum``, an LKJ-Cholesky factor ``cholesky``),
+    non-centered effects and the pieces of a correlated term ``deterministic``. A Python model
+    (``model.python``) is only known once built: ``{}``.
+    """
+    if spec.model is not None:
+        return {}
+    out: dict[str, str] = {}
+    if spec.intercept is not None:
+        out[spec.intercept.name] = family_transform(spec.intercept.prior.family)
+    for predictor in spec.predictors:
+        out[predictor.param_name] = family_transform(predictor.prior.family)
+    for interaction in spec.interactions:
+        out[interaction.param_name] = family_transform(interaction.prior.family)
+    for group in spec.groups:
+        if group.pooling == "none":
+            out[group.effect_name] = family_transform(group.effect_prior.family)
+            continue
+        if group.correlated:
+            out[f"chol_{group.factor}"] = "cholesky"
+            out[f"corr_{group.factor}"] = "deterministic"
+            for name in [group.scale_name, *(group.slope_names(s)[1] for s in group.slopes)]:
+                out[name] = "deterministic"
+            joint = (
+                f"coefs_{group.factor}"
+                if group.parameterization == "centered"
+                else group.offset_param_name
+            )
+            out[joint] = "identity"
+            for name in [group.effect_name, *(group.slope_names(s)[0] for s in group.slopes)]:
+                out[name] = "deterministic"
+            continue
+        terms = [(group.slope_names(s), s.scale.prior, "normal") for s in group.slopes]
+        terms.insert(
+            0,
+            (
+                (group.effect_name, group.scale_name, group.offset_param_name),
+                group.scale.prior,
+                group.effects,
+            ),
+        )
+        for (effect, scale, offset), scale_prior, effects in terms:
+            drawn = "zerosum" if effects == "zero_sum" else "identity"
+            out[scale] = family_transform(scale_prior.family)
+            if group.parameterization == "centered":
+                out[effect] = drawn
+            else:
+                out[offset] = drawn
+                out[effect] = "deterministic"
+    for key, (likelihoods, _) in AUX_PARAMS.items():
+        aux = getattr(spec, key)
+        if spec.likelihood in likelihoods and (aux is None or aux.column is None):
+            out[spec.aux_name(key)] = family_transform(spec.aux_prior(key).family)
+    return out
 
 
 def build_python_model(loaded: Any, data: PreparedData) -> BuiltModel:
@@ -201,14 +327,6 @@ def build_python_model(loaded: Any, data: PreparedData) -> BuiltModel:
     )
 
 
-def _absorbing_group(spec: ModelSpec) -> int | None:
-    """Index of the group term whose effects are centered on the intercept, if any."""
-    for i, group in enumerate(spec.groups):
-        if group.pooling == "partial":
-            return i
-    return None
-
-
 def build_model(spec: ModelSpec, data: PreparedData) -> BuiltModel:
     """Build the PyMC model for ``spec`` on ``data`` with named coords for every vector."""
     pm = _lazy.pymc()
@@ -222,7 +340,7 @@ def build_model(spec: ModelSpec, data: PreparedData) -> BuiltModel:
             names = ["intercept", *(s.column for s in group.slopes)]
             coords[group.coef_dim] = names
             coords[f"{group.coef_dim}_b"] = names
-    absorbing = _absorbing_group(spec) if spec.intercept is not None else None
+    absorbing = spec.absorbing_group()
     terms: list[GroupTerm] = []
     with pm.Model(coords=coords) as model:
         eta: Any = 0.0
@@ -289,6 +407,7 @@ def build_model(spec: ModelSpec, data: PreparedData) -> BuiltModel:
                     pooling=group.pooling,
                     levels=len(group_data.levels),
                     smallest_level=min(group_data.counts),
+                    effects=group.effects,
                 )
             )
         _likelihood(spec, data, _inverse_link(spec.link, eta))

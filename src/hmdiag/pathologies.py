@@ -19,12 +19,10 @@ from hmdiag.evidence import Correlation, ScaleShape, Sensitivity
 
 # ridge: |posterior correlation| at least this, with a failed r_hat / ESS / tree-depth check.
 RIDGE_CORRELATION = 0.95
-# boundary: at least this share of a scale's draws below a tenth of its 95th percentile
-# (a half-normal has 0.16 there; a scale the data put away from 0 has ~0).
-BOUNDARY_NEAR_ZERO = 0.10
-# boundary, or: median at most this share of the 95th percentile, a shape with its mode at 0
-# (a half-normal has 0.34; scales the data put away from 0 have 0.5 and more).
-BOUNDARY_MEDIAN_RATIO = 0.4
+# boundary: the lowest of ten equal bins on [0, q95] of a scale's draws holds at least this
+# share of the fullest bin, i.e. the posterior's mode is at 0 (a half-normal: 1.0; a lognormal
+# with its mode inside the range: about 0.4).
+BOUNDARY_ZERO_BIN = 0.8
 # boundary: the scale (or its effects) must rank among this many divergence hotspots.
 BOUNDARY_HOTSPOT_RANK = 3
 # prior: power-scaling sensitivity threshold of priorsense (Kallioinen et al. 2024).
@@ -256,10 +254,7 @@ def _involved(d: Diagnosis, shape: ScaleShape, failed: set[str]) -> str | None:
 def _boundary(d: Diagnosis, failed: set[str]) -> list[Pathology]:
     found = []
     for shape in d.evidence.scales:
-        piled = shape.near_zero >= BOUNDARY_NEAR_ZERO or (
-            shape.q95 > 0 and shape.median / shape.q95 <= BOUNDARY_MEDIAN_RATIO
-        )
-        if not piled:
+        if shape.zero_bin_ratio < BOUNDARY_ZERO_BIN:
             continue
         why = _involved(d, shape, failed)
         if why is None:
@@ -308,14 +303,15 @@ def _boundary(d: Diagnosis, failed: set[str]) -> list[Pathology]:
             Pathology(
                 kind="boundary",
                 where=f"`{shape.scale}` (group {factor})",
-                evidence=f"`{shape.scale}` has its mode at 0: median {shape.median:.3g} is "
-                f"{shape.median / shape.q95:.2f} of its 95th percentile {shape.q95:.3g}, and "
-                f"{100 * shape.near_zero:.0f}% of draws lie below a tenth of it; {why}",
+                evidence=f"`{shape.scale}` has its mode at 0: {100 * shape.near_zero:.0f}% of "
+                f"draws lie below {shape.q95 / 10:.3g} (a tenth of its 95th percentile), "
+                f"{shape.zero_bin_ratio:.2f} of the fullest bin; {why}",
                 meaning=f"the data support little or no variation between {factor} levels: "
                 "the scale piles up at its boundary, 0",
                 numbers={
                     "parameter": shape.scale,
                     "near_zero": shape.near_zero,
+                    "zero_bin_ratio": shape.zero_bin_ratio,
                     "q05": shape.q05,
                     "median": shape.median,
                     "q95": shape.q95,

@@ -9,7 +9,7 @@ from typing import Any
 
 from hmdiag import __version__
 from hmdiag.data import PreparedData, prepare_data
-from hmdiag.model import BuiltModel, build_model, build_python_model
+from hmdiag.model import BuiltModel, build_model, build_python_model, model_transforms
 from hmdiag.runs import RunInfo, attach_info
 from hmdiag.sampling import SamplerSettings, resolve_settings, sample
 from hmdiag.spec import LoadedSpec, spec_to_raw
@@ -116,6 +116,8 @@ def fit(
         transforms={column: list(pair) for column, pair in data.transforms.items()},
         inference_library=f"hmdiag {__version__} ({settings.backend})",
         timing={k: round(v, 4) for k, v in timer.ordered().items() if v},
+        mass_matrix=settings.mass_matrix,
+        param_transforms=model_transforms(built.model),
     )
     attach_info(idata, info)
     return FitResult(idata=idata, info=info, settings=settings, data=data, built=built)

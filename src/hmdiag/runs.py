@@ -41,6 +41,11 @@ class RunInfo:
     transforms: dict[str, list[float]] = field(default_factory=dict)
     # wall seconds per phase of the fit (hmdiag.timing.FIT_PHASES)
     timing: dict[str, float] = field(default_factory=dict)
+    # sampler.mass_matrix as set (diag, dense, low_rank); None for runs made without it
+    mass_matrix: str | None = None
+    # parameter -> its transform as PyMC applied it (log, logit, interval, zerosum, cholesky,
+    # identity) or "deterministic"; {} for runs made without it (hmdiag.model.model_transforms)
+    param_transforms: dict[str, str] = field(default_factory=dict)
 
 
 def check_output_path(path: Path, *, force: bool, flag: str = "--out") -> None:
@@ -142,7 +147,7 @@ def read_info(idata: Any, label: str) -> RunInfo:
         raw = attrs.get(ATTR_PREFIX + key)
         if raw is None:
             continue
-        if key in ("free_variables", "group_terms", "transforms", "timing"):
+        if key in ("free_variables", "group_terms", "transforms", "timing", "param_transforms"):
             raw = json.loads(raw) if isinstance(raw, str) else raw
         elif key in ("seed", "max_treedepth"):
             raw = int(raw)

@@ -15,7 +15,7 @@ from hmdiag._nutpie_compile import compile_model
 from hmdiag.errors import HmdiagError
 from hmdiag.model import BuiltModel
 from hmdiag.runs import group_dataset, has_group, set_group
-from hmdiag.spec import SamplerSpec
+from hmdiag.spec import SamplerSpec, mass_matrix_problem
 from hmdiag.timing import PhaseTimes
 
 # Sample-stat names differ by sampler; runs written by hmdiag use PyMC's names.
@@ -41,7 +41,21 @@ _NUTPIE_CACHE_SIZE = 4
 
 @dataclass(frozen=True)
 class SamplerSettings:
-    """Resolved sampler settings (spec values with command-line overrides applied)."""
+    """Resolved sampler settings (spec values with command-line overrides applied).
+
+    ``mass_matrix`` is the metric NUTS adapts during tuning:
+
+    - ``diag``: each backend's default diagonal adaptation (PyMC ``QuadPotentialDiagAdapt``,
+      nutpie ``adaptation="diag"``, numpyro ``dense_mass=False``, blackjax
+      ``is_mass_matrix_diagonal=True``).
+    - ``dense``: a full covariance, adapted from the tuning draws: PyMC
+      ``QuadPotentialFullAdapt``, numpyro ``dense_mass=True``, blackjax
+      ``is_mass_matrix_diagonal=False``. nutpie 0.16 has no dense adaptation; it runs its
+      closest one, ``adaptation="low_rank"`` (a diagonal corrected along the directions where
+      draws and gradients show the strongest correlations).
+    - ``low_rank``: nutpie's ``adaptation="low_rank"``; nutpie only (the others have no low-rank
+      metric: the spec and ``sample`` refuse it for them, naming nutpie).
+    """
 
     backend: str
     draws: int
@@ -51,6 +65,7 @@ class SamplerSettings:
     target_accept: float
     max_treedepth: int
     seed: int
+    mass_matrix: str = "diag"
 
 
 def resolve_settings(sampler: SamplerSpec) -> SamplerSettings:
@@ -70,7 +85,16 @@ def resolve_settings(sampler: SamplerSpec) -> SamplerSettings:
         target_accept=sampler.target_accept,
         max_treedepth=sampler.max_treedepth,
         seed=seed,
+        mass_matrix=sampler.mass_matrix,
     )
+
+
+def check_mass_matrix(backend: str, mass_matrix: str) -> None:
+    """Raise ``HmdiagError`` if ``backend`` cannot adapt ``mass_matrix`` (settings made by hand;
+    a spec is checked when it is validated)."""
+    problem = mass_matrix_problem(backend, mass_matrix)
+    if problem is not None:
+        raise HmdiagError(f"sampler.{problem[0]}", problem[1] or None)
 
 
 def import_backend(backend: str) -> None:
@@ -104,7 +128,7 @@ def _sample_pymc(
     with timer.phase("sample"), built.model:
         # PyMC's own NUTS (PyMC 6's default sampler is nutpie; the explicit step and
         # nuts_sampler keep it that way if that default moves again).
-        step = _pymc_nuts(pm, s)
+        step = _pymc_nuts(pm, s, built.model)
         idata = pm.sample(
             draws=s.draws,
             tune=s.tune,
@@ -119,20 +143,43 @@ def _sample_pymc(
     seconds = float(idata["sample_stats"].attrs.get("sampling_time", time.perf_counter() - start))
     with timer.phase("postprocess"):
         _add_log_likelihood(idata, built, pm)
+        _add_log_prior(idata, built, pm)
     return idata, seconds
 
 
-def _pymc_nuts(pm: Any, s: SamplerSettings) -> Any:
+def _pymc_nuts(pm: Any, s: SamplerSettings, model: Any) -> Any:
     """PyMC's NUTS step, compiled with numba (PyTensor 3's default), else with the C VM.
 
+    ``pm.sample`` ignores ``init=`` when given a step, so a dense mass matrix is the step's own
+    potential: ``QuadPotentialFullAdapt``, started like PyMC's default diagonal one (mean 0,
+    identity covariance, weight 10).
     This is also the way out for models nutpie cannot compile: their error names this backend.
     """
     from numba.core.errors import NumbaError
 
+    def step(**mode: Any) -> Any:
+        kwargs = {"potential": _dense_potential(model)} if s.mass_matrix == "dense" else {}
+        return pm.NUTS(
+            target_accept=s.target_accept, max_treedepth=s.max_treedepth, **kwargs, **mode
+        )
+
     try:
-        return pm.NUTS(target_accept=s.target_accept, max_treedepth=s.max_treedepth)
+        return step()
     except (NotImplementedError, NumbaError):
-        return pm.NUTS(target_accept=s.target_accept, max_treedepth=s.max_treedepth, mode="CVM")
+        return step(mode="CVM")
+
+
+def _dense_potential(model: Any) -> Any:
+    """A full (dense) mass matrix adapted from the tuning draws' covariance (PyMC)."""
+    import warnings
+
+    from pymc.step_methods.hmc.quadpotential import QuadPotentialFullAdapt
+
+    point = model.initial_point()
+    size = int(sum(np.size(point[v.name]) for v in model.value_vars))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "QuadPotentialFullAdapt is an experimental feature")
+        return QuadPotentialFullAdapt(size, np.zeros(size), np.eye(size), 10)
 
 
 def _sample_nutpie(
@@ -156,6 +203,7 @@ def _sample_nutpie(
             set_group(idata, "posterior", posterior.drop_vars(transformed))
         _normalize_stat_names(idata)
         _add_log_likelihood(idata, built, pm)
+        _add_log_prior(idata, built, pm)
         _add_observed_data(idata, built)
     return idata, seconds
 
@@ -174,6 +222,8 @@ def _run_nutpie(
         seed=s.seed,
         target_accept=s.target_accept,
         maxdepth=s.max_treedepth,
+        # nutpie 0.16 has no dense adaptation; low-rank is its closest (SamplerSettings).
+        adaptation="diag" if s.mass_matrix == "diag" else "low_rank",
         progress_bar=progress,
         save_warmup=False,
         blocking=False,
@@ -204,15 +254,27 @@ def _add_log_likelihood(idata: Any, built: BuiltModel, pm: Any) -> None:
     is cheap in a new process. A graph with an op numba cannot lower is compiled with the C
     virtual machine ("CVM") instead. The JAX backends compute it in JAX inside ``pm.sample``.
     """
+    _add_log_density(idata, built, pm.compute_log_likelihood, "log_likelihood")
+
+
+def _add_log_prior(idata: Any, built: BuiltModel, pm: Any) -> None:
+    """Each free variable's log prior density per draw (group ``log_prior``), as
+    ``_add_log_likelihood`` computes the likelihood; ArviZ's ``psense`` (power-scaling prior
+    sensitivity) reads it with the log-likelihood."""
+    _add_log_density(idata, built, pm.compute_log_prior, "log_prior")
+
+
+def _add_log_density(idata: Any, built: BuiltModel, compute: Any, group: str) -> None:
+    """Run a ``pm.compute_log_*`` function with numba, falling back to the C VM."""
     from numba.core.errors import NumbaError
 
     with built.model:
         try:
-            pm.compute_log_likelihood(idata, progressbar=False)
+            compute(idata, progressbar=False)
         except (NotImplementedError, NumbaError):
-            if has_group(idata, "log_likelihood"):
-                del idata["log_likelihood"]
-            pm.compute_log_likelihood(idata, progressbar=False, compile_kwargs={"mode": "CVM"})
+            if has_group(idata, group):
+                del idata[group]
+            compute(idata, progressbar=False, compile_kwargs={"mode": "CVM"})
 
 
 def _nutpie_compiled(built: BuiltModel, nutpie: Any) -> Any:
@@ -251,6 +313,10 @@ def _jax_backend(name: str) -> Any:
         nuts: dict[str, Any] = {"chain_method": "vectorized", "target_accept": s.target_accept}
         if name == "numpyro":
             nuts["max_tree_depth"] = s.max_treedepth
+            nuts["dense_mass"] = s.mass_matrix == "dense"
+        else:
+            # PyMC hands blackjax's NUTS options to blackjax.window_adaptation.
+            nuts["is_mass_matrix_diagonal"] = s.mass_matrix != "dense"
         start = time.perf_counter()
         with timer.phase("sample"), built.model:
             idata = pm.sample(
@@ -273,6 +339,7 @@ def _jax_backend(name: str) -> Any:
         )
         with timer.phase("postprocess"):
             _normalize_stat_names(idata)
+            _add_log_prior(idata, built, pm)
             _add_observed_data(idata, built)
         return idata, seconds
 
@@ -349,6 +416,7 @@ def sample(
     """
     pm = _lazy.pymc()
     timer = timer if timer is not None else PhaseTimes()
+    check_mass_matrix(settings.backend, settings.mass_matrix)
     try:
         idata, seconds = BACKENDS[settings.backend](built, settings, progress, timer)
     except pm.exceptions.SamplingError as exc:

@@ -191,12 +191,20 @@ class SlopeSpec(_Strict):
 
 
 class GroupSpec(_Strict):
-    """A varying intercept per level of ``factor``, optionally with varying slopes."""
+    """A varying intercept per level of ``factor``, optionally with varying slopes.
+
+    ``effects: zero_sum`` draws the per-level intercept effects from a zero-sum normal (they sum
+    to zero, ``pm.ZeroSumNormal``) instead of Normal(mean, scale): the intercept then carries the
+    overall level alone, which removes the ridge between the intercept and the effects' mean in
+    crossed designs. It needs ``pooling: partial``, does not combine with ``correlated: true``,
+    and the term never absorbs the intercept. Its varying slopes stay Normal(0, scale).
+    """
 
     factor: str
     name: ParamName | None = None
     pooling: Literal["none", "partial"] = "partial"
     parameterization: Literal["centered", "non_centered"] = "centered"
+    effects: Literal["normal", "zero_sum"] = "normal"
     prior: PriorField | None = None
     scale: ScaleSpec = Field(default_factory=ScaleSpec)
     offset_name: ParamName | None = None
@@ -213,6 +221,16 @@ class GroupSpec(_Strict):
             )
         if self.slopes and self.pooling == "none":
             raise ValueError("varying slopes need pooling: partial")
+        if self.effects == "zero_sum" and self.pooling != "partial":
+            raise ValueError(
+                "effects: zero_sum needs pooling: partial (it replaces the Normal(mean, scale) "
+                "effects); with pooling: none use effects: normal"
+            )
+        if self.effects == "zero_sum" and self.correlated:
+            raise ValueError(
+                "effects: zero_sum does not combine with correlated: true (correlated intercepts "
+                "and slopes are drawn jointly from an MvNormal); use effects: normal or correlated: false"
+            )
         columns = [s.column for s in self.slopes]
         if len(set(columns)) != len(columns):
             raise ValueError("each slope column may appear once per group")
@@ -264,8 +282,40 @@ class GroupSpec(_Strict):
         return self.prior or parse_prior("normal(0, 1.5)")
 
 
+MASS_MATRICES: tuple[str, ...] = ("diag", "dense", "low_rank")
+# Which backends take each sampler.mass_matrix (hmdiag.sampling maps it to each backend's API).
+MASS_MATRIX_BACKENDS: dict[str, tuple[str, ...]] = {
+    "diag": BACKENDS,
+    "dense": BACKENDS,
+    "low_rank": ("nutpie",),
+}
+
+
+def mass_matrix_problem(backend: str, mass_matrix: str) -> tuple[str, str] | None:
+    """(problem, hint) if ``backend`` cannot adapt ``mass_matrix``, else ``None``."""
+    supported = MASS_MATRIX_BACKENDS.get(mass_matrix)
+    if supported is None:
+        return (
+            f"mass_matrix {mass_matrix!r} is not supported; must be one of: {', '.join(MASS_MATRICES)}",
+            "",
+        )
+    if backend in supported:
+        return None
+    others = [m for m, backends in MASS_MATRIX_BACKENDS.items() if backend in backends]
+    return (
+        f"mass_matrix {mass_matrix!r} is not available with backend {backend}; "
+        f"it works with backend {' or '.join(supported)}",
+        f"use backend: {supported[0]}, or mass_matrix: {' or '.join(others)}",
+    )
+
+
 class SamplerSpec(_Strict):
-    """NUTS settings. ``cores`` defaults to the machine's cores (at most ``chains``)."""
+    """NUTS settings. ``cores`` defaults to the machine's cores (at most ``chains``).
+
+    ``mass_matrix`` picks the adapted metric: ``diag`` (every backend's default), ``dense`` (a
+    full covariance: PyMC, numpyro and blackjax; nutpie has none and uses its low-rank
+    adaptation) or ``low_rank`` (nutpie only). ``hmdiag.sampling`` maps it to each backend.
+    """
 
     # nutpie is the default because `make bench` measures it fastest end to end on the
     # reference models (benchmarks/results.md).
@@ -277,6 +327,14 @@ class SamplerSpec(_Strict):
     target_accept: float = Field(0.8, gt=0, lt=1)
     max_treedepth: int = Field(10, ge=1, le=20)
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
+    mass_matrix: Literal["diag", "dense", "low_rank"] = "diag"
+
+    @model_validator(mode="after")
+    def _mass_matrix_fits_backend(self) -> SamplerSpec:
+        problem = mass_matrix_problem(self.backend, self.mass_matrix)
+        if problem is not None:
+            raise ValueError(f"{problem[0]} ({problem[1]})")
+        return self
 
 
 class ChecksSpec(_Strict):
@@ -477,6 +535,19 @@ class ModelSpec(_Strict):
             raise ValueError("each grouping factor may appear once in 'groups'")
         return self
 
+    def absorbing_group(self) -> int | None:
+        """Index of the group term whose effects are centered on the intercept, if any.
+
+        The first partially pooled term with normal effects; a zero-sum term never absorbs it
+        (its effects have mean 0 by construction), so the intercept then enters eta directly.
+        """
+        if self.intercept is None:
+            return None
+        for i, group in enumerate(self.groups):
+            if group.pooling == "partial" and group.effects != "zero_sum":
+                return i
+        return None
+
     def parameter_names(self) -> list[str]:
         """All model parameter names, free and derived, in model order (none for Python models)."""
         names: list[str] = []
@@ -563,6 +634,8 @@ _FIELD_CHOICES: dict[str, tuple[str, ...]] = {
     "backend": BACKENDS,
     "pooling": ("none", "partial"),
     "parameterization": ("centered", "non_centered"),
+    "effects": ("normal", "zero_sum"),
+    "mass_matrix": MASS_MATRICES,
 }
 
 
@@ -725,8 +798,10 @@ def with_sampler_overrides(loaded: LoadedSpec, **overrides: Any) -> LoadedSpec:
     try:
         spec = ModelSpec.model_validate(raw)
     except ValidationError as exc:
-        problems = [
-            _describe(e).replace("sampler.", "--", 1).replace("_", "-") for e in exc.errors()
-        ]
+        problems = []
+        for error in exc.errors():
+            # Keys become flags (sampler.target_accept -> --target-accept); messages stay as is.
+            where, sep, message = _describe(error).partition(": ")
+            problems.append(where.replace("sampler.", "--", 1).replace("_", "-") + sep + message)
         raise SpecError("command line", problems) from None
     return LoadedSpec(spec=spec, path=loaded.path, text=spec_to_yaml(spec))

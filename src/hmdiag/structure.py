@@ -49,9 +49,7 @@ def describe(spec: ModelSpec, data: PreparedData) -> ModelStructure:
     params: list[ParameterLine] = []
     terms: list[str] = []
     ic = spec.intercept
-    absorbing = (
-        next((i for i, g in enumerate(spec.groups) if g.pooling == "partial"), None) if ic else None
-    )
+    absorbing = spec.absorbing_group()
     if ic is not None:
         params.append(ParameterLine(ic.name, "scalar", "population intercept", str(ic.prior)))
         if absorbing is None:
@@ -173,25 +171,36 @@ def describe(spec: ModelSpec, data: PreparedData) -> ModelStructure:
                 )
             )
             continue
+        zero_sum = g.effects == "zero_sum"
+        family = "zerosum_normal" if zero_sum else "normal"
         if g.parameterization == "centered":
             params.append(
                 ParameterLine(
                     g.effect_name,
                     shape,
-                    f"{g.factor} effects, centered",
-                    f"normal({mean}, {g.scale_name})",
+                    f"{g.factor} effects, centered" + (", sum to zero" if zero_sum else ""),
+                    f"zerosum_normal({g.scale_name})"
+                    if zero_sum
+                    else f"normal({mean}, {g.scale_name})",
                 )
             )
         else:
             params.append(
-                ParameterLine(g.offset_param_name, shape, f"{g.factor} offsets", "normal(0, 1)")
+                ParameterLine(
+                    g.offset_param_name,
+                    shape,
+                    f"{g.factor} offsets" + (", sum to zero" if zero_sum else ""),
+                    f"{family}(0, 1)" if not zero_sum else "zerosum_normal(1)",
+                )
             )
             params.append(
                 ParameterLine(
                     g.effect_name,
                     shape,
                     f"{g.factor} effects, non-centered (derived)",
-                    f"= {mean} + {g.offset_param_name} * {g.scale_name}",
+                    f"= {g.offset_param_name} * {g.scale_name}"
+                    if zero_sum
+                    else f"= {mean} + {g.offset_param_name} * {g.scale_name}",
                 )
             )
     for key, (likelihoods, _) in AUX_PARAMS.items():

@@ -116,7 +116,9 @@ def _run_section(report: RunReport, images: list[tuple[str, bytes]]) -> str:
             ]
             for h in d.hotspots[:5]
         ]
-        parts.append(_table(["parameter", "KS distance", "divergent median at", "transform", ""], rows))
+        parts.append(
+            _table(["parameter", "KS distance", "divergent median at", "transform", ""], rows)
+        )
     rows_text, omitted = param_rows(report, show_all=False)
     shown = [p for p in d.parameters if p.name in {r[0] for r in rows_text}]
     classes = ["bad" if is_bad(p, report) else "" for p in shown]
