@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hmdiag.checks import TARGET_ACCEPT_LADDER, Advice, next_target_accept
+from hmdiag.pathologies import pinned_ratio
 from hmdiag.priors import Prior
 from hmdiag.report import RunReport
 from hmdiag.spec import LoadedSpec, ModelSpec, spec_to_raw, spec_to_yaml
@@ -22,6 +23,8 @@ from hmdiag.spec import LoadedSpec, ModelSpec, spec_to_raw, spec_to_yaml
 # A group with this many rows in its smallest level is "data-rich": centered usually mixes better.
 DATA_RICH_ROWS = 30
 MAX_TUNE = 8000
+# A non-centered term whose widest effect sd is at most this share of its scale is data-rich.
+PINNED_RATIO = 0.25
 # Divergences in at least this share of draws skip straight to the top target_accept rung.
 MANY_DIVERGENCES = 0.01
 MAX_DRAWS = 20000
@@ -127,6 +130,9 @@ def _group_remedy(spec: ModelSpec, advice: Advice) -> Remedy | None:
     if index is None:
         return None
     group = spec.groups[index]
+    if advice.remedy == "center" and group.parameterization == "non_centered":
+        change = f"groups[{index}] ({group.factor}): parameterization non_centered -> centered"
+        return Remedy("center", change, "", _set_group(index, "parameterization", "centered"))
     if advice.remedy == "non_center" and group.parameterization == "centered":
         change = f"groups[{index}] ({group.factor}): parameterization centered -> non_centered"
         return Remedy(
@@ -190,7 +196,9 @@ def _pathology_remedies(spec: ModelSpec, report: RunReport) -> list[Remedy]:
 def _recenter_remedy(spec: ModelSpec, report: RunReport) -> Remedy | None:
     d = report.diagnosis
     failed = {c.name for c in report.verdict.failed()}
-    if not failed & {"ess_bulk", "ess_tail", "r_hat"} or "divergences" in failed:
+    if not failed & {"ess_bulk", "ess_tail", "r_hat"}:
+        return None
+    if "divergences" in failed and (d.divergence_fraction or 0.0) >= MANY_DIVERGENCES:
         return None
     weak = {
         p.variable
@@ -198,19 +206,32 @@ def _recenter_remedy(spec: ModelSpec, report: RunReport) -> Remedy | None:
         if math.isfinite(p.ess_bulk) and p.ess_bulk < report.thresholds.min_ess_per_chain * d.chains
     }
     for term in d.group_terms:
-        if term.parameterization != "non_centered" or term.smallest_level < DATA_RICH_ROWS:
+        if term.parameterization != "non_centered" or not weak & {
+            term.effect,
+            term.scale,
+            term.offset,
+        }:
             continue
-        if weak & {term.effect, term.scale, term.offset}:
-            index = _group_index(spec, term.factor)
-            if index is None:
-                continue
-            return Remedy(
-                kind="center",
-                change=f"groups[{index}] ({term.factor}): parameterization non_centered -> centered",
-                reason=f"low ESS in the non-centered `{term.effect}` while every {term.factor} level has "
-                f">= {term.smallest_level} rows: the data identify the effects, so centered mixes better",
-                apply=_set_group(index, "parameterization", "centered"),
+        index = _group_index(spec, term.factor)
+        if index is None:
+            continue
+        ratio = pinned_ratio(d, term)
+        if term.smallest_level >= DATA_RICH_ROWS:
+            why = f"every {term.factor} level has >= {term.smallest_level} rows"
+        elif ratio is not None and ratio <= PINNED_RATIO:
+            why = (
+                f"the data pin every {term.factor} effect (posterior sd at most {ratio:.2f} of "
+                f"`{term.scale}`)"
             )
+        else:
+            continue
+        return Remedy(
+            kind="center",
+            change=f"groups[{index}] ({term.factor}): parameterization non_centered -> centered",
+            reason=f"low ESS in the non-centered `{term.effect}` while {why}: the data identify "
+            "the effects, so centered mixes better",
+            apply=_set_group(index, "parameterization", "centered"),
+        )
     return None
 
 
@@ -290,7 +311,16 @@ def choose_remedy(spec: ModelSpec, report: RunReport, tried: set[str]) -> Remedy
     if {c.name for c in report.verdict.failed()} - explained:
         # Generic remedies only while some failed check has no named cause.
         candidates += [r for r in (rule(spec, report) for rule in GENERIC_REMEDIES) if r]
-    return next((r for r in candidates if not {r.change, _once_key(r)} & tried), None)
+    return next(
+        (r for r in candidates if not {r.change, _once_key(r), _undo(r.change)} & tried), None
+    )
+
+
+def _undo(change: str) -> str:
+    """The change that would undo ``change`` (``a -> b`` becomes ``b -> a``)."""
+    head, _, move = change.rpartition(": ")
+    before, _, after = move.partition(" -> ")
+    return f"{head}: {after} -> {before}"
 
 
 def _once_key(remedy: Remedy) -> str:

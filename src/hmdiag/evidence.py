@@ -155,31 +155,38 @@ def _pooled(posterior: Any, var: str) -> np.ndarray:
 def strong_correlations(
     posterior: Any, structure: RunStructure, population: list[str], group_terms: list[Any]
 ) -> list[Correlation]:
-    """Pairs of population parameters and group-effect means correlated at least
+    """Pairs of population parameters and group-effect (or offset) means correlated at least
     ``REPORTED_CORRELATION`` in absolute value, strongest first.
 
     The mean of the effects that absorb the intercept contains the intercept by construction,
-    so that one pair is left out.
+    and a term's effects and offsets move together, so those pairs are left out.
     """
     series: dict[str, np.ndarray] = {}
     for var in population:
         if var in posterior.data_vars and posterior[var].ndim == 2:
             series[var] = _pooled(posterior, var)
     for term in group_terms:
-        if term.effect in posterior.data_vars and posterior[term.effect].ndim == 3:
-            levels = [d for d in posterior[term.effect].dims if d not in ("chain", "draw")]
-            mean = posterior[term.effect].mean(levels)
-            series[f"mean({term.effect})"] = np.asarray(mean.values, dtype=float).reshape(-1)
+        # The effects' mean, and for a non-centered term its offsets' mean: the intercept
+        # trades off against sigma * mean(z) when the term carries it.
+        if getattr(term, "effects", "normal") == "zero_sum":
+            continue  # their mean is 0 by construction
+        for name in (term.effect, term.offset):
+            if name and name in posterior.data_vars and posterior[name].ndim == 3:
+                levels = [d for d in posterior[name].dims if d not in ("chain", "draw")]
+                mean = posterior[name].mean(levels)
+                series[f"mean({name})"] = np.asarray(mean.values, dtype=float).reshape(-1)
     names = [n for n, v in series.items() if np.all(np.isfinite(v)) and np.ptp(v) > 0]
     if len(names) < 2:
         return []
     matrix = np.corrcoef(np.vstack([series[n] for n in names]))
+    owner = {f"mean({n})": t.factor for t in group_terms for n in (t.effect, t.offset) if n}
+    same = [owner.get(n, "") for n in names]
     skip = {structure.intercept, f"mean({structure.absorbing_effect})"}
     pairs = []
     for i in range(len(names)):
         for j in range(i + 1, len(names)):
             r = float(matrix[i, j])
-            if {names[i], names[j]} == skip or not math.isfinite(r):
+            if {names[i], names[j]} == skip or not math.isfinite(r) or same[i] == same[j] != "":
                 continue
             if abs(r) >= REPORTED_CORRELATION:
                 pairs.append(Correlation(names[i], names[j], r))
@@ -289,8 +296,12 @@ def power_scaling(
     if not names:
         return [], None
     azs = _lazy.arviz_stats()
+    # Power-scale only the population parameters' own priors: the group effects' priors are
+    # the hierarchy, which carries the data to the intercept and the scales (priorsense
+    # recommends scaling the base priors).
+    own = [v for v in names if v in idata["log_prior"].data_vars]
     try:
-        prior = azs.psense(idata, var_names=names, group="prior")
+        prior = azs.psense(idata, var_names=names, group="prior", group_var_names=own or None)
         likelihood = azs.psense(idata, var_names=names, group="likelihood")
     except Exception as exc:  # PSIS can fail on degenerate weights; report, do not crash
         return None, f"prior sensitivity not computed: {type(exc).__name__}: {exc}"

@@ -17,6 +17,9 @@ from hmdiag.checks import Advice, CheckResult, percentile
 from hmdiag.diagnostics import Diagnosis
 from hmdiag.evidence import Correlation, ScaleShape, Sensitivity
 
+# ridge: a non-centered term that carries the intercept is centered when its widest effect sd
+# is at most this share of its scale (the data pin the effects); otherwise made zero-sum.
+CARRIER_PINNED_RATIO = 0.5
 # ridge: |posterior correlation| at least this, with a failed r_hat / ESS / tree-depth check.
 RIDGE_CORRELATION = 0.95
 # boundary: the lowest of ten equal bins on [0, q95] of a scale's draws holds at least this
@@ -139,6 +142,19 @@ def _funnel(d: Diagnosis, failed: set[str]) -> list[Pathology]:
     ]
 
 
+def pinned_ratio(d: Diagnosis, term: Any) -> float | None:
+    """The widest posterior sd of a term's effects over the mean of its scale.
+
+    Well below 1, the data pin every level's effect more tightly than the effects spread:
+    the likelihood dominates, and the centered form mixes better than the non-centered one.
+    """
+    sds = [p.sd for p in d.parameters if p.variable == term.effect and math.isfinite(p.sd)]
+    scale = next((p.mean for p in d.parameters if p.name == term.scale), None)
+    if not sds or not scale or scale <= 0:
+        return None
+    return max(sds) / scale
+
+
 def _pair_text(c: Correlation) -> str:
     return f"`{c.first}` and `{c.second}` (r = {c.r:+.2f})"
 
@@ -164,17 +180,39 @@ def _ridge(d: Diagnosis, failed: set[str]) -> list[Pathology]:
     remedies: list[Advice] = []
     if means:
         # A group mean trades off against the intercept or another term: pin it to zero.
-        terms = [t for t in (_term_of(d, n) for n in means) if t is not None]
-        term = next(
-            (t for t in terms if t.effect != structure.absorbing_effect),
-            terms[0] if terms else None,
-        )
-        if term is not None and term.effect != structure.absorbing_effect:
+        # Every term whose mean lies on a strong pair; a term that does not carry the intercept
+        # first, then the one that does (non-centered, it trades sigma * mean(z) against it).
+        names = [n for x in strong for n in (x.first, x.second) if n.startswith("mean(")]
+        terms = []
+        for t in (_term_of(d, n) for n in names):
+            if t is not None and t not in terms and getattr(t, "effects", "normal") != "zero_sum":
+                terms.append(t)
+        terms.sort(key=lambda t: t.effect == structure.absorbing_effect)
+        term = terms[0] if terms else None
+        ratio = pinned_ratio(d, term) if term is not None else None
+        if (
+            term is not None
+            and term.effect == structure.absorbing_effect
+            and term.parameterization == "non_centered"
+            and ratio is not None
+            and ratio <= CARRIER_PINNED_RATIO
+        ):
+            remedies.append(
+                Advice(
+                    action=f"Reparameterize group `{term.effect}` ({term.factor}) as centered",
+                    reason=f"it carries the intercept, and the data pin its effects (sd at most "
+                    f"{ratio:.2f} of `{term.scale}`): non-centered, the intercept trades off "
+                    f"against {term.scale} * mean({term.offset})",
+                    remedy="center",
+                    target=term.factor,
+                )
+            )
+        elif term is not None:
             remedies.append(
                 Advice(
                     action=f"Make the `{term.effect}` effects sum to zero "
                     f"(groups: factor {term.factor}: effects: zero_sum)",
-                    reason=f"only the sum of the intercept and the mean of `{term.effect}` is "
+                    reason=f"only a sum of the intercept and the mean of `{term.effect}` is "
                     "identified; a sum-to-zero constraint (pm.ZeroSumNormal) removes the ridge",
                     remedy="zero_sum",
                     target=term.factor,
