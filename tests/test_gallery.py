@@ -111,7 +111,7 @@ def test_separation_passes_its_checks_but_is_named_prior_driven() -> None:
     assert first.passed and result.fixed is first
     conflict = first.report.verdict.pathologies[0]
     assert conflict.where == "`b_dose`" and not conflict.sampler_fixable
-    assert conflict.numbers["prior_z"] >= 2 and "separation" in conflict.meaning
+    assert conflict.numbers["prior_z"] >= 1.5 and "separation" in conflict.meaning
     estimate = next(p for p in first.report.diagnosis.parameters if p.name == "b_dose")
     assert estimate.mean > 15 and estimate.sd > 3  # held by normal(0, 10), not by the data
 

@@ -344,3 +344,47 @@ def test_doctor_stops_when_attempts_stop_improving(az: Any, rng: np.random.Gener
     result = run_doctor(loaded, lambda spec, n: (next(reports), None), max_attempts=5)
     assert len(result.attempts) == 3 and result.fixed is None
     assert "2 attempts in a row did not improve" in result.stopped_because
+
+
+# --- every output format shows the pathologies ----------------------------------------------
+
+
+def test_pathologies_reach_json_markdown_terminal_and_html(
+    az: Any, rng: np.random.Generator, tmp_path: Path
+) -> None:
+    import json
+    from importlib.resources import files
+
+    from typer.testing import CliRunner
+
+    from hmdiag.cli import app
+    from hmdiag.runs import attach_info, save_run
+
+    idata = prior_idata(az, rng, data_pull=0.25)
+    attach_info(idata, RunInfo(label="sep", spec_text=SEPARATION_SPEC))
+    run = tmp_path / "sep.nc"
+    save_run(idata, run, force=False)
+    runner = CliRunner()
+
+    as_json = runner.invoke(app, ["check", str(run), "--json"])
+    assert as_json.exit_code == 0, as_json.output  # checks pass; the pathology is a finding
+    doc = json.loads(as_json.stdout)
+    [conflict] = doc["pathologies"]
+    assert conflict["kind"] == "prior_data_conflict" and conflict["where"] == "`b_dose`"
+    assert conflict["numbers"]["prior"] == "normal(0, 10)" and not conflict["sampler_fixable"]
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads(files("hmdiag").joinpath("schemas/check-v1.schema.json").read_text())
+    jsonschema.validate(doc, schema)
+
+    markdown = runner.invoke(app, ["check", str(run), "--markdown"]).stdout
+    assert "**Diagnosis**" in markdown and "| prior-data conflict | `b_dose` |" in markdown
+
+    terminal = runner.invoke(app, ["check", str(run)]).stdout
+    assert "but the posterior shows:" in terminal and "prior-data conflict at `b_dose`" in terminal
+    assert "no sampler setting can fix this" in terminal
+
+    html = tmp_path / "report.html"
+    result = runner.invoke(app, ["report", str(run), "--out", str(html)])
+    assert result.exit_code == 0, result.output
+    page = html.read_text()
+    assert "<h3>Diagnosis</h3>" in page and "prior-data conflict" in page

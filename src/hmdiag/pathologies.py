@@ -31,7 +31,7 @@ BOUNDARY_HOTSPOT_RANK = 3
 # prior: power-scaling sensitivity threshold of priorsense (Kallioinen et al. 2024).
 SENSITIVITY_THRESHOLD = 0.05
 # prior-data conflict: the posterior mean sits this many prior sds from the prior's center.
-CONFLICT_PRIOR_Z = 2.0
+CONFLICT_PRIOR_Z = 1.5
 # chains disagree: a chain's mean this many pooled within-chain sds from the others' median.
 CHAINS_APART_SD = 3.0
 # stuck chain: its sd below this share of the median chain sd.

@@ -260,8 +260,16 @@ def _add_log_likelihood(idata: Any, built: BuiltModel, pm: Any) -> None:
 def _add_log_prior(idata: Any, built: BuiltModel, pm: Any) -> None:
     """Each free variable's log prior density per draw (group ``log_prior``), as
     ``_add_log_likelihood`` computes the likelihood; ArviZ's ``psense`` (power-scaling prior
-    sensitivity) reads it with the log-likelihood."""
+    sensitivity) reads it with the log-likelihood.
+
+    Stored summed over each variable's elements, one value per draw: ``psense`` sums them
+    anyway, and 4,000 group effects would otherwise add a posterior-sized group to the file.
+    """
     _add_log_density(idata, built, pm.compute_log_prior, "log_prior")
+    priors = group_dataset(idata, "log_prior")
+    if priors is not None:
+        summed = priors.map(lambda v: v.sum([d for d in v.dims if d not in ("chain", "draw")]))
+        set_group(idata, "log_prior", summed)
 
 
 def _add_log_density(idata: Any, built: BuiltModel, compute: Any, group: str) -> None:
