@@ -24,7 +24,7 @@ import numpy as np
 from hmdiag import _lazy
 from hmdiag.evidence import Evidence, measure_evidence
 from hmdiag.model import GroupTerm as GroupTermInfo
-from hmdiag.runs import RunInfo, has_group
+from hmdiag.runs import RunInfo, has_group, stored_spec
 from hmdiag.sampling import STAT_ALIASES
 
 DEFAULT_MAX_TREEDEPTH = 10  # PyMC, Stan and NumPyro all default to 10
@@ -110,6 +110,8 @@ class Diagnosis:
     hidden_variables: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     evidence: Evidence = field(default_factory=Evidence)
+    # sampler.mass_matrix of the fit (diag, dense, low_rank); None where the run does not say.
+    mass_matrix: str | None = None
 
     @property
     def min_ess_per_second(self) -> float | None:
@@ -295,9 +297,7 @@ def run_transforms(info: RunInfo, hidden: list[str]) -> dict[str, str]:
     """
     if info.param_transforms:
         return dict(info.param_transforms)
-    from hmdiag.evidence import run_spec
-
-    spec = run_spec(info)
+    spec = stored_spec(info)
     if spec is not None:
         from hmdiag.model import transforms_from_spec
 
@@ -542,4 +542,5 @@ def diagnose(
         hidden_variables=hidden,
         notes=notes,
         evidence=evidence,
+        mass_matrix=info.mass_matrix,
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hmdiag.checks import TARGET_ACCEPT_LADDER, Advice, next_target_accept
-from hmdiag.pathologies import pinned_ratio
+from hmdiag.pathologies import PINNED_RATIO, Pathology, pinned_ratio
 from hmdiag.priors import Prior
 from hmdiag.report import RunReport
 from hmdiag.spec import LoadedSpec, ModelSpec, spec_to_raw, spec_to_yaml
@@ -23,8 +23,6 @@ from hmdiag.spec import LoadedSpec, ModelSpec, spec_to_raw, spec_to_yaml
 # A group with this many rows in its smallest level is "data-rich": centered usually mixes better.
 DATA_RICH_ROWS = 30
 MAX_TUNE = 8000
-# A non-centered term whose widest effect sd is at most this share of its scale is data-rich.
-PINNED_RATIO = 0.25
 # Divergences in at least this share of draws skip straight to the top target_accept rung.
 MANY_DIVERGENCES = 0.01
 MAX_DRAWS = 20000
@@ -99,9 +97,12 @@ def _set_predictor(index: int, key: str, value: Any) -> Callable[[dict[str, Any]
     return apply
 
 
-def _set_scale_prior(index: int, prior: str) -> Callable[[dict[str, Any]], None]:
+def _set_scale_prior(
+    index: int, prior: str, slope: int | None = None
+) -> Callable[[dict[str, Any]], None]:
     def apply(raw: dict[str, Any]) -> None:
-        raw["groups"][index].setdefault("scale", {})["prior"] = prior
+        owner = raw["groups"][index] if slope is None else raw["groups"][index]["slopes"][slope]
+        owner.setdefault("scale", {})["prior"] = prior
 
     return apply
 
@@ -125,11 +126,21 @@ def tighter_scale_prior(prior: Prior) -> Prior:
 
 
 def _group_remedy(spec: ModelSpec, advice: Advice) -> Remedy | None:
-    """A spec edit for a pathology remedy that changes a group term."""
-    index = _group_index(spec, advice.target or "")
+    """A spec edit for a pathology remedy that changes a group term (``factor`` or, for a
+    varying slope's scale, ``factor:column``)."""
+    factor, _, column = (advice.target or "").partition(":")
+    index = _group_index(spec, factor)
     if index is None:
         return None
     group = spec.groups[index]
+    if column:
+        slope = next((j for j, sl in enumerate(group.slopes) if sl.column == column), None)
+        if advice.remedy != "tighten_scale_prior" or slope is None or group.correlated:
+            return None
+        old = group.slopes[slope].scale.prior
+        new = tighter_scale_prior(old)
+        change = f"groups[{index}] ({group.factor}) slope {column}: scale prior {old} -> {new}"
+        return Remedy("tighten_scale_prior", change, "", _set_scale_prior(index, str(new), slope))
     if advice.remedy == "center" and group.parameterization == "non_centered":
         change = f"groups[{index}] ({group.factor}): parameterization non_centered -> centered"
         return Remedy("center", change, "", _set_group(index, "parameterization", "centered"))
@@ -146,7 +157,11 @@ def _group_remedy(spec: ModelSpec, advice: Advice) -> Remedy | None:
     ):
         change = f"groups[{index}] ({group.factor}): effects normal -> zero_sum"
         return Remedy("zero_sum", change, "", _set_group(index, "effects", "zero_sum"))
-    if advice.remedy == "tighten_scale_prior" and group.pooling == "partial":
+    if (
+        advice.remedy == "tighten_scale_prior"
+        and group.pooling == "partial"
+        and not group.correlated
+    ):
         old = group.scale.prior
         new = tighter_scale_prior(old)
         change = f"groups[{index}] ({group.factor}): scale prior {old} -> {new}"
@@ -161,18 +176,23 @@ def _sampler_remedy(spec: ModelSpec, advice: Advice) -> Remedy | None:
         rung = TARGET_ACCEPT_LADDER[-1]
         change = f"sampler.target_accept: {sampler.target_accept:g} -> {rung:g}"
         return Remedy("raise_target_accept", change, "", _set_sampler("target_accept", rung))
-    if advice.remedy == "dense_mass_matrix" and sampler.mass_matrix != "dense":
+    if advice.remedy == "dense_mass_matrix" and sampler.mass_matrix not in ("dense", "low_rank"):
         change = f"sampler.mass_matrix: {sampler.mass_matrix} -> dense"
         return Remedy("dense_mass_matrix", change, "", _set_sampler("mass_matrix", "dense"))
     if advice.remedy == "more_tune":
-        tune = min(MAX_TUNE, max(2000, sampler.tune * 2))
+        tune = more_tune(sampler.tune)
         if tune > sampler.tune:
             change = f"sampler.tune: {sampler.tune} -> {tune}"
             return Remedy("more_tune", change, "", _set_sampler("tune", tune))
     return None
 
 
-def _pathology_remedies(spec: ModelSpec, report: RunReport) -> list[Remedy]:
+def more_tune(tune: int) -> int:
+    """Twice the warm-up (at least 1000, at most ``MAX_TUNE``)."""
+    return min(MAX_TUNE, max(1000, tune * 2))
+
+
+def _pathology_remedies(spec: ModelSpec, report: RunReport) -> list[tuple[Pathology, Remedy]]:
     """Spec edits for the named pathologies' remedies, in the catalog's order of evidence."""
     remedies = []
     for pathology in report.verdict.pathologies:
@@ -189,7 +209,9 @@ def _pathology_remedies(spec: ModelSpec, report: RunReport) -> list[Remedy]:
                 remedy = _group_remedy(spec, advice) or _sampler_remedy(spec, advice)
             if remedy is not None:
                 reason = f"{pathology.title} at {pathology.where}: {pathology.evidence}"
-                remedies.append(Remedy(remedy.kind, remedy.change, reason, remedy.apply))
+                remedies.append(
+                    (pathology, Remedy(remedy.kind, remedy.change, reason, remedy.apply))
+                )
     return remedies
 
 
@@ -264,7 +286,7 @@ def _tune_remedy(spec: ModelSpec, report: RunReport) -> Remedy | None:
     warned = {c.name for c in report.verdict.checks if c.status == "warn"}
     if not (("divergences" in failed and "acceptance" in warned) or "r_hat" in failed):
         return None
-    tune = min(MAX_TUNE, max(1000, spec.sampler.tune * 2))
+    tune = more_tune(spec.sampler.tune)
     if tune <= spec.sampler.tune:
         return None
     why = (
@@ -305,11 +327,24 @@ GENERIC_REMEDIES = (_recenter_remedy, _target_accept_remedy, _tune_remedy, _draw
 
 def choose_remedy(spec: ModelSpec, report: RunReport, tried: set[str]) -> Remedy | None:
     """The first remedy not yet tried: the named pathologies' remedies in order of evidence,
-    then the generic ones for failed checks no pathology explains."""
-    candidates = _pathology_remedies(spec, report)
-    explained = {name for p in report.verdict.pathologies for name in p.explains}
+    then the generic ones for failed checks that no pathology with a remedy left (or none
+    possible) explains."""
+    fresh = [
+        (p, r)
+        for p, r in _pathology_remedies(spec, report)
+        if not {r.change, _once_key(r), _undo(r.change)} & tried
+    ]
+    accounted = {p.kind + p.where for p, _ in fresh} | {
+        p.kind + p.where for p in report.verdict.pathologies if not p.sampler_fixable
+    }
+    explained = {
+        name
+        for p in report.verdict.pathologies
+        if p.kind + p.where in accounted
+        for name in p.explains
+    }
+    candidates = [r for _, r in fresh]
     if {c.name for c in report.verdict.failed()} - explained:
-        # Generic remedies only while some failed check has no named cause.
         candidates += [r for r in (rule(spec, report) for rule in GENERIC_REMEDIES) if r]
     return next(
         (r for r in candidates if not {r.change, _once_key(r), _undo(r.change)} & tried), None
@@ -332,7 +367,10 @@ def _once_key(remedy: Remedy) -> str:
 
 def unfixable(report: RunReport) -> str | None:
     """Why no sampler change can fix the run, when a named pathology says so."""
-    hard = [p for p in report.verdict.pathologies if not p.sampler_fixable]
+    failed = {c.name for c in report.verdict.failed()}
+    hard = [
+        p for p in report.verdict.pathologies if not p.sampler_fixable and failed & set(p.explains)
+    ]
     if not hard:
         return None
     return "; ".join(f"{p.title} at {p.where}: {p.meaning}" for p in hard)
@@ -405,6 +443,12 @@ def run_doctor(
         current = LoadedSpec(spec=spec, path=loaded.path, text=spec_to_yaml(spec))
         change, reason = remedy.change, remedy.reason
     return DoctorResult(attempts, None, f"no passing spec within {max_attempts} attempts")
+
+
+def caveats(result: DoctorResult) -> list[Pathology]:
+    """Pathologies of the last attempt that no sampler setting can fix (said even when passing)."""
+    last = result.fixed or result.attempts[-1]
+    return [p for p in last.report.verdict.pathologies if not p.sampler_fixable]
 
 
 def fixed_spec_text(

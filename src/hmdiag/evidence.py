@@ -16,10 +16,12 @@ from typing import Any
 import numpy as np
 
 from hmdiag import _lazy
-from hmdiag.runs import RunInfo, has_group
+from hmdiag.runs import RunInfo, has_group, stored_spec
 
 # Correlations weaker than this are not kept as evidence (the ridge threshold is higher).
 REPORTED_CORRELATION = 0.8
+# At most this many correlated pairs are kept, the strongest first.
+MAX_CORRELATIONS = 10
 # At most this many parameters get per-chain evidence (the worst r_hat first).
 CHAIN_SPREAD_PARAMETERS = 3
 
@@ -35,6 +37,8 @@ class RunStructure:
     # Which predictor column each population coefficient belongs to.
     coefficient_columns: dict[str, str] = field(default_factory=dict)
     standardized: set[str] = field(default_factory=set)
+    # Coefficients of interaction terms.
+    interactions: set[str] = field(default_factory=set)
     priors: dict[str, Any] = field(default_factory=dict)
     likelihood: str | None = None
 
@@ -97,25 +101,11 @@ class Evidence:
     structure: RunStructure = field(default_factory=RunStructure)
 
 
-def run_spec(info: RunInfo) -> Any | None:
-    """The validated spec a run was fitted from, or None (no spec, or one that no longer validates)."""
-    if not info.spec_text:
-        return None
-    import yaml
-
-    from hmdiag.spec import ModelSpec
-
-    try:
-        return ModelSpec.model_validate(yaml.safe_load(info.spec_text))
-    except Exception:  # a foreign or damaged spec text must not stop a check
-        return None
-
-
 def run_structure(info: RunInfo) -> RunStructure:
     """Population terms, their priors and the intercept-absorbing group, from the stored spec."""
     from hmdiag.spec import AUX_PARAMS
 
-    spec = run_spec(info)
+    spec = stored_spec(info)
     if spec is None or spec.model is not None:
         return RunStructure()
     priors: dict[str, Any] = {}
@@ -131,6 +121,7 @@ def run_structure(info: RunInfo) -> RunStructure:
             standardized.add(predictor.column)
     for interaction in spec.interactions:
         priors[interaction.param_name] = interaction.prior
+    interactions = {i.param_name for i in spec.interactions}
     for aux, (likelihoods, _) in AUX_PARAMS.items():
         section = getattr(spec, aux)
         if spec.likelihood in likelihoods and (section is None or section.column is None):
@@ -143,6 +134,7 @@ def run_structure(info: RunInfo) -> RunStructure:
         population=list(priors),
         coefficient_columns=columns,
         standardized=standardized,
+        interactions=interactions,
         priors=priors,
         likelihood=spec.likelihood,
     )
@@ -168,7 +160,7 @@ def strong_correlations(
     for term in group_terms:
         # The effects' mean, and for a non-centered term its offsets' mean: the intercept
         # trades off against sigma * mean(z) when the term carries it.
-        if getattr(term, "effects", "normal") == "zero_sum":
+        if term.effects == "zero_sum":
             continue  # their mean is 0 by construction
         for name in (term.effect, term.offset):
             if name and name in posterior.data_vars and posterior[name].ndim == 3:
@@ -180,17 +172,19 @@ def strong_correlations(
         return []
     matrix = np.corrcoef(np.vstack([series[n] for n in names]))
     owner = {f"mean({n})": t.factor for t in group_terms for n in (t.effect, t.offset) if n}
-    same = [owner.get(n, "") for n in names]
+    same = np.array([owner.get(n, "") for n in names])
+    rows, cols = np.triu_indices(len(names), k=1)
+    r = matrix[rows, cols]
+    keep = np.isfinite(r) & (np.abs(r) >= REPORTED_CORRELATION)
+    # A term's effects and offsets move together by construction.
+    keep &= ~((same[rows] == same[cols]) & (same[rows] != ""))
     skip = {structure.intercept, f"mean({structure.absorbing_effect})"}
-    pairs = []
-    for i in range(len(names)):
-        for j in range(i + 1, len(names)):
-            r = float(matrix[i, j])
-            if {names[i], names[j]} == skip or not math.isfinite(r) or same[i] == same[j] != "":
-                continue
-            if abs(r) >= REPORTED_CORRELATION:
-                pairs.append(Correlation(names[i], names[j], r))
-    return sorted(pairs, key=lambda c: -abs(c.r))
+    found = [
+        Correlation(names[i], names[j], float(matrix[i, j]))
+        for i, j in zip(rows[keep], cols[keep], strict=True)
+        if {names[i], names[j]} != skip
+    ]
+    return sorted(found, key=lambda c: -abs(c.r))[:MAX_CORRELATIONS]
 
 
 def scale_shapes(posterior: Any, group_terms: list[Any]) -> list[ScaleShape]:
@@ -204,6 +198,8 @@ def scale_shapes(posterior: Any, group_terms: list[Any]) -> list[ScaleShape]:
         if draws.size == 0:
             continue
         q05, median, q95 = (float(q) for q in np.quantile(draws, [0.05, 0.5, 0.95]))
+        if q95 <= 0:
+            continue  # a degenerate scale has no shape to judge
         shapes.append(
             ScaleShape(
                 scale=term.scale,
@@ -225,10 +221,11 @@ def _zero_bin_ratio(draws: np.ndarray, q95: float) -> float:
     return float(counts[0] / counts.max()) if counts.max() else 0.0
 
 
-def chain_spreads(posterior: Any, parameters: list[Any], max_rhat: float) -> list[ChainSpread]:
-    """Per-chain mean and sd of the parameters with the worst r_hat above ``max_rhat``."""
+def chain_spreads(posterior: Any, parameters: list[Any]) -> list[ChainSpread]:
+    """Per-chain mean and sd of the parameters with the worst r_hat (whatever the threshold:
+    the catalog judges them only when the run's own r_hat check failed)."""
     bad = sorted(
-        (p for p in parameters if math.isfinite(p.r_hat) and p.r_hat > max_rhat),
+        (p for p in parameters if math.isfinite(p.r_hat) and p.r_hat > 1.0),
         key=lambda p: -p.r_hat,
     )[:CHAIN_SPREAD_PARAMETERS]
     spreads = []
@@ -278,6 +275,30 @@ def _location_scale(prior: Any) -> tuple[float, float] | None:
     return None
 
 
+def _sensitivity_tree(idata: Any, names: list[str]) -> Any:
+    """A small run for ``psense``: the parameters, the log prior and the log-likelihood summed
+    over observations (``psense`` sums it anyway; stacking 70k pointwise values costs seconds
+    and gigabytes)."""
+    import xarray as xr
+
+    loglik = idata["log_likelihood"].to_dataset()
+    summed = xr.Dataset(
+        {
+            "log_likelihood": sum(
+                loglik[v].sum([d for d in loglik[v].dims if d not in ("chain", "draw")])
+                for v in loglik.data_vars
+            )
+        }
+    )
+    return xr.DataTree.from_dict(
+        {
+            "posterior": idata["posterior"].to_dataset()[names],
+            "log_prior": idata["log_prior"].to_dataset(),
+            "log_likelihood": summed,
+        }
+    )
+
+
 def power_scaling(
     idata: Any, structure: RunStructure, population: list[str]
 ) -> tuple[list[Sensitivity] | None, str | None]:
@@ -295,18 +316,31 @@ def power_scaling(
     names = [v for v in population if v in posterior.data_vars and posterior[v].ndim == 2]
     if not names:
         return [], None
-    azs = _lazy.arviz_stats()
-    # Power-scale only the population parameters' own priors: the group effects' priors are
-    # the hierarchy, which carries the data to the intercept and the scales (priorsense
-    # recommends scaling the base priors).
     own = [v for v in names if v in idata["log_prior"].data_vars]
+    if not own:
+        return (
+            None,
+            "prior sensitivity not computed: the run's log_prior group has none of its population parameters",
+        )
+    data = _sensitivity_tree(idata, names)
+    azs = _lazy.arviz_stats()
     try:
-        prior = azs.psense(idata, var_names=names, group="prior", group_var_names=own or None)
-        likelihood = azs.psense(idata, var_names=names, group="likelihood")
+        likelihood = azs.psense(data, var_names=names, group="likelihood")
+        # Each parameter's own prior is power-scaled: the group effects' priors are the
+        # hierarchy that carries the data to the intercept and the scales (priorsense
+        # recommends scaling base priors), and another parameter's prior is not this one's.
+        prior = {
+            name: float(
+                azs.psense(data, var_names=[name], group="prior", group_var_names=[name])[
+                    name
+                ].values
+            )
+            for name in own
+        }
     except Exception as exc:  # PSIS can fail on degenerate weights; report, do not crash
         return None, f"prior sensitivity not computed: {type(exc).__name__}: {exc}"
     out = []
-    for name in names:
+    for name in own:
         center = _location_scale(structure.priors.get(name))
         z = None
         if center is not None:
@@ -314,7 +348,7 @@ def power_scaling(
         out.append(
             Sensitivity(
                 parameter=name,
-                prior=float(prior[name].values),
+                prior=prior[name],
                 likelihood=float(likelihood[name].values),
                 prior_z=z,
             )
@@ -327,23 +361,23 @@ def measure_evidence(
     info: RunInfo,
     parameters: list[Any],
     group_terms: list[Any],
-    *,
-    max_rhat: float = 1.01,
 ) -> Evidence:
     """Everything the pathology catalog judges, measured once per run."""
     posterior = idata.posterior
     structure = run_structure(info)
     scales = {t.scale for t in group_terms if t.scale}
+    # Without a spec: the scalar free parameters (a Deterministic of one would correlate 1).
+    candidates = [v for v in (info.free_variables or []) if v in posterior.data_vars] or [
+        str(v) for v in posterior.data_vars
+    ]
     population = structure.population or [
-        str(v)
-        for v in posterior.data_vars
-        if posterior[v].ndim == 2 and not str(v).endswith("__") and str(v) not in scales
+        v for v in candidates if posterior[v].ndim == 2 and not v.endswith("__") and v not in scales
     ]
     sensitivity, note = power_scaling(idata, structure, population)
     return Evidence(
         correlations=strong_correlations(posterior, structure, population, group_terms),
         scales=scale_shapes(posterior, group_terms),
-        chain_spreads=chain_spreads(posterior, parameters, max_rhat),
+        chain_spreads=chain_spreads(posterior, parameters),
         sensitivity=sensitivity,
         sensitivity_note=note,
         structure=structure,

@@ -29,6 +29,10 @@ class GroupTerm:
     smallest_level: int
     # "zero_sum": the effects come from a ZeroSumNormal (spec ``effects``); slopes stay "normal"
     effects: str = "normal"
+    # The predictor column of a varying slope; None for the group's intercept effects.
+    slope: str | None = None
+    # Intercept and slopes drawn jointly (spec ``correlated: true``).
+    correlated: bool = False
 
 
 @dataclass(frozen=True)
@@ -392,6 +396,7 @@ def build_model(spec: ModelSpec, data: PreparedData) -> BuiltModel:
                             pooling="partial",
                             levels=len(group_data.levels),
                             smallest_level=min(group_data.counts),
+                            slope=slope.column,
                         )
                     )
             partial = group.pooling == "partial"
@@ -408,6 +413,7 @@ def build_model(spec: ModelSpec, data: PreparedData) -> BuiltModel:
                     levels=len(group_data.levels),
                     smallest_level=min(group_data.counts),
                     effects=group.effects,
+                    correlated=group.correlated,
                 )
             )
         _likelihood(spec, data, _inverse_link(spec.link, eta))

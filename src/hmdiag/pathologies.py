@@ -13,13 +13,15 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from hmdiag.checks import Advice, CheckResult, percentile
+from hmdiag.checks import TARGET_ACCEPT_LADDER, Advice, CheckResult, percentile
 from hmdiag.diagnostics import Diagnosis
 from hmdiag.evidence import Correlation, ScaleShape, Sensitivity
 
-# ridge: a non-centered term that carries the intercept is centered when its widest effect sd
-# is at most this share of its scale (the data pin the effects); otherwise made zero-sum.
-CARRIER_PINNED_RATIO = 0.5
+# A non-centered term whose widest effect sd is at most this share of its scale has its effects
+# pinned by the data: centered mixes better (the ridge's carrier term, the doctor's recentering).
+PINNED_RATIO = 0.5
+# Two-sample KS coefficient at the 5% level: a hotspot must beat c * sqrt((n + m) / (n m)).
+KS_C_ALPHA = 1.358
 # ridge: |posterior correlation| at least this, with a failed r_hat / ESS / tree-depth check.
 RIDGE_CORRELATION = 0.95
 # boundary: the lowest of ten equal bins on [0, q95] of a scale's draws holds at least this
@@ -75,6 +77,55 @@ class Pathology:
         return TITLES.get(self.kind, self.kind.replace("_", " "))
 
 
+def _smaller_steps(d: Diagnosis, reason: str) -> list[Advice]:
+    """The top target_accept rung as a remedy, unless the run already sampled with it."""
+    top = TARGET_ACCEPT_LADDER[-1]
+    if d.target_accept is not None and d.target_accept >= top - 1e-9:
+        return []
+    return [
+        Advice(
+            action=f"Raise target_accept to {top:g} (sampler: target_accept: {top:g})",
+            reason=reason,
+            remedy="raise_target_accept",
+        )
+    ]
+
+
+def _adapts_correlations(d: Diagnosis) -> bool:
+    """Whether the run's metric already adapts to correlations (dense, or nutpie's low rank)."""
+    return d.mass_matrix in ("dense", "low_rank")
+
+
+def _dense(reason: str) -> Advice:
+    return Advice(
+        action="Use a dense mass matrix (sampler: mass_matrix: dense; nutpie adapts a low-rank "
+        "one) so NUTS adapts to the correlation",
+        reason=reason,
+        remedy="dense_mass_matrix",
+    )
+
+
+def ks_critical(n_divergent: int, n_total: int) -> float:
+    """The two-sample KS distance a divergence hotspot must reach to be more than chance (5%)."""
+    n, m = n_divergent, n_total - n_divergent
+    if n <= 0 or m <= 0:
+        return 1.0
+    return KS_C_ALPHA * math.sqrt((n + m) / (n * m))
+
+
+def pinned_ratio(d: Diagnosis, term: Any) -> float | None:
+    """The widest posterior sd of a term's effects over the mean of its scale.
+
+    Well below 1, the data pin every level's effect more tightly than the effects spread:
+    the likelihood dominates, and the centered form mixes better than the non-centered one.
+    """
+    sds = [p.sd for p in d.parameters if p.variable == term.effect and math.isfinite(p.sd)]
+    scale = next((p.mean for p in d.parameters if p.name == term.scale), None)
+    if not sds or not scale or scale <= 0:
+        return None
+    return max(sds) / scale
+
+
 def _failed(checks: list[CheckResult]) -> set[str]:
     return {c.name for c in checks if c.status == "fail"}
 
@@ -114,13 +165,8 @@ def _funnel(d: Diagnosis, failed: set[str]) -> list[Pathology]:
             )
         )
     else:
-        remedies.append(
-            Advice(
-                action="Raise target_accept to 0.99 (sampler: target_accept: 0.99)",
-                reason="the term is already non-centered; what is left of the funnel needs "
-                "smaller steps",
-                remedy="raise_target_accept",
-            )
+        remedies += _smaller_steps(
+            d, "the term is already non-centered; what is left of the funnel needs smaller steps"
         )
     return [
         Pathology(
@@ -142,21 +188,18 @@ def _funnel(d: Diagnosis, failed: set[str]) -> list[Pathology]:
     ]
 
 
-def pinned_ratio(d: Diagnosis, term: Any) -> float | None:
-    """The widest posterior sd of a term's effects over the mean of its scale.
-
-    Well below 1, the data pin every level's effect more tightly than the effects spread:
-    the likelihood dominates, and the centered form mixes better than the non-centered one.
-    """
-    sds = [p.sd for p in d.parameters if p.variable == term.effect and math.isfinite(p.sd)]
-    scale = next((p.mean for p in d.parameters if p.name == term.scale), None)
-    if not sds or not scale or scale <= 0:
-        return None
-    return max(sds) / scale
-
-
 def _pair_text(c: Correlation) -> str:
     return f"`{c.first}` and `{c.second}` (r = {c.r:+.2f})"
+
+
+def _can_sum_to_zero(term: Any) -> bool:
+    """A partially pooled, uncorrelated intercept term with normal effects (spec rules)."""
+    return (
+        term.pooling == "partial"
+        and not term.correlated
+        and term.slope is None
+        and term.effects != "zero_sum"
+    )
 
 
 def _on_ridge(d: Diagnosis, pairs: list[Correlation]) -> bool:
@@ -185,7 +228,7 @@ def _ridge(d: Diagnosis, failed: set[str]) -> list[Pathology]:
         names = [n for x in strong for n in (x.first, x.second) if n.startswith("mean(")]
         terms = []
         for t in (_term_of(d, n) for n in names):
-            if t is not None and t not in terms and getattr(t, "effects", "normal") != "zero_sum":
+            if t is not None and t not in terms and _can_sum_to_zero(t):
                 terms.append(t)
         terms.sort(key=lambda t: t.effect == structure.absorbing_effect)
         term = terms[0] if terms else None
@@ -195,7 +238,7 @@ def _ridge(d: Diagnosis, failed: set[str]) -> list[Pathology]:
             and term.effect == structure.absorbing_effect
             and term.parameterization == "non_centered"
             and ratio is not None
-            and ratio <= CARRIER_PINNED_RATIO
+            and ratio <= PINNED_RATIO
         ):
             remedies.append(
                 Advice(
@@ -238,27 +281,28 @@ def _ridge(d: Diagnosis, failed: set[str]) -> list[Pathology]:
             )
             meaning = "the intercept is the prediction at predictor 0, far from the data"
         else:
+            coefficients = set(columns) | set(structure.interactions)
+            collinear = pair <= coefficients
             meaning = (
                 "the predictors are nearly collinear: the data pin down a combination of "
                 "these coefficients, not each one"
+                if collinear
+                else "the data pin down a combination of these parameters, not each one"
             )
-            remedies.append(
-                Advice(
-                    action="Use a dense mass matrix (sampler: mass_matrix: dense) so NUTS "
-                    "adapts to the correlation",
-                    reason=f"posterior correlation {c.r:+.2f} between `{c.first}` and `{c.second}`",
-                    remedy="dense_mass_matrix",
+            if not _adapts_correlations(d):
+                remedies.append(
+                    _dense(f"posterior correlation {c.r:+.2f} between `{c.first}` and `{c.second}`")
                 )
-            )
-            remedies.append(
-                Advice(
-                    action=f"Or drop one of the two predictors, or replace them by their sum "
-                    f"(the data cannot separate `{c.first}` from `{c.second}`)",
-                    reason="a model change; the doctor reports it but does not make it",
-                    remedy="drop_term",
-                    target=c.second,
+            if collinear:
+                remedies.append(
+                    Advice(
+                        action=f"Or drop one of the two predictors, or replace them by their sum "
+                        f"(the data cannot separate `{c.first}` from `{c.second}`)",
+                        reason="a model change; the doctor reports it but does not make it",
+                        remedy="drop_term",
+                        target=c.second,
+                    )
                 )
-            )
     explains = [n for n in SAMPLING_CHECKS if n in failed]
     if "divergences" in failed and _on_ridge(d, strong):
         explains.append("divergences")
@@ -278,14 +322,17 @@ def _ridge(d: Diagnosis, failed: set[str]) -> list[Pathology]:
 
 
 def _involved(d: Diagnosis, shape: ScaleShape, failed: set[str]) -> str | None:
-    """The divergence hotspot that ties a scale near 0 to the divergences (None if none does)."""
-    if "divergences" not in failed:
+    """Why a scale near 0 is behind the divergences: it ranks among the top hotspots with a KS
+    distance beyond chance (None when it does not)."""
+    if "divergences" not in failed or not d.divergences_total:
         return None
-    term = _term_of(d, shape.scale)
-    names = {shape.scale} | ({term.effect, term.offset} if term else set())
+    needed = ks_critical(d.divergences_total, d.chains * d.draws)
     for rank, hotspot in enumerate(d.hotspots[:BOUNDARY_HOTSPOT_RANK], start=1):
-        if hotspot.variable in names:
-            return f"divergence hotspot #{rank} is `{hotspot.parameter}`"
+        if hotspot.variable == shape.scale and hotspot.score >= needed:
+            return (
+                f"`{shape.scale}` is divergence hotspot #{rank} (KS {hotspot.score:.2f}, "
+                f"beyond chance at {needed:.2f})"
+            )
     return None
 
 
@@ -309,23 +356,19 @@ def _boundary(d: Diagnosis, failed: set[str]) -> list[Pathology]:
                 )
             )
         factor = term.factor if term else shape.scale
+        where = f"{factor}:{term.slope}" if term is not None and term.slope else factor
         tighter = Advice(
             action=f"Give `{shape.scale}` a tighter prior that puts less mass on large "
             "scales (groups: scale: prior: halfnormal(...))",
             reason=f"the data support little variation between {factor} levels "
             f"(median {shape.median:.3g}, 95th percentile {shape.q95:.3g})",
             remedy="tighten_scale_prior",
-            target=factor,
+            target=where,
         )
         if term is not None and term.parameterization == "non_centered":
             # Already as well parameterized as it gets: smaller steps first, then the prior.
-            remedies.append(
-                Advice(
-                    action="Raise target_accept to 0.99 (sampler: target_accept: 0.99)",
-                    reason="the term is already non-centered; the curvature left near 0 needs "
-                    "smaller steps",
-                    remedy="raise_target_accept",
-                )
+            remedies += _smaller_steps(
+                d, "the term is already non-centered; the curvature left near 0 needs smaller steps"
             )
         remedies.append(tighter)
         remedies.append(
@@ -529,33 +572,35 @@ def _treedepth(d: Diagnosis, failed: set[str]) -> list[Pathology]:
         if strongest is not None
         else ""
     )
+    depth = d.max_treedepth if d.max_treedepth is not None else "(the maximum)"
+    metric = d.mass_matrix or "diag"
+    remedies = []
+    if not _adapts_correlations(d):
+        remedies.append(_dense("it adapts the step to the correlation, so trajectories get short"))
     return [
         Pathology(
             kind="treedepth_saturation",
-            where=_pair_text(strongest).split(" (r")[0] if strongest else "the whole posterior",
-            evidence=f"{100 * fraction:.0f}% of transitions hit max tree depth {d.max_treedepth}{why}",
-            meaning="trajectories are cut off before they cross the posterior: with a diagonal "
-            "mass matrix a strongly correlated posterior takes very many small steps",
+            where=f"`{strongest.first}` and `{strongest.second}`"
+            if strongest
+            else "the whole posterior",
+            evidence=f"{100 * fraction:.0f}% of transitions hit max tree depth {depth}{why}",
+            meaning="trajectories are cut off before they cross the posterior: with a "
+            f"{metric} mass matrix a strongly correlated posterior takes very many small steps",
             numbers={
                 "fraction": fraction,
                 "hits": d.treedepth_hits_total,
                 "max_treedepth": d.max_treedepth,
                 "correlation": strongest.r if strongest else None,
             },
-            remedies=[
-                Advice(
-                    action="Use a dense mass matrix (sampler: mass_matrix: dense)",
-                    reason="it adapts the step to the correlation, so trajectories get short",
-                    remedy="dense_mass_matrix",
-                ),
-            ],
+            remedies=remedies,
             explains=tuple(sorted(failed & {"tree_depth", "ess_bulk", "ess_tail"})),
         )
     ]
 
 
 def detect_pathologies(d: Diagnosis, checks: list[CheckResult]) -> list[Pathology]:
-    """Every catalog entry the evidence supports, the most actionable first."""
+    """Every catalog entry the evidence supports: sampling pathologies first (the funnel, chains,
+    the ridge, tree depth, the boundary), then the prior-driven estimates."""
     failed = _failed(checks)
     found = (
         _funnel(d, failed)

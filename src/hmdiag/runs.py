@@ -7,6 +7,7 @@ saved by ArviZ 0.x (hmdiag 0.1, PyMC 5) are NetCDF files with the same groups an
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -46,6 +47,24 @@ class RunInfo:
     # parameter -> its transform as PyMC applied it (log, logit, interval, zerosum, cholesky,
     # identity) or "deterministic"; {} for runs made without it (hmdiag.model.model_transforms)
     param_transforms: dict[str, str] = field(default_factory=dict)
+
+
+def stored_spec(info: RunInfo) -> Any | None:
+    """The validated spec a run was fitted from; None without one, or when the stored text no
+    longer validates (a foreign or damaged spec must not stop a check)."""
+    return _validated_spec(info.spec_text) if info.spec_text else None
+
+
+@functools.lru_cache(maxsize=8)
+def _validated_spec(text: str) -> Any | None:
+    import yaml
+
+    from hmdiag.spec import ModelSpec
+
+    try:
+        return ModelSpec.model_validate(yaml.safe_load(text))
+    except Exception:
+        return None
 
 
 def check_output_path(path: Path, *, force: bool, flag: str = "--out") -> None:

@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hmdiag.doctor import Attempt, DoctorResult
+from hmdiag.doctor import caveats as doctor_caveats
 from hmdiag.render.text import fmt
 from hmdiag.report import SCHEMA_VERSION, json_ready, pathology_to_dict
 
@@ -78,7 +79,7 @@ def render_terminal(
     console.print(table)
     for a in result.attempts[1:]:
         console.print(Text(f"why attempt {a.number}: ", style="bold") + Text(a.reason))
-    for p in caveats(result):
+    for p in doctor_caveats(result):
         console.print(
             Text(
                 f"no sampler change fixes the {p.title} at {p.where}: ",
@@ -96,12 +97,6 @@ def render_terminal(
     console.print(Text(f"passing spec written to {fixed_path}", style="bold green"))
     if diff:
         console.print(Text(diff))
-
-
-def caveats(result: DoctorResult) -> list[Any]:
-    """Pathologies of the last attempt that no sampler setting can fix (said even when passing)."""
-    last = result.fixed or result.attempts[-1]
-    return [p for p in last.report.verdict.pathologies if not p.sampler_fixable]
 
 
 def result_to_dict(result: DoctorResult, fixed_path: Any, diff: str | None) -> dict[str, Any]:
@@ -127,6 +122,6 @@ def result_to_dict(result: DoctorResult, fixed_path: Any, diff: str | None) -> d
                 }
                 for a in result.attempts
             ],
-            "caveats": [pathology_to_dict(p) for p in caveats(result)],
+            "caveats": [pathology_to_dict(p) for p in doctor_caveats(result)],
         }
     )
