@@ -484,3 +484,35 @@ def test_a_slope_scale_at_its_boundary_gets_its_own_prior_tightened(
     assert boundary.numbers["parameter"] == "sigma_g_x"
     remedy = choose_remedy(spec_of(SLOPE_SPEC), report, set())
     assert remedy.change == "groups[0] (g) slope x: scale prior halfnormal(1) -> halfnormal(0.5)"
+
+
+UNCENTERED_SPEC = """
+name: trend
+data: {path: x.csv}
+response: y
+likelihood: normal
+sigma: {prior: "halfnormal(2)"}
+predictors:
+  - {column: year, prior: "normal(0, 1)"}
+"""
+
+
+def test_intercept_against_an_uncentered_predictor_is_standardized(
+    az: Any, rng: np.random.Generator
+) -> None:
+    from hmdiag.doctor import apply_remedy, choose_remedy
+
+    drift = sticky(rng, ())
+    posterior = {
+        "intercept": 3 - 2000 * drift / 1000,
+        "b_year": drift / 1000 + 0.0001 * rng.normal(size=(CHAINS, DRAWS)),
+        "sigma": np.exp(rng.normal(size=(CHAINS, DRAWS))),
+    }
+    info = RunInfo(label="t", spec_text=UNCENTERED_SPEC)
+    report = report_of(make_idata(az, posterior, healthy_stats(rng)), info)
+    ridge = next(p for p in report.verdict.pathologies if p.kind == "ridge")
+    assert ridge.remedies[0].remedy == "standardize" and ridge.remedies[0].target == "year"
+    assert "far from the data" in ridge.meaning
+    remedy = choose_remedy(spec_of(UNCENTERED_SPEC), report, set())
+    assert remedy.change == "predictors[0] (year): standardize false -> true"
+    assert apply_remedy(spec_of(UNCENTERED_SPEC), remedy).predictors[0].standardize

@@ -9,6 +9,7 @@ from typing import Any
 from hmdiag import __version__
 from hmdiag.checks import Thresholds
 from hmdiag.diagnostics import TAIL_ESS_CI_PROB, Diagnosis
+from hmdiag.pathologies import Pathology
 from hmdiag.runs import RunInfo
 from hmdiag.verdict import Verdict
 
@@ -118,7 +119,7 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
     )
 
 
-def pathology_to_dict(p: Any) -> dict[str, Any]:
+def pathology_to_dict(p: Pathology) -> dict[str, Any]:
     """One catalog finding for JSON: kind, where, evidence text and numbers, remedies."""
     return {
         "kind": p.kind,

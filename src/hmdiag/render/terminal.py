@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -12,6 +11,7 @@ from rich.text import Text
 
 from hmdiag.checks import percentile
 from hmdiag.errors import HmdiagError
+from hmdiag.pathologies import Pathology
 from hmdiag.render.text import TAIL_ESS_NOTE, fmt, is_bad, summary_cells, visible_parameters
 from hmdiag.report import RunReport
 from hmdiag.structure import ModelStructure
@@ -177,7 +177,7 @@ def _hotspot_table(report: RunReport) -> Table:
     return table
 
 
-def _render_pathologies(console: Console, pathologies: list[Any], *, passed: bool) -> None:
+def _render_pathologies(console: Console, pathologies: list[Pathology], *, passed: bool) -> None:
     if not pathologies:
         return
     lead = "but the posterior shows" if passed else "diagnosis"
