@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from pathlib import Path
@@ -21,6 +20,7 @@ from pydantic import (
 
 from hmdiag.errors import SpecError
 from hmdiag.priors import Prior, parse_prior
+from hmdiag.validation_messages import describe_error, validation_problems
 from hmdiag.yamlio import read_yaml_mapping
 
 
@@ -639,118 +639,12 @@ _FIELD_CHOICES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _model_for_location(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """Which pydantic model a location's last key belongs to (for did-you-mean)."""
-    model: type[BaseModel] | None = ModelSpec
-    for part in loc[:-1]:
-        if model is None:
-            return None
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(str(part))
-        if field is None:
-            return None
-        model = _inner_model(field.annotation)
-    return model
-
-
-def _inner_model(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()) or ():
-        found = _inner_model(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _format_loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
-
-
-def _user_loc(raw: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    """The parts of a pydantic location that are the user's keys and indexes.
-
-    Pydantic adds tags such as ``function-after[...]`` or a model name for union branches;
-    following the raw input tells them apart from keys that look alike.
-    """
-    kept: list[Any] = []
-    node = raw
-    for i, part in enumerate(loc):
-        in_dict = isinstance(node, dict) and part in node
-        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
-        if in_dict or in_list:
-            kept.append(part)
-            node = node[part]
-        elif i == len(loc) - 1 and isinstance(node, dict):
-            kept.append(part)  # a missing or unknown key at this level
-    return tuple(kept)
-
-
-def _describe(error: dict[str, Any], raw: Any = None) -> str:
-    loc = _user_loc(raw, tuple(error["loc"])) if raw is not None else tuple(error["loc"])
-    where = _format_loc(loc)
-    kind = error["type"]
-    if kind == "extra_forbidden" and loc:
-        key = str(loc[-1])
-        model = _model_for_location(loc)
-        allowed = list(model.model_fields) if model else []
-        close = difflib.get_close_matches(key, allowed, n=1)
-        suggestion = f"; did you mean {close[0]!r}?" if close else "."
-        valid = f" Valid keys here: {', '.join(allowed)}." if allowed else ""
-        return f"{where}: unknown key{suggestion}{valid}"
-    if kind == "missing":
-        return f"{where}: required key is missing"
-    if kind == "literal_error":
-        key = str(loc[-1]) if loc else ""
-        choices = _FIELD_CHOICES.get(key)
-        given = error.get("input")
-        if choices:
-            close = difflib.get_close_matches(str(given), choices, n=1)
-            suggestion = f" (did you mean {close[0]!r}?)" if close else ""
-            return f"{where}: {given!r} is not supported{suggestion}; must be one of: {', '.join(choices)}"
-    message = str(error["msg"]).removeprefix("Value error, ")
-    given = error.get("input")
-    if kind not in ("value_error", "assertion_error") and isinstance(
-        given, str | int | float | bool
-    ):
-        message += f", got {given!r}"
-    return f"{where}: {message}"
-
-
-def _problems(exc: ValidationError, raw: Any) -> list[str]:
-    """One line per user key: alternatives of a union (``str | int``) merge into one line."""
-    by_key: dict[str, list[str]] = {}
-    for error in exc.errors():
-        line = _describe(error, raw)
-        where, _, message = line.partition(": ")
-        by_key.setdefault(where, [])
-        if message not in by_key[where]:
-            by_key[where].append(message)
-    lines = []
-    for where, messages in by_key.items():
-        if len(messages) == 1:
-            lines.append(f"{where}: {messages[0]}" if where else messages[0])
-            continue
-        given = next((m.rsplit(", got ", 1)[1] for m in messages if ", got " in m), None)
-        wants = [m.rsplit(", got ", 1)[0].removeprefix("Input should be ") for m in messages]
-        got = f", got {given}" if given else ""
-        lines.append(f"{where}: should be {' or '.join(dict.fromkeys(wants))}{got}")
-    return lines
-
-
 def validate_spec(raw: dict[str, Any], source: str) -> ModelSpec:
     """Validate a raw mapping; raise ``SpecError`` with one line per problem."""
     try:
         return ModelSpec.model_validate(raw)
     except ValidationError as exc:
-        problems = _problems(exc, raw)
+        problems = validation_problems(exc, raw, ModelSpec, _FIELD_CHOICES)
         # The model-level check for a missing likelihood only runs once the fields are valid;
         # name it now so one run lists every missing key.
         missing = "likelihood: required key is missing"
@@ -801,7 +695,8 @@ def with_sampler_overrides(loaded: LoadedSpec, **overrides: Any) -> LoadedSpec:
         problems = []
         for error in exc.errors():
             # Keys become flags (sampler.target_accept -> --target-accept); messages stay as is.
-            where, sep, message = _describe(error).partition(": ")
+            line = describe_error(error, None, ModelSpec, _FIELD_CHOICES)
+            where, sep, message = line.partition(": ")
             problems.append(where.replace("sampler.", "--", 1).replace("_", "-") + sep + message)
         raise SpecError("command line", problems) from None
     return LoadedSpec(spec=spec, path=loaded.path, text=spec_to_yaml(spec))
