@@ -50,6 +50,10 @@ def test_killed_during_save_leaves_the_old_file_intact(tmp_path: Path) -> None:
     )  # hidden, never under the output name
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("backend", ["nutpie", "pymc"])
 def test_ctrl_c_during_sampling_exits_130_and_writes_nothing(tmp_path: Path, backend: str) -> None:
     spec = small_spec("mme0", tmp_path, draws=400000, tune=500, chains=2, backend=backend)
@@ -59,6 +63,9 @@ def test_ctrl_c_during_sampling_exits_130_and_writes_nothing(tmp_path: Path, bac
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A suite started in the background of a non-interactive shell (`cmd &`) ignores
+        # SIGINT, and so would the child; a user's terminal delivers it.
+        preexec_fn=_default_sigint,
     )
     assert proc.stdout is not None
     assert proc.stdout.readline().startswith("fitting mme0")
