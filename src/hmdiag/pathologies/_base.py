@@ -90,6 +90,7 @@ def adapts_correlations(d: Diagnosis) -> bool:
 
 
 def dense_advice(reason: str) -> Advice:
+    """The dense-metric remedy, with the evidence for it."""
     return Advice(
         action="Use a dense mass matrix (sampler: mass_matrix: dense; nutpie adapts a low-rank "
         "one) so NUTS adapts to the correlation",
@@ -120,6 +121,7 @@ def pinned_ratio(d: Diagnosis, term: Any) -> float | None:
 
 
 def failed_checks(checks: list[CheckResult]) -> set[str]:
+    """Names of the checks that failed."""
     return {c.name for c in checks if c.status == "fail"}
 
 
@@ -130,4 +132,5 @@ def term_of(d: Diagnosis, name: str) -> Any | None:
 
 
 def pair_text(c: Correlation) -> str:
+    """```a` and `b` (r = -0.98)`` for evidence text."""
     return f"`{c.first}` and `{c.second}` (r = {c.r:+.2f})"

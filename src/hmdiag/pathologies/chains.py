@@ -10,6 +10,7 @@ from hmdiag.pathologies._base import CHAINS_APART_SD, STUCK_SD_RATIO, Pathology
 
 
 def chains(d: Diagnosis, failed: set[str]) -> list[Pathology]:
+    """Chains that disagree: one stuck, or each in its own mode."""
     if "r_hat" not in failed:
         return []
     for spread in d.evidence.chain_spreads:

@@ -26,6 +26,7 @@ from hmdiag.pathologies._base import (
 
 
 def funnel(d: Diagnosis, failed: set[str]) -> list[Pathology]:
+    """Divergences at small values of a group scale: the funnel between the scale and its effects."""
     if "divergences" not in failed:
         return []
     hotspot = next((h for h in d.hotspots[:2] if h.funnel), None)
@@ -87,7 +88,7 @@ def _can_sum_to_zero(term: Any) -> bool:
     )
 
 
-def _onridge(d: Diagnosis, pairs: list[Correlation]) -> bool:
+def _on_ridge(d: Diagnosis, pairs: list[Correlation]) -> bool:
     """Whether the top divergence hotspot is one of the ridge's parameters (or its term's)."""
     names = set()
     for name in [n for c in pairs for n in (c.first, c.second)]:
@@ -97,6 +98,7 @@ def _onridge(d: Diagnosis, pairs: list[Correlation]) -> bool:
 
 
 def ridge(d: Diagnosis, failed: set[str]) -> list[Pathology]:
+    """A posterior correlation so strong that the data identify only a combination of terms."""
     if not failed & set(SAMPLING_CHECKS):
         return []
     strong = [c for c in d.evidence.correlations if abs(c.r) >= RIDGE_CORRELATION]
@@ -191,7 +193,7 @@ def ridge(d: Diagnosis, failed: set[str]) -> list[Pathology]:
                     )
                 )
     explains = [n for n in SAMPLING_CHECKS if n in failed]
-    if "divergences" in failed and _onridge(d, strong):
+    if "divergences" in failed and _on_ridge(d, strong):
         explains.append("divergences")
     return [
         Pathology(
@@ -224,6 +226,7 @@ def _involved(d: Diagnosis, shape: ScaleShape, failed: set[str]) -> str | None:
 
 
 def boundary(d: Diagnosis, failed: set[str]) -> list[Pathology]:
+    """A group scale whose posterior piles up at 0, behind the divergences."""
     found = []
     for shape in d.evidence.scales:
         if shape.zero_bin_ratio < BOUNDARY_ZERO_BIN:
@@ -292,6 +295,7 @@ def boundary(d: Diagnosis, failed: set[str]) -> list[Pathology]:
 
 
 def treedepth(d: Diagnosis, failed: set[str]) -> list[Pathology]:
+    """Trajectories cut off at the maximum tree depth by a strongly correlated posterior."""
     if "tree_depth" not in failed or not d.treedepth_hits_total:
         return []
     fraction = d.treedepth_hits_total / max(1, d.chains * d.draws)

@@ -9,6 +9,7 @@ from hmdiag.pathologies._base import CONFLICT_PRIOR_Z, SENSITIVITY_THRESHOLD, Pa
 
 
 def prior(d: Diagnosis) -> list[Pathology]:
+    """Population parameters whose estimate the prior sets (power-scaling sensitivity)."""
     found = []
     for s in d.evidence.sensitivity or []:
         if s.prior < SENSITIVITY_THRESHOLD:
