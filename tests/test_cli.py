@@ -167,7 +167,10 @@ def test_fit_writes_run_that_loads_back(az: Any, tmp_path: Path) -> None:
         and doc["sampling"]["draws"] == 200
     )
     idata = az.from_netcdf(out)
-    assert set(idata.children) >= {"posterior", "sample_stats", "observed_data", "log_likelihood"}
+    assert set(idata.children) >= {"posterior", "sample_stats", "observed_data", "log_prior"}
+    # The pointwise log-likelihood only with --loglik; the per-draw total always.
+    assert "log_likelihood" not in idata.children
+    assert idata.sample_stats["log_likelihood"].dims == ("chain", "draw")
     assert set(idata.posterior.data_vars) == {"a_bar", "sigma", "z", "a"}
     assert list(idata.posterior["a"].coords["district"].values) == [1, 2, 3]
     attrs = idata.posterior.attrs

@@ -243,3 +243,50 @@ def test_ppc_plot_needs_a_posterior_predictive(saved_runs: dict[str, Path], tmp_
     result = invoke("plot", run, "--kind", "ppc", "--out", tmp_path / "plots")
     assert result.exit_code == 0, result.output
     assert_png(tmp_path / "plots" / "mme4-ppc.png")
+
+
+def test_loo_recomputed_from_spec_and_data_equals_the_stored_pointwise_one(
+    tmp_path: Path,
+) -> None:
+    """Runs keep only the per-draw log-likelihood total by default; compare recomputes the
+    pointwise values from the spec and data the run carries, to the same LOO."""
+    from .conftest import small_spec
+
+    runs = {}
+    for name in ("mme0", "mme4"):
+        spec = small_spec(name, tmp_path)
+        for flag in ([], ["--loglik"]):
+            out = tmp_path / f"{name}{'-ll' if flag else ''}.nc"
+            result = invoke("fit", spec, "--out", out, "--quiet", *flag)
+            assert result.exit_code in (0, 1), result.output
+            runs[(name, bool(flag))] = out
+    stored = compare_runs(load_runs([runs[("mme0", True)], runs[("mme4", True)]]))
+    rebuilt = compare_runs(load_runs([runs[("mme0", False)], runs[("mme4", False)]]))
+    assert rebuilt.loo_skipped is None and len(rebuilt.loo) == 2
+    for a, b in zip(stored.loo, rebuilt.loo, strict=True):
+        assert a.label == b.label and a.elpd_loo == pytest.approx(b.elpd_loo, rel=1e-12)
+    small = runs[("mme4", False)].stat().st_size
+    assert small < runs[("mme4", True)].stat().st_size
+
+
+def test_loo_says_why_when_the_data_file_is_gone(tmp_path: Path) -> None:
+    import shutil
+
+    import yaml
+
+    from .conftest import small_spec
+
+    spec = small_spec("mme4", tmp_path)
+    raw = yaml.safe_load(spec.read_text())
+    data = tmp_path / "copy.csv"
+    shutil.copy(raw["data"]["path"], data)
+    raw["data"]["path"] = str(data)
+    spec.write_text(yaml.safe_dump(raw))
+    outs = [tmp_path / "a.nc", tmp_path / "b.nc"]
+    for out in outs:
+        assert invoke("fit", spec, "--out", out, "--quiet").exit_code in (0, 1)
+    data.unlink()
+    comparison = compare_runs(load_runs(outs))
+    assert comparison.loo == []
+    assert f"its data file {data} is gone" in comparison.loo_skipped
+    assert "--loglik" in comparison.loo_skipped

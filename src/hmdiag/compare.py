@@ -164,6 +164,13 @@ def _observed_signature(idata: Any) -> tuple[Any, ...] | None:
 def _loo(runs: list[LoadedRun]) -> tuple[list[LooRow], str | None]:
     if len(runs) < 2:
         return [], "PSIS-LOO comparison needs at least two runs"
+    from hmdiag.pipeline import recompute_log_likelihood
+
+    for run in runs:
+        # Runs keep only the per-draw total by default; LOO needs the pointwise values.
+        why = recompute_log_likelihood(run.idata, run.report.info)
+        if why is not None:
+            return [], f"PSIS-LOO skipped for {run.label}: {why}"
     signatures = [_observed_signature(r.idata) for r in runs]
     missing = [r.label for r, s in zip(runs, signatures, strict=True) if s is None]
     if missing:

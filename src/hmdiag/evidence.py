@@ -275,26 +275,31 @@ def _location_scale(prior: Any) -> tuple[float, float] | None:
     return None
 
 
-def _sensitivity_tree(idata: Any, names: list[str]) -> Any:
-    """A small run for ``psense``: the parameters, the log prior and the log-likelihood summed
-    over observations (``psense`` sums it anyway; stacking 70k pointwise values costs seconds
-    and gigabytes)."""
+def log_likelihood_total(idata: Any) -> Any | None:
+    """The log-likelihood per draw: summed from the pointwise group, or the run's stored total
+    (sample stat ``log_likelihood``); None when the run has neither."""
+    if has_group(idata, "log_likelihood"):
+        pointwise = idata["log_likelihood"].to_dataset()
+        return sum(
+            pointwise[v].sum([d for d in pointwise[v].dims if d not in ("chain", "draw")])
+            for v in pointwise.data_vars
+        )
+    if has_group(idata, "sample_stats") and "log_likelihood" in idata["sample_stats"].data_vars:
+        return idata["sample_stats"].to_dataset()["log_likelihood"]
+    return None
+
+
+def _sensitivity_tree(idata: Any, names: list[str], total: Any) -> Any:
+    """A small run for ``psense``: the parameters, the log prior and the per-draw total
+    log-likelihood (``psense`` sums the pointwise values anyway; stacking 70k of them costs
+    seconds and gigabytes)."""
     import xarray as xr
 
-    loglik = idata["log_likelihood"].to_dataset()
-    summed = xr.Dataset(
-        {
-            "log_likelihood": sum(
-                loglik[v].sum([d for d in loglik[v].dims if d not in ("chain", "draw")])
-                for v in loglik.data_vars
-            )
-        }
-    )
     return xr.DataTree.from_dict(
         {
             "posterior": idata["posterior"].to_dataset()[names],
             "log_prior": idata["log_prior"].to_dataset(),
-            "log_likelihood": summed,
+            "log_likelihood": xr.Dataset({"log_likelihood": total}),
         }
     )
 
@@ -306,7 +311,10 @@ def power_scaling(
 
     Needs the run's ``log_prior`` and ``log_likelihood`` groups; otherwise (None, why).
     """
-    missing = [g for g in ("log_prior", "log_likelihood") if not has_group(idata, g)]
+    total = log_likelihood_total(idata)
+    missing = [g for g in ("log_prior",) if not has_group(idata, g)]
+    if total is None:
+        missing.append("log_likelihood")
     if missing:
         return None, (
             f"prior sensitivity not available: the run stores no {' or '.join(missing)} group "
@@ -322,7 +330,7 @@ def power_scaling(
             None,
             "prior sensitivity not computed: the run's log_prior group has none of its population parameters",
         )
-    data = _sensitivity_tree(idata, names)
+    data = _sensitivity_tree(idata, names, total)
     azs = _lazy.arviz_stats()
     try:
         likelihood = azs.psense(data, var_names=names, group="likelihood")

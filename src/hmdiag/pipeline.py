@@ -62,16 +62,68 @@ class FitResult:
     built: BuiltModel
 
 
+def keep_log_likelihood_total(idata: Any) -> None:
+    """Replace the pointwise ``log_likelihood`` group by its per-draw total, stored as the
+    sample stat ``log_likelihood`` (what power-scaling sensitivity needs), in place."""
+    from hmdiag.runs import group_dataset, has_group, set_group
+
+    if not has_group(idata, "log_likelihood"):
+        return
+    pointwise = group_dataset(idata, "log_likelihood")
+    total = sum(
+        pointwise[v].sum([d for d in pointwise[v].dims if d not in ("chain", "draw")])
+        for v in pointwise.data_vars
+    )
+    del idata["log_likelihood"]
+    stats = group_dataset(idata, "sample_stats")
+    if stats is not None:
+        set_group(idata, "sample_stats", stats.assign(log_likelihood=total))
+
+
+def recompute_log_likelihood(idata: Any, info: RunInfo) -> str | None:
+    """Add the pointwise ``log_likelihood`` group to a run that does not store it, from the
+    spec and data it carries (in memory; the file is unchanged). None on success, else why not.
+    """
+    from pathlib import Path
+
+    from hmdiag import _lazy
+    from hmdiag.data import file_sha256
+    from hmdiag.runs import has_group, stored_spec
+    from hmdiag.sampling import add_log_likelihood
+
+    if has_group(idata, "log_likelihood"):
+        return None
+    spec = stored_spec(info)
+    if spec is None or spec.model is not None or not info.data_path:
+        return "it stores no pointwise log-likelihood and no spec to recompute it from (refit with hmdiag fit --loglik)"
+    data_file = Path(info.data_path)
+    if not data_file.is_file():
+        return f"it stores no pointwise log-likelihood and its data file {data_file} is gone (refit with --loglik)"
+    if info.data_sha256 and file_sha256(data_file) != info.data_sha256:
+        return f"it stores no pointwise log-likelihood and its data file {data_file} changed since the fit"
+    spec = spec.model_copy(update={"data": spec.data.model_copy(update={"path": data_file})})
+    loaded = LoadedSpec(spec=spec, path=data_file.parent / "run.yaml", text=info.spec_text or "")
+    data = prepare_data(loaded)
+    built = cached_model(loaded, data)
+    add_log_likelihood(idata, built, _lazy.pymc())
+    return None
+
+
 def fit(
     loaded: LoadedSpec,
     *,
     data: PreparedData | None = None,
     progress: bool = False,
     ppc: bool = False,
+    pointwise_loglik: bool = False,
     timer: PhaseTimes | None = None,
 ) -> FitResult:
     """Prepare data, build the model, sample it and attach provenance to the run.
 
+    The pointwise log-likelihood (one value per draw and observation, most of a large run's
+    size) is kept only with ``pointwise_loglik`` or for a Python model; otherwise the run keeps
+    its per-draw total, and ``compare``/``report`` recompute the pointwise values for LOO from
+    the spec and data the run carries (``recompute_log_likelihood``).
     ``timer`` (if given) receives the build, compile, sample and postprocess phases.
     """
     start = time.perf_counter()
@@ -82,6 +134,9 @@ def fit(
         built = cached_model(loaded, data)
     settings = resolve_settings(spec.sampler)
     idata, sampling_seconds = sample(built, settings, progress=progress, timer=timer)
+    if not pointwise_loglik and spec.model is None:
+        with timer.phase("postprocess"):
+            keep_log_likelihood_total(idata)
     if ppc:
         from hmdiag import _lazy
 

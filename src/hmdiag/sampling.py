@@ -142,7 +142,7 @@ def _sample_pymc(
         )
     seconds = float(idata["sample_stats"].attrs.get("sampling_time", time.perf_counter() - start))
     with timer.phase("postprocess"):
-        _add_log_likelihood(idata, built, pm)
+        add_log_likelihood(idata, built, pm)
         _add_log_prior(idata, built, pm)
     return idata, seconds
 
@@ -202,7 +202,7 @@ def _sample_nutpie(
         if transformed:
             set_group(idata, "posterior", posterior.drop_vars(transformed))
         _normalize_stat_names(idata)
-        _add_log_likelihood(idata, built, pm)
+        add_log_likelihood(idata, built, pm)
         _add_log_prior(idata, built, pm)
         _add_observed_data(idata, built)
     return idata, seconds
@@ -247,7 +247,7 @@ def _nutpie_finished(sampler: Any) -> bool:
         return False
 
 
-def _add_log_likelihood(idata: Any, built: BuiltModel, pm: Any) -> None:
+def add_log_likelihood(idata: Any, built: BuiltModel, pm: Any) -> None:
     """Pointwise log-likelihood, compiled with PyTensor's default (numba) backend.
 
     numba is already loaded by nutpie and PyTensor keeps numba code in its disk cache, so this
@@ -259,7 +259,7 @@ def _add_log_likelihood(idata: Any, built: BuiltModel, pm: Any) -> None:
 
 def _add_log_prior(idata: Any, built: BuiltModel, pm: Any) -> None:
     """Each free variable's log prior density per draw (group ``log_prior``), as
-    ``_add_log_likelihood`` computes the likelihood; ArviZ's ``psense`` (power-scaling prior
+    ``add_log_likelihood`` computes the likelihood; ArviZ's ``psense`` (power-scaling prior
     sensitivity) reads it with the log-likelihood.
 
     Stored summed over each variable's elements, one value per draw: ``psense`` sums them

@@ -78,6 +78,14 @@ def fit(
     ppc: Annotated[
         bool, typer.Option("--ppc", help="Also store the posterior predictive (plot --kind ppc).")
     ] = False,
+    loglik: Annotated[
+        bool,
+        typer.Option(
+            "--loglik",
+            help="Store the pointwise log-likelihood (draws x observations). Without it the run "
+            "keeps the per-draw total, and compare/report recompute it from the spec and data.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
     as_markdown: MarkdownOpt = False,
     show_all: AllOpt = False,
@@ -140,6 +148,7 @@ def fit(
             data=data,
             progress=not quiet and not machine_output and sys.stderr.isatty(),
             ppc=ppc,
+            pointwise_loglik=loglik,
             timer=timer,
         )
         with timer.phase("save"):
