@@ -329,26 +329,19 @@ def choose_remedy(spec: ModelSpec, report: RunReport, tried: set[str]) -> Remedy
     """The first remedy not yet tried: the named pathologies' remedies in order of evidence,
     then the generic ones for failed checks that no pathology with a remedy left (or none
     possible) explains."""
-    fresh = [
-        (p, r)
-        for p, r in _pathology_remedies(spec, report)
-        if not {r.change, _once_key(r), _undo(r.change)} & tried
-    ]
-    accounted = {p.kind + p.where for p, _ in fresh} | {
-        p.kind + p.where for p in report.verdict.pathologies if not p.sampler_fixable
-    }
-    explained = {
-        name
-        for p in report.verdict.pathologies
-        if p.kind + p.where in accounted
-        for name in p.explains
-    }
+
+    def untried(remedy: Remedy) -> bool:
+        return not {remedy.change, _once_key(remedy), _undo(remedy.change)} & tried
+
+    fresh = [(p, r) for p, r in _pathology_remedies(spec, report) if untried(r)]
+    # A pathology explains its checks while it still offers a remedy, or when none is possible.
+    accounted = [p for p, _ in fresh]
+    accounted += [p for p in report.verdict.pathologies if not p.sampler_fixable]
+    explained = {name for p in accounted for name in p.explains}
     candidates = [r for _, r in fresh]
     if {c.name for c in report.verdict.failed()} - explained:
         candidates += [r for r in (rule(spec, report) for rule in GENERIC_REMEDIES) if r]
-    return next(
-        (r for r in candidates if not {r.change, _once_key(r), _undo(r.change)} & tried), None
-    )
+    return next((r for r in candidates if untried(r)), None)
 
 
 def _undo(change: str) -> str:

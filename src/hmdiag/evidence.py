@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from hmdiag import _lazy
-from hmdiag.runs import RunInfo, has_group, stored_spec
+from hmdiag.runs import RunInfo, has_group, log_likelihood_total, stored_spec
 
 # Correlations weaker than this are not kept as evidence (the ridge threshold is higher).
 REPORTED_CORRELATION = 0.8
@@ -272,20 +272,6 @@ def _location_scale(prior: Any) -> tuple[float, float] | None:
         return args["mu"], args["sigma"]
     if prior.family == "cauchy":
         return args["alpha"], args["beta"]
-    return None
-
-
-def log_likelihood_total(idata: Any) -> Any | None:
-    """The log-likelihood per draw: summed from the pointwise group, or the run's stored total
-    (sample stat ``log_likelihood``); None when the run has neither."""
-    if has_group(idata, "log_likelihood"):
-        pointwise = idata["log_likelihood"].to_dataset()
-        return sum(
-            pointwise[v].sum([d for d in pointwise[v].dims if d not in ("chain", "draw")])
-            for v in pointwise.data_vars
-        )
-    if has_group(idata, "sample_stats") and "log_likelihood" in idata["sample_stats"].data_vars:
-        return idata["sample_stats"].to_dataset()["log_likelihood"]
     return None
 
 

@@ -65,15 +65,11 @@ class FitResult:
 def keep_log_likelihood_total(idata: Any) -> None:
     """Replace the pointwise ``log_likelihood`` group by its per-draw total, stored as the
     sample stat ``log_likelihood`` (what power-scaling sensitivity needs), in place."""
-    from hmdiag.runs import group_dataset, has_group, set_group
+    from hmdiag.runs import group_dataset, has_group, log_likelihood_total, set_group
 
     if not has_group(idata, "log_likelihood"):
         return
-    pointwise = group_dataset(idata, "log_likelihood")
-    total = sum(
-        pointwise[v].sum([d for d in pointwise[v].dims if d not in ("chain", "draw")])
-        for v in pointwise.data_vars
-    )
+    total = log_likelihood_total(idata)
     del idata["log_likelihood"]
     stats = group_dataset(idata, "sample_stats")
     if stats is not None:

@@ -49,6 +49,23 @@ class RunInfo:
     param_transforms: dict[str, str] = field(default_factory=dict)
 
 
+def per_draw(values: Any) -> Any:
+    """A DataArray summed over every dimension but ``chain`` and ``draw``."""
+    return values.sum([d for d in values.dims if d not in ("chain", "draw")])
+
+
+def log_likelihood_total(idata: Any) -> Any | None:
+    """The log-likelihood per draw: summed from the pointwise group, or the run's stored total
+    (sample stat ``log_likelihood``); None when the run has neither."""
+    pointwise = group_dataset(idata, "log_likelihood")
+    if pointwise is not None:
+        return sum(per_draw(pointwise[v]) for v in pointwise.data_vars)
+    stats = group_dataset(idata, "sample_stats")
+    if stats is not None and "log_likelihood" in stats.data_vars:
+        return stats["log_likelihood"]
+    return None
+
+
 def stored_spec(info: RunInfo) -> Any | None:
     """The validated spec a run was fitted from; None without one, or when the stored text no
     longer validates (a foreign or damaged spec must not stop a check)."""

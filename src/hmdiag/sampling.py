@@ -14,7 +14,7 @@ from hmdiag import _lazy
 from hmdiag._nutpie_compile import compile_model
 from hmdiag.errors import HmdiagError
 from hmdiag.model import BuiltModel
-from hmdiag.runs import group_dataset, has_group, set_group
+from hmdiag.runs import group_dataset, has_group, per_draw, set_group
 from hmdiag.spec import SamplerSpec, mass_matrix_problem
 from hmdiag.timing import PhaseTimes
 
@@ -268,7 +268,7 @@ def _add_log_prior(idata: Any, built: BuiltModel, pm: Any) -> None:
     _add_log_density(idata, built, pm.compute_log_prior, "log_prior")
     priors = group_dataset(idata, "log_prior")
     if priors is not None:
-        summed = priors.map(lambda v: v.sum([d for d in v.dims if d not in ("chain", "draw")]))
+        summed = priors.map(per_draw)
         set_group(idata, "log_prior", summed)
 
 
