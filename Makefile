@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 EXTRAS ?= dev,nutpie,numpyro,blackjax,dask
 
-.PHONY: install demo story test test-fast lint format bench clean
+.PHONY: install demo story test test-fast lint format bench bench-scale clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || { py=$$(PYTHON='$(PYTHON)' sh scripts/find-python) || exit 2; \
@@ -38,6 +38,11 @@ test-fast: install
 ## Speed as ratios against baselines run in the same session; writes benchmarks/results.md.
 bench: install
 	$(BIN)/python benchmarks/bench.py
+
+## Real size (lme4 InstEval, 73k rows, 4,128 group effects): fit, check, compare, report, and
+## lme4 when R has it; writes its section of benchmarks/results.md (~6 min on 2 cores).
+bench-scale: install
+	$(BIN)/python benchmarks/scale.py
 
 lint: install
 	$(BIN)/ruff check src tests data benchmarks

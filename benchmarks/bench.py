@@ -29,6 +29,7 @@ BACKENDS = ("pymc", "nutpie", "numpyro", "blackjax")
 # the JAX backends recompile in every process, so a warm-up run would only cost time.
 DISK_CACHED = ("pymc", "nutpie")
 ROUNDS = 2
+SCALE_BEGIN, SCALE_END = "<!-- bench-scale: begin -->", "<!-- bench-scale: end -->"
 
 
 def timed(
@@ -393,7 +394,12 @@ def main() -> None:
         f"(imports excluded); `hmdiag check --json` end to end {check_e2e:.2f} s."
     )
     out = ROOT / "benchmarks" / "results.md"
-    out.write_text("\n".join(lines) + "\n")
+    text = "\n".join(lines) + "\n"
+    # `make bench-scale` owns its own section of the file; keep it.
+    if out.exists() and SCALE_BEGIN in out.read_text():
+        kept = out.read_text().split(SCALE_BEGIN, 1)[1].split(SCALE_END, 1)[0]
+        text += f"\n{SCALE_BEGIN}{kept}{SCALE_END}\n"
+    out.write_text(text)
     print("\n".join(lines))
     shutil.rmtree(tmp, ignore_errors=True)
 

@@ -203,13 +203,13 @@ def test_a_model_numba_cannot_compile_names_the_pymc_backend(
     from hmdiag import sampling
     from hmdiag.errors import HmdiagError
 
-    def refuse(model: Any, module: Any) -> Any:
+    def refuse(model: Any, module: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("No Numba implementation for Op SomeCustomOp\nmore detail")
 
     monkeypatch.setattr(sampling, "compile_model", refuse)
     built = type("Built", (), {"model": object()})()
     with pytest.raises(HmdiagError) as caught:
-        sampling._nutpie_compiled(built, nutpie)
+        sampling._nutpie_compiled(built, nutpie, None)
     assert "nutpie could not compile this model with numba: No Numba implementation" in str(
         caught.value
     )

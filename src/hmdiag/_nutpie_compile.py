@@ -153,11 +153,16 @@ def _callbacks_swapped() -> Iterator[None]:
             compile_pymc._make_c_logp_func, compile_pymc._make_c_expand_func = saved
 
 
-def compile_model(model: Any, nutpie: Any, *, stock: bool | None = None) -> Any:
-    """``nutpie.compile_pymc_model(model)``, about 2 s faster in a fresh process."""
+def compile_model(
+    model: Any, nutpie: Any, *, stock: bool | None = None, var_names: list[str] | None = None
+) -> Any:
+    """``nutpie.compile_pymc_model(model, var_names=...)``, about 2 s faster in a fresh process.
+
+    ``var_names`` limits the derived values nutpie stores (the sampled ones are always stored).
+    """
     if stock is None:
         stock = os.environ.get("HMDIAG_NUTPIE_STOCK") == "1"
     if stock or not fast_path_applies(nutpie):
-        return nutpie.compile_pymc_model(model)
+        return nutpie.compile_pymc_model(model, var_names=var_names)
     with _callbacks_swapped():
-        return nutpie.compile_pymc_model(model)
+        return nutpie.compile_pymc_model(model, var_names=var_names)

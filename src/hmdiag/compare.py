@@ -126,9 +126,9 @@ def _column(report: RunReport) -> RunColumn:
 
 def _parameter_rows(reports: list[RunReport]) -> list[ParameterRow]:
     by_run = [{p.name: p for p in r.diagnosis.parameters} for r in reports]
-    order: list[str] = []
+    order: dict[str, None] = {}
     for table in by_run:
-        order += [n for n in table if n not in order]
+        order |= dict.fromkeys(table)
     shared = [n for n in order if sum(n in t for t in by_run) >= min(2, len(by_run))]
     rows = []
     for name in shared:
@@ -166,22 +166,29 @@ def _loo(runs: list[LoadedRun]) -> tuple[list[LooRow], str | None]:
         return [], "PSIS-LOO comparison needs at least two runs"
     from hmdiag.pipeline import recompute_log_likelihood
 
+    signatures = []
+    loos = {}
+    # One run at a time: a recomputed pointwise log-likelihood (draws x observations, GBs at
+    # tens of thousands of rows) is dropped as soon as its LOO is known.
     for run in runs:
+        recomputed = not has_group(run.idata, "log_likelihood")
         # Runs keep only the per-draw total by default; LOO needs the pointwise values.
         why = recompute_log_likelihood(run.idata, run.report.info)
         if why is not None:
             return [], f"PSIS-LOO skipped for {run.label}: {why}"
-    signatures = [_observed_signature(r.idata) for r in runs]
-    missing = [r.label for r, s in zip(runs, signatures, strict=True) if s is None]
-    if missing:
-        return [], f"PSIS-LOO skipped: no log_likelihood group in {', '.join(missing)}"
+        signature = _observed_signature(run.idata)
+        if signature is None:
+            return [], f"PSIS-LOO skipped: no log_likelihood group in {run.label}"
+        signatures.append(signature)
+        loos[run.label] = psis_loo(run.idata)
+        if recomputed:
+            del run.idata["log_likelihood"]
     if len(set(signatures)) > 1:
         return [], "PSIS-LOO skipped: the runs' log-likelihoods are not for the same observations"
     reports = {r.label: r.report for r in runs}
     azs = _lazy.arviz_stats()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        loos = {r.label: azs.loo(r.idata, pointwise=True) for r in runs}
         table = azs.compare(loos, round_to="none")
     rows = []
     for label, row in table.iterrows():
@@ -205,6 +212,73 @@ def _loo(runs: list[LoadedRun]) -> tuple[list[LooRow], str | None]:
             )
         )
     return rows, None
+
+
+# Values (draws x observations) per arviz-stats ``loo`` call: 2^24 float64 is 128 MB, and
+# ``loo`` holds a few arrays of that size at once.
+LOO_CHUNK_VALUES = 1 << 24
+
+
+def psis_loo(idata: Any) -> Any:
+    """arviz-stats' PSIS-LOO (``loo(pointwise=True)``) of a run, needing little memory beyond
+    the pointwise log-likelihood itself.
+
+    ``loo`` keeps several draws x observations arrays at once (its smoothed log weights among
+    them, in the result), so the observations go through it in chunks and the pointwise
+    results are joined as ``loo`` itself sums them. The relative efficiency ``reff`` is
+    arviz-stats' own definition (mean ESS of every posterior element over the draw count),
+    computed by ``hmdiag.kernels`` instead of one element at a time. A run with several
+    observed variables, or few enough values, goes through ``loo`` whole.
+    """
+    import dataclasses
+
+    import xarray as xr
+
+    from hmdiag import kernels
+
+    azs = _lazy.arviz_stats()
+    log_lik = idata["log_likelihood"].to_dataset()
+    posterior = idata["posterior"].to_dataset()
+    n_samples = int(posterior.sizes["chain"] * posterior.sizes["draw"])
+    ess = [
+        kernels.ess(
+            posterior[v].transpose("chain", "draw", ...).values,
+            chain_axis=0,
+            draw_axis=1,
+            method="mean",
+        )
+        for v in posterior.data_vars
+    ]
+    reff = float(np.hstack([np.ravel(e) for e in ess]).mean() / n_samples)
+    names = list(log_lik.data_vars)
+    values = log_lik[names[0]] if len(names) == 1 else None
+    if values is None or values.ndim != 3 or values.size <= LOO_CHUNK_VALUES:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return azs.loo(idata, pointwise=True, reff=reff)
+    obs_dim = values.dims[2]
+    per_chunk = max(1, LOO_CHUNK_VALUES // n_samples)
+    parts = []
+    for start in range(0, values.sizes[obs_dim], per_chunk):
+        chunk = values.isel({obs_dim: slice(start, start + per_chunk)}).load()
+        tree = xr.DataTree.from_dict({"log_likelihood": xr.Dataset({names[0]: chunk})})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            part = azs.loo(tree, pointwise=True, reff=reff)
+        parts.append(dataclasses.replace(part, log_weights=None))
+    elpd_i = xr.concat([p.elpd_i for p in parts], dim=obs_dim)
+    pointwise = elpd_i.values.ravel()
+    n = pointwise.size
+    return dataclasses.replace(
+        parts[0],
+        elpd=float(pointwise.sum()),
+        se=float(np.sqrt(n * np.var(pointwise, ddof=1))) if n > 1 else 0.0,
+        p=float(sum(p.p for p in parts)),
+        n_data_points=n,
+        warning=any(p.warning for p in parts),
+        elpd_i=elpd_i,
+        pareto_k=xr.concat([p.pareto_k for p in parts], dim=obs_dim),
+    )
 
 
 def failed_check_summary(check: CheckResult) -> str:

@@ -194,33 +194,53 @@ def summarize_parameters(
     return out
 
 
+# Elements per call of the summary kernel (1,024 x 4,000 draws: 33 MB of float64).
+_SUMMARY_SLICE = 1024
+
+
 def _summarize_with_kernels(
     posterior: Any, var_names: list[str], hdi_prob: float
 ) -> list[ParameterSummary]:
     """The arviz path's records, computed by ``hmdiag.kernels`` for all elements at once."""
     from hmdiag import kernels
 
-    blocks, labels, variables = [], [], []
+    labels: list[str] = []
+    variables: list[str] = []
+    arrays = []
     for var in var_names:
         array = posterior[var].transpose(
             *(d for d in posterior[var].dims if d not in SAMPLE_DIMS), *SAMPLE_DIMS
         )
-        values = np.asarray(array.values, dtype=float)
-        blocks.append(values.reshape(-1, *values.shape[-2:]))
-        names = element_labels(var, array) if values.ndim > 2 else [var]
+        names = element_labels(var, array) if array.ndim > 2 else [var]
+        arrays.append(array)
         labels += names
         variables += [var] * len(names)
-    draws = np.concatenate(blocks)
-    stats = kernels.summary_stats(draws, tail_prob=TAIL_ESS_CI_PROB)
-    bounds = kernels.hdi(draws, hdi_prob)
+    # A slice of elements at a time: memory beyond the loaded posterior stays a few MB
+    # however many parameters there are.
+    parts: list[dict[str, np.ndarray]] = []
+    for array in arrays:
+        # (chain, draw, element) is how runs store draws, so this is a view, not a copy.
+        values = array.transpose(*SAMPLE_DIMS, ...).values
+        values = values.reshape(*values.shape[:2], -1)
+        for lo in range(0, values.shape[-1], _SUMMARY_SLICE):
+            parts.append(
+                kernels.summary_stats(
+                    values[..., lo : lo + _SUMMARY_SLICE],
+                    chain_axis=0,
+                    draw_axis=1,
+                    tail_prob=TAIL_ESS_CI_PROB,
+                    hdi_prob=hdi_prob,
+                )
+            )
+    stats = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
     return [
         ParameterSummary(
             name=label,
             variable=var,
             mean=float(stats["mean"][i]),
             sd=float(stats["sd"][i]),
-            hdi_low=float(bounds[i, 0]),
-            hdi_high=float(bounds[i, 1]),
+            hdi_low=float(stats["hdi_low"][i]),
+            hdi_high=float(stats["hdi_high"][i]),
             mcse_mean=float(stats["mcse_mean"][i]),
             mcse_sd=float(stats["mcse_sd"][i]),
             ess_bulk=float(stats["ess_bulk"][i]),
@@ -451,6 +471,20 @@ def data_drift_note(info: RunInfo) -> str | None:
     return None
 
 
+def derived_not_stored_note(info: RunInfo) -> str | None:
+    """What a run left out to stay small (``fit`` without ``--derived``), or None."""
+    if not info.derived_not_stored:
+        return None
+    parts = [
+        f"{name} ({size:,} values per draw)" if size > 0 else name
+        for name, size in info.derived_not_stored.items()
+    ]
+    return (
+        f"derived variables not stored: {', '.join(parts)}; the checks cover the parameters "
+        "they are computed from (hmdiag fit --derived stores them)"
+    )
+
+
 def diagnose(
     idata: Any,
     info: RunInfo,
@@ -464,14 +498,20 @@ def diagnose(
     drift = data_drift_note(info)
     if drift:
         notes.append(drift)
+    skipped = derived_not_stored_note(info)
+    if skipped:
+        notes.append(skipped)
     if var_names:
         unknown = [v for v in var_names if v not in idata.posterior.data_vars]
         if unknown:
             from hmdiag.errors import HmdiagError
 
+            not_stored = [v for v in unknown if v in info.derived_not_stored]
             raise HmdiagError(
                 f"{info.label}: --var {', '.join(unknown)} not in the posterior",
-                f"variables are: {', '.join(visible_variables(idata)[0])}",
+                f"{', '.join(not_stored)}: derived and not stored; refit with hmdiag fit --derived"
+                if not_stored
+                else f"variables are: {', '.join(visible_variables(idata)[0])}",
             )
     parameters = summarize_parameters(idata, shown, hdi_prob)
     sample_stats = _sample_stats(idata)

@@ -164,9 +164,9 @@ def strong_correlations(
             continue  # their mean is 0 by construction
         for name in (term.effect, term.offset):
             if name and name in posterior.data_vars and posterior[name].ndim == 3:
-                levels = [d for d in posterior[name].dims if d not in ("chain", "draw")]
-                mean = posterior[name].mean(levels)
-                series[f"mean({name})"] = np.asarray(mean.values, dtype=float).reshape(-1)
+                # numpy's mean, not xarray's: xarray's NaN-skipping mean copies the draws.
+                values = posterior[name].transpose("chain", "draw", ...).values
+                series[f"mean({name})"] = values.reshape(-1, values.shape[-1]).mean(axis=-1)
     names = [n for n, v in series.items() if np.all(np.isfinite(v)) and np.ptp(v) > 0]
     if len(names) < 2:
         return []

@@ -11,7 +11,13 @@ from hmdiag import __version__
 from hmdiag.data import PreparedData, prepare_data
 from hmdiag.model import BuiltModel, build_model, build_python_model, model_transforms
 from hmdiag.runs import RunInfo, attach_info
-from hmdiag.sampling import SamplerSettings, resolve_settings, sample
+from hmdiag.sampling import (
+    SamplerSettings,
+    Storage,
+    derived_not_stored,
+    resolve_settings,
+    sample,
+)
 from hmdiag.spec import LoadedSpec, spec_to_raw
 from hmdiag.timing import PhaseTimes
 
@@ -62,20 +68,6 @@ class FitResult:
     built: BuiltModel
 
 
-def keep_log_likelihood_total(idata: Any) -> None:
-    """Replace the pointwise ``log_likelihood`` group by its per-draw total, stored as the
-    sample stat ``log_likelihood`` (what power-scaling sensitivity needs), in place."""
-    from hmdiag.runs import group_dataset, has_group, log_likelihood_total, set_group
-
-    if not has_group(idata, "log_likelihood"):
-        return
-    total = log_likelihood_total(idata)
-    del idata["log_likelihood"]
-    stats = group_dataset(idata, "sample_stats")
-    if stats is not None:
-        set_group(idata, "sample_stats", stats.assign(log_likelihood=total))
-
-
 def recompute_log_likelihood(idata: Any, info: RunInfo) -> str | None:
     """Add the pointwise ``log_likelihood`` group to a run that does not store it, from the
     spec and data it carries (in memory; the file is unchanged). None on success, else why not.
@@ -111,15 +103,17 @@ def fit(
     data: PreparedData | None = None,
     progress: bool = False,
     ppc: bool = False,
-    pointwise_loglik: bool = False,
+    storage: Storage | None = None,
     timer: PhaseTimes | None = None,
 ) -> FitResult:
     """Prepare data, build the model, sample it and attach provenance to the run.
 
-    The pointwise log-likelihood (one value per draw and observation, most of a large run's
-    size) is kept only with ``pointwise_loglik`` or for a Python model; otherwise the run keeps
-    its per-draw total, and ``compare``/``report`` recompute the pointwise values for LOO from
-    the spec and data the run carries (``recompute_log_likelihood``).
+    ``storage`` says what the run keeps beyond the sampled parameters (``Storage``). The
+    pointwise log-likelihood (one value per draw and observation, most of a large run's size)
+    is kept only when asked or for a Python model; otherwise the run keeps its per-draw total,
+    and ``compare``/``report`` recompute the pointwise values for LOO from the spec and data
+    the run carries (``recompute_log_likelihood``). Large derived variables are likewise kept
+    only when asked (``Storage.derived``); a Python model keeps them all.
     ``timer`` (if given) receives the build, compile, sample and postprocess phases.
     """
     start = time.perf_counter()
@@ -129,10 +123,13 @@ def fit(
         data = data if data is not None else prepare_data(loaded)
         built = cached_model(loaded, data)
     settings = resolve_settings(spec.sampler)
-    idata, sampling_seconds = sample(built, settings, progress=progress, timer=timer)
-    if not pointwise_loglik and spec.model is None:
-        with timer.phase("postprocess"):
-            keep_log_likelihood_total(idata)
+    storage = storage or Storage()
+    if spec.model is not None:
+        # Neither can be recomputed later: the run carries no way to rebuild a Python model.
+        storage = Storage(pointwise_loglik=True, derived=True)
+    idata, sampling_seconds = sample(
+        built, settings, progress=progress, timer=timer, storage=storage
+    )
     if ppc:
         from hmdiag import _lazy
 
@@ -169,6 +166,7 @@ def fit(
         timing={k: round(v, 4) for k, v in timer.ordered().items() if v},
         mass_matrix=settings.mass_matrix,
         param_transforms=model_transforms(built.model),
+        derived_not_stored=derived_not_stored(built, storage.derived),
     )
     attach_info(idata, info)
     return FitResult(idata=idata, info=info, settings=settings, data=data, built=built)

@@ -153,6 +153,30 @@ def _limit_panels(
     return chosen, coords, shown, total
 
 
+# Plots that draw every variable (trace, forest) show at most this many values of each
+# dimension; the ESS chart at most MAX_ESS_BARS parameters, the lowest first.
+MAX_VECTOR_ELEMENTS = 10
+MAX_ESS_BARS = 40
+
+
+def _cut_long_dims(posterior: Any, names: list[str]) -> tuple[dict[str, Any], int, int]:
+    """Coordinates keeping the first ``MAX_VECTOR_ELEMENTS`` values of every longer dimension
+    of ``names``, and how many elements that shows of how many."""
+    coords: dict[str, Any] = {}
+    for var in names:
+        for dim in posterior[var].dims:
+            if dim not in SAMPLE_DIMS and posterior.sizes[dim] > MAX_VECTOR_ELEMENTS:
+                coords[dim] = posterior[dim].values[:MAX_VECTOR_ELEMENTS]
+
+    def count(var: str, limits: dict[str, Any]) -> int:
+        da = posterior[var]
+        return math.prod(
+            len(limits[d]) if d in limits else da.sizes[d] for d in da.dims if d not in SAMPLE_DIMS
+        )
+
+    return coords, sum(count(v, coords) for v in names), sum(count(v, {}) for v in names)
+
+
 def _of(shown: int, total: int) -> str:
     return "" if shown == total else f"; first {shown} of {total} parameters"
 
@@ -173,14 +197,19 @@ def _titled(fig: Any, title: str) -> Any:
 
 def plot_trace(run: PlotRun, var_names: list[str] | None) -> Any:
     """Marginal density and trace per variable, divergent draws ticked along the bottom."""
+    data = _plot_data(run, "posterior", "sample_stats")
+    names = _select(run, var_names)
+    coords, shown, total = _cut_long_dims(data["posterior"], names)
     pc = _azp().plot_trace_dist(
-        _plot_data(run, "posterior", "sample_stats"),
-        var_names=_select(run, var_names),
+        data,
+        var_names=names,
+        coords=coords,
         compact=True,
         backend="matplotlib",
         labeller=_labeller(),
     )
-    return _titled(_figure(pc), f"{run.label}: trace")
+    cut = f" (first {shown} of {total} parameters)" if shown != total else ""
+    return _titled(_figure(pc), f"{run.label}: trace{cut}")
 
 
 def plot_rank(run: PlotRun, var_names: list[str] | None) -> Any:
@@ -329,9 +358,12 @@ def plot_forest(runs: list[PlotRun], var_names: list[str] | None) -> Any:
         raise HmdiagError(f"forest plot: {', '.join(missing)} has none of {', '.join(names)}")
     names = [v for v in names if any(v in r.variables for r in runs)]
     data = {r.label: _plot_data(r, "posterior") for r in runs}
+    first = data[runs[0].label]["posterior"]
+    coords, shown, total = _cut_long_dims(first, [v for v in names if v in first.data_vars])
     pc = _azp().plot_forest(
         data if len(runs) > 1 else data[runs[0].label],
         var_names=names,
+        coords=coords,
         combined=True,
         ci_kind="hdi",
         ci_probs=(0.5, 0.89),
@@ -345,7 +377,8 @@ def plot_forest(runs: list[PlotRun], var_names: list[str] | None) -> Any:
         pc.add_legend("model", title="run")
     return _titled(
         _figure(pc),
-        " vs ".join(r.label for r in runs) + ": 89% HDI (thick: 50% HDI; dot: mean)",
+        " vs ".join(r.label for r in runs)
+        + f": 89% HDI (thick: 50% HDI; dot: mean{_of(shown, total)})",
     )
 
 
@@ -359,6 +392,11 @@ def plot_ess(runs: list[PlotRun], var_names: list[str] | None) -> Any:
         names = [n for n in names if n.split("[")[0] in var_names]
     if not names:
         raise HmdiagError("ESS chart: the runs share no parameter names")
+    total = len(names)
+    if total > MAX_ESS_BARS:
+        lowest = sorted(names, key=lambda n: min(r.ess_bulk[n] for r in runs))[:MAX_ESS_BARS]
+        keep = set(lowest)
+        names = [n for n in names if n in keep]
     fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(names) + 2), 4))
     width = 0.8 / len(runs)
     x = np.arange(len(names))
@@ -375,7 +413,8 @@ def plot_ess(runs: list[PlotRun], var_names: list[str] | None) -> Any:
     )
     ax.set_ylabel("bulk effective sample size")
     ax.legend(fontsize=9)
-    return _titled(fig, "bulk ESS: " + " vs ".join(r.label for r in runs))
+    lowest_note = f" ({len(names)} lowest of {total} parameters)" if len(names) < total else ""
+    return _titled(fig, "bulk ESS: " + " vs ".join(r.label for r in runs) + lowest_note)
 
 
 PER_RUN: dict[str, Callable[[PlotRun, list[str] | None], Any]] = {

@@ -47,6 +47,8 @@ class RunInfo:
     # parameter -> its transform as PyMC applied it (log, logit, interval, zerosum, cholesky,
     # identity) or "deterministic"; {} for runs made without it (hmdiag.model.model_transforms)
     param_transforms: dict[str, str] = field(default_factory=dict)
+    # derived variables the run does not store -> values per draw (-1: unknown); fit --derived
+    derived_not_stored: dict[str, int] = field(default_factory=dict)
 
 
 def per_draw(values: Any) -> Any:
@@ -183,7 +185,14 @@ def read_info(idata: Any, label: str) -> RunInfo:
         raw = attrs.get(ATTR_PREFIX + key)
         if raw is None:
             continue
-        if key in ("free_variables", "group_terms", "transforms", "timing", "param_transforms"):
+        if key in (
+            "free_variables",
+            "group_terms",
+            "transforms",
+            "timing",
+            "param_transforms",
+            "derived_not_stored",
+        ):
             raw = json.loads(raw) if isinstance(raw, str) else raw
         elif key in ("seed", "max_treedepth"):
             raw = int(raw)
@@ -269,4 +278,10 @@ def load_run(path: str | Path) -> Any:
         )
     if not idata["posterior"].data_vars:
         raise RunFileError(f"{path}: the posterior group holds no variables")
+    # Every command reads all of these: one read each, instead of one per access (a lazily
+    # opened compressed variable is decompressed again on every slice). Other groups, the
+    # pointwise log-likelihood above all, stay on disk until asked for.
+    for group in ("posterior", "sample_stats"):
+        if group in groups:
+            idata[group].load()
     return idata

@@ -14,7 +14,7 @@ from hmdiag import _lazy
 from hmdiag._nutpie_compile import compile_model
 from hmdiag.errors import HmdiagError
 from hmdiag.model import BuiltModel
-from hmdiag.runs import group_dataset, has_group, per_draw, set_group
+from hmdiag.runs import group_dataset, has_group, set_group
 from hmdiag.spec import SamplerSpec, mass_matrix_problem
 from hmdiag.timing import PhaseTimes
 
@@ -35,7 +35,7 @@ INSTALL_HINTS = {
     "blackjax": "pip install 'hmdiag[blackjax]'  (or: pip install blackjax jax)",
 }
 # Compiled nutpie models of this process, so repeated fits of one structure compile once.
-_NUTPIE_CACHE: dict[int, tuple[Any, Any]] = {}
+_NUTPIE_CACHE: dict[tuple[int, tuple[str, ...] | None], tuple[Any, Any]] = {}
 _NUTPIE_CACHE_SIZE = 4
 
 
@@ -66,6 +66,50 @@ class SamplerSettings:
     max_treedepth: int
     seed: int
     mass_matrix: str = "diag"
+
+
+# A derived variable (a Deterministic: non-centered group effects, correlation matrices) with
+# more values per draw than this is stored only on request (``Storage.derived``): at thousands
+# of group levels it would double the run, and it follows from the sampled parameters.
+DERIVED_AUTO_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Storage:
+    """What a run keeps besides the sampled parameters and the sampler statistics.
+
+    ``pointwise_loglik``: the log-likelihood of every draw and observation (group
+    ``log_likelihood``); otherwise only its per-draw total (sample stat ``log_likelihood``).
+    ``derived``: True stores every derived variable, False none, None (auto) those with at
+    most ``DERIVED_AUTO_LIMIT`` values per draw.
+    """
+
+    pointwise_loglik: bool = False
+    derived: bool | None = None
+
+
+def derived_not_stored(built: BuiltModel, derived: bool | None) -> dict[str, int]:
+    """The derived variables a run will not store, with their number of values per draw."""
+    model = built.model
+    if derived is True:
+        return {}
+    sizes: dict[str, int] = {}
+    for var in model.deterministics:
+        dims = model.named_vars_to_dims.get(var.name) or ()
+        if len(dims) != var.type.ndim or any(d not in model.dim_lengths for d in dims):
+            size = None if var.type.ndim else 1
+        else:
+            size = int(np.prod([int(model.dim_lengths[d].eval()) for d in dims], dtype=np.int64))
+        if derived is False or (size is not None and size > DERIVED_AUTO_LIMIT):
+            sizes[var.name] = size if size is not None else -1
+    return sizes
+
+
+def _stored_var_names(built: BuiltModel, skipped: dict[str, int]) -> list[str] | None:
+    """PyMC's ``var_names`` for a trace without the skipped derived variables (None: all)."""
+    if not skipped:
+        return None
+    return [v.name for v in built.model.unobserved_RVs if v.name not in skipped]
 
 
 def resolve_settings(sampler: SamplerSpec) -> SamplerSettings:
@@ -121,7 +165,7 @@ def _initial_point_problem(built: BuiltModel) -> str | None:
 
 
 def _sample_pymc(
-    built: BuiltModel, s: SamplerSettings, progress: bool, timer: PhaseTimes
+    built: BuiltModel, s: SamplerSettings, progress: bool, timer: PhaseTimes, storage: Storage
 ) -> tuple[Any, float]:
     pm = _lazy.pymc()
     start = time.perf_counter()
@@ -139,11 +183,11 @@ def _sample_pymc(
             random_seed=s.seed,
             progressbar=progress,
             compute_convergence_checks=False,
+            var_names=_stored_var_names(built, derived_not_stored(built, storage.derived)),
         )
     seconds = float(idata["sample_stats"].attrs.get("sampling_time", time.perf_counter() - start))
     with timer.phase("postprocess"):
-        add_log_likelihood(idata, built, pm)
-        _add_log_prior(idata, built, pm)
+        add_log_densities(idata, built, pm, pointwise_loglik=storage.pointwise_loglik)
     return idata, seconds
 
 
@@ -183,7 +227,7 @@ def _dense_potential(model: Any) -> Any:
 
 
 def _sample_nutpie(
-    built: BuiltModel, s: SamplerSettings, progress: bool, timer: PhaseTimes
+    built: BuiltModel, s: SamplerSettings, progress: bool, timer: PhaseTimes, storage: Storage
 ) -> tuple[Any, float]:
     try:
         import nutpie
@@ -193,7 +237,8 @@ def _sample_nutpie(
         ) from None
     pm = _lazy.pymc()
     with timer.phase("compile"):
-        compiled = _nutpie_compiled(built, nutpie)
+        skipped = derived_not_stored(built, storage.derived)
+        compiled = _nutpie_compiled(built, nutpie, _nutpie_var_names(built, skipped))
     with timer.phase("sample"):
         idata, seconds = _run_nutpie(nutpie, compiled, s, progress)
     with timer.phase("postprocess"):
@@ -202,8 +247,7 @@ def _sample_nutpie(
         if transformed:
             set_group(idata, "posterior", posterior.drop_vars(transformed))
         _normalize_stat_names(idata)
-        add_log_likelihood(idata, built, pm)
-        _add_log_prior(idata, built, pm)
+        add_log_densities(idata, built, pm, pointwise_loglik=storage.pointwise_loglik)
         _add_observed_data(idata, built)
     return idata, seconds
 
@@ -248,53 +292,143 @@ def _nutpie_finished(sampler: Any) -> bool:
 
 
 def add_log_likelihood(idata: Any, built: BuiltModel, pm: Any) -> None:
-    """Pointwise log-likelihood, compiled with PyTensor's default (numba) backend.
-
-    numba is already loaded by nutpie and PyTensor keeps numba code in its disk cache, so this
-    is cheap in a new process. A graph with an op numba cannot lower is compiled with the C
-    virtual machine ("CVM") instead. The JAX backends compute it in JAX inside ``pm.sample``.
+    """Pointwise log-likelihood (group ``log_likelihood``: chain x draw x observation), as
+    ``pm.stats.compute_log_likelihood`` computes it, written draw by draw into one array (PyMC's
+    own collects a list of per-draw arrays and copies them: about three times the memory).
     """
-    _add_log_density(idata, built, pm.compute_log_likelihood, "log_likelihood")
+    import xarray as xr
+    from pymc.backends.arviz import coords_and_dims_for_inferencedata
+    from pymc.model.transform.conditioning import remove_value_transforms
+
+    umodel = remove_value_transforms(built.model)
+    observed = list(umodel.observed_RVs)
+    values = _evaluate_per_draw(idata, umodel, umodel.logp(vars=observed, sum=False))
+    coords, dims = coords_and_dims_for_inferencedata(umodel)
+    posterior = group_dataset(idata, "posterior")
+    data_vars = {}
+    for rv, array in zip(observed, values, strict=True):
+        rv_dims = dims.get(rv.name) or [f"{rv.name}_dim_{i}" for i in range(array.ndim - 2)]
+        data_vars[rv.name] = (("chain", "draw", *rv_dims), array)
+    used = {d for v in data_vars.values() for d in v[0][2:]}
+    group = xr.Dataset(
+        data_vars,
+        coords={
+            "chain": posterior["chain"].values,
+            "draw": posterior["draw"].values,
+            **{d: c for d, c in coords.items() if d in used},
+        },
+    )
+    set_group(idata, "log_likelihood", group)
 
 
-def _add_log_prior(idata: Any, built: BuiltModel, pm: Any) -> None:
-    """Each free variable's log prior density per draw (group ``log_prior``), as
-    ``add_log_likelihood`` computes the likelihood; ArviZ's ``psense`` (power-scaling prior
-    sensitivity) reads it with the log-likelihood.
+def add_log_densities(idata: Any, built: BuiltModel, pm: Any, *, pointwise_loglik: bool) -> None:
+    """The log densities diagnostics read, computed from the posterior draws, in place.
 
-    Stored summed over each variable's elements, one value per draw: ``psense`` sums them
-    anyway, and 4,000 group effects would otherwise add a posterior-sized group to the file.
+    - ``log_prior`` group: each free variable's log prior density (no Jacobian) summed over its
+      elements, one value per draw; ArviZ's ``psense`` (power-scaling prior sensitivity) reads it.
+    - the log-likelihood: pointwise (group ``log_likelihood``, draws x observations, what LOO
+      needs) with ``pointwise_loglik``, else its per-draw total as the sample stat
+      ``log_likelihood`` (what ``psense`` needs; ``compare`` recomputes the pointwise values).
+
+    The per-draw sums come from one compiled function evaluated draw by draw, so no
+    draws x observations array exists unless it is asked for (2.35 GB for 4,000 draws of
+    InstEval's 73,421 ratings).
     """
-    _add_log_density(idata, built, pm.compute_log_prior, "log_prior")
-    priors = group_dataset(idata, "log_prior")
-    if priors is not None:
-        summed = priors.map(per_draw)
-        set_group(idata, "log_prior", summed)
+    if pointwise_loglik and not has_group(idata, "log_likelihood"):
+        add_log_likelihood(idata, built, pm)
+    need_total = not has_group(idata, "log_likelihood")
+    loglik, priors = _log_density_totals(idata, built, likelihood=need_total)
+    import xarray as xr
+
+    posterior = group_dataset(idata, "posterior")
+    sample_dims = ("chain", "draw")
+    coords = {d: posterior[d].values for d in sample_dims}
+    if priors:
+        set_group(
+            idata,
+            "log_prior",
+            xr.Dataset({k: (sample_dims, v) for k, v in priors.items()}, coords=coords),
+        )
+    stats = group_dataset(idata, "sample_stats")
+    if loglik is not None and stats is not None:
+        set_group(idata, "sample_stats", stats.assign(log_likelihood=(sample_dims, loglik)))
 
 
-def _add_log_density(idata: Any, built: BuiltModel, compute: Any, group: str) -> None:
-    """Run a ``pm.compute_log_*`` function with numba, falling back to the C VM."""
+def _log_density_totals(
+    idata: Any, built: BuiltModel, *, likelihood: bool
+) -> tuple[np.ndarray | None, dict[str, np.ndarray]]:
+    """Per draw: the summed log-likelihood (with ``likelihood``) and each free variable's summed
+    log prior, as ``pm.stats.compute_log_likelihood``/``compute_log_prior`` define them
+    (constrained values, no Jacobian)."""
+    import pytensor.tensor as pt
+    from pymc.model.transform.conditioning import remove_value_transforms
+
+    umodel = remove_value_transforms(built.model)
+    free = list(umodel.free_RVs)
+    outs = [pt.sum(term) for term in umodel.logp(vars=free, sum=False)] if free else []
+    if likelihood and umodel.observed_RVs:
+        outs.append(umodel.logp(vars=list(umodel.observed_RVs), sum=True))
+    if not outs:
+        return None, {}
+    totals = _evaluate_per_draw(idata, umodel, outs)
+    priors = {rv.name: values for rv, values in zip(free, totals, strict=False)}
+    loglik = totals[len(free)] if len(outs) > len(free) else None
+    return loglik, priors
+
+
+def _evaluate_per_draw(idata: Any, umodel: Any, outs: list[Any]) -> list[np.ndarray]:
+    """Each output of a function of the free variables (``umodel`` without value transforms),
+    for every posterior draw: arrays of shape ``(chain, draw, *output_shape)``, filled in place.
+
+    Compiled with PyTensor's default backend (numba, whose code PyTensor caches on disk), else
+    with the C VM for a graph numba cannot lower.
+    """
     from numba.core.errors import NumbaError
 
-    with built.model:
-        try:
-            compute(idata, progressbar=False)
-        except (NotImplementedError, NumbaError):
-            if has_group(idata, group):
-                del idata[group]
-            compute(idata, progressbar=False, compile_kwargs={"mode": "CVM"})
+    def compile_fn(**mode: Any) -> Any:
+        return umodel.compile_fn(
+            inputs=umodel.value_vars, outs=outs, on_unused_input="ignore", **mode
+        )
+
+    try:
+        fn = compile_fn()
+    except (NotImplementedError, NumbaError):
+        fn = compile_fn(mode="CVM")
+    posterior = group_dataset(idata, "posterior")
+    dtypes = {v.name: v.type.dtype for v in umodel.value_vars}
+    names = [rv.name for rv in umodel.free_RVs]
+    draws = {
+        n: np.asarray(posterior[n].transpose("chain", "draw", ...).values, dtype=dtypes[n])
+        for n in names
+    }
+    shape = (int(posterior.sizes["chain"]), int(posterior.sizes["draw"]))
+    results: list[np.ndarray] = []
+    for chain, draw in np.ndindex(shape):
+        values = fn({n: draws[n][chain, draw] for n in names})
+        if not results:
+            results = [np.empty((*shape, *np.shape(v))) for v in values]
+        for out, value in zip(results, values, strict=True):
+            out[chain, draw] = value
+    return results
 
 
-def _nutpie_compiled(built: BuiltModel, nutpie: Any) -> Any:
+def _nutpie_var_names(built: BuiltModel, skipped: dict[str, int]) -> list[str] | None:
+    """nutpie's ``var_names``: the derived values to store (sampled ones are always stored)."""
+    if not skipped:
+        return None
+    return [v.name for v in built.model.unobserved_value_vars if v.name not in skipped]
+
+
+def _nutpie_compiled(built: BuiltModel, nutpie: Any, var_names: list[str] | None) -> Any:
     """Compile with numba once per model object (doctor attempts that only change the sampler)."""
-    key = id(built.model)
+    key = (id(built.model), tuple(var_names) if var_names is not None else None)
     cached = _NUTPIE_CACHE.get(key)
     if cached is not None and cached[0] is built.model:
         return cached[1]
     from numba.core.errors import NumbaError
 
     try:
-        compiled = compile_model(built.model, nutpie)
+        compiled = compile_model(built.model, nutpie, var_names=var_names)
     except (NotImplementedError, NumbaError) as exc:
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise HmdiagError(
@@ -309,7 +443,7 @@ def _nutpie_compiled(built: BuiltModel, nutpie: Any) -> Any:
 
 def _jax_backend(name: str) -> Any:
     def run(
-        built: BuiltModel, s: SamplerSettings, progress: bool, timer: PhaseTimes
+        built: BuiltModel, s: SamplerSettings, progress: bool, timer: PhaseTimes, storage: Storage
     ) -> tuple[Any, float]:
         import importlib.util
 
@@ -335,8 +469,9 @@ def _jax_backend(name: str) -> Any:
                 progressbar=progress,
                 nuts_sampler=name,
                 compute_convergence_checks=False,
-                idata_kwargs={"log_likelihood": True},
+                idata_kwargs={"log_likelihood": storage.pointwise_loglik},
                 nuts=nuts,
+                var_names=_stored_var_names(built, derived_not_stored(built, storage.derived)),
             )
         # PyMC 6 puts the JAX samplers' sampling_time on the posterior group only.
         seconds = float(
@@ -347,7 +482,7 @@ def _jax_backend(name: str) -> Any:
         )
         with timer.phase("postprocess"):
             _normalize_stat_names(idata)
-            _add_log_prior(idata, built, pm)
+            add_log_densities(idata, built, pm, pointwise_loglik=storage.pointwise_loglik)
             _add_observed_data(idata, built)
         return idata, seconds
 
@@ -417,16 +552,20 @@ def sample(
     *,
     progress: bool = False,
     timer: PhaseTimes | None = None,
+    storage: Storage | None = None,
 ) -> tuple[Any, float]:
     """Run NUTS with the chosen backend; return (run as a DataTree, sampling seconds).
 
-    ``timer`` receives the compile, sample and postprocess phases.
+    ``timer`` receives the compile, sample and postprocess phases; ``storage`` says what the
+    run keeps beyond the sampled parameters (default: ``Storage()``).
     """
     pm = _lazy.pymc()
     timer = timer if timer is not None else PhaseTimes()
     check_mass_matrix(settings.backend, settings.mass_matrix)
     try:
-        idata, seconds = BACKENDS[settings.backend](built, settings, progress, timer)
+        idata, seconds = BACKENDS[settings.backend](
+            built, settings, progress, timer, storage or Storage()
+        )
     except pm.exceptions.SamplingError as exc:
         culprit = _initial_point_problem(built)
         where = f": log-probability is not finite for {culprit}" if culprit else ""

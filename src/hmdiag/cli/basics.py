@@ -86,6 +86,15 @@ def fit(
             "keeps the per-draw total, and compare/report recompute it from the spec and data.",
         ),
     ] = False,
+    derived: Annotated[
+        bool | None,
+        typer.Option(
+            "--derived/--no-derived",
+            help="Store every derived variable (non-centered group effects, correlations) or "
+            "none. [default: those with at most 1000 values per draw]",
+            show_default=False,
+        ),
+    ] = None,
     as_json: JsonOpt = False,
     as_markdown: MarkdownOpt = False,
     show_all: AllOpt = False,
@@ -100,7 +109,7 @@ def fit(
 
     Exit 0 healthy, 1 sampled but a check failed, 2 bad input.
     """
-    from hmdiag.data import prepare_data
+    from hmdiag.data import prepare_data, rows_read
     from hmdiag.render import terminal
     from hmdiag.report import thresholds_from_checks
     from hmdiag.runs import check_output_path
@@ -132,13 +141,13 @@ def fit(
     if not quiet:
         terminal.render_message(
             console,
-            f"fitting {spec.name}: {data.n_rows} rows, {spec.sampler.chains} chains x {spec.sampler.draws} draws ({spec.sampler.backend})",
+            f"fitting {spec.name}: {rows_read(data)}; {spec.sampler.chains} chains x {spec.sampler.draws} draws ({spec.sampler.backend})",
         )
 
     from hmdiag.pipeline import fit as run_fit
     from hmdiag.report import assess
     from hmdiag.runs import save_run
-    from hmdiag.sampling import import_backend
+    from hmdiag.sampling import Storage, import_backend
 
     with quiet_warnings():
         with timer.phase("import"):
@@ -148,7 +157,7 @@ def fit(
             data=data,
             progress=not quiet and not machine_output and sys.stderr.isatty(),
             ppc=ppc,
-            pointwise_loglik=loglik,
+            storage=Storage(pointwise_loglik=loglik, derived=derived),
             timer=timer,
         )
         with timer.phase("save"):

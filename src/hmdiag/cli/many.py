@@ -9,6 +9,7 @@ import typer
 
 from hmdiag.cli.app import EXIT_FAILED, EXIT_OK, app, guarded, quiet_warnings
 from hmdiag.cli.options import (
+    AllOpt,
     HdiOpt,
     JsonOpt,
     MarkdownOpt,
@@ -25,6 +26,7 @@ def compare(
     runs: RunsArg,
     as_json: JsonOpt = False,
     as_markdown: MarkdownOpt = False,
+    show_all: AllOpt = False,
     var: VarOpt = None,
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Also write the grouped ESS bar chart (PNG) here.")
@@ -62,10 +64,10 @@ def compare(
 
         typer.echo(dumps(compare_out.comparison_to_dict(comparison)))
     elif as_markdown:
-        typer.echo(compare_out.render_markdown(comparison))
+        typer.echo(compare_out.render_markdown(comparison, show_all=show_all))
     else:
         console = terminal.make_console()
-        compare_out.render_terminal(console, comparison)
+        compare_out.render_terminal(console, comparison, show_all=show_all)
         if plot is not None:
             terminal.render_message(console, f"wrote {plot}")
     raise typer.Exit(EXIT_OK if all(r.verdict == "pass" for r in comparison.runs) else EXIT_FAILED)

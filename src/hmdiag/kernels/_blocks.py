@@ -315,3 +315,19 @@ def _mcse_quantile_from_sorted(
     hi = np.ceil(np.fmin(ppf_size[:, 1], size - 1)).astype(np.intp)
     rows = np.arange(sorted_values.shape[0])
     return (sorted_values[rows, hi] - sorted_values[rows, lo]) / 2
+
+
+def _hdi_sorted(ordered: NDArray[np.float64], prob: float) -> NDArray[np.float64]:
+    """(param, 2) narrowest intervals holding ``prob`` of each row of sorted draws (the first
+    narrowest, as arviz-stats' ``hdi(method="nearest")``)."""
+    n = ordered.shape[-1]
+    k = min(int(np.floor(prob * n)), n - 1)
+    widths = ordered[:, k:] - ordered[:, : n - k]
+    start = np.argmin(widths, axis=-1)[:, None]
+    return np.concatenate(
+        [
+            np.take_along_axis(ordered, start, axis=-1),
+            np.take_along_axis(ordered, start + k, axis=-1),
+        ],
+        axis=-1,
+    )

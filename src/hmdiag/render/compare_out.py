@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict
 from typing import Any
 
@@ -10,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hmdiag.compare import Comparison
-from hmdiag.render.text import fmt
+from hmdiag.render.text import COMPACT_ELEMENTS, fmt
 from hmdiag.report import SCHEMA_VERSION, json_ready
 
 HEADLINE = (
@@ -68,7 +69,34 @@ def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
     )
 
 
-def render_terminal(console: Console, comparison: Comparison) -> None:
+def visible_rows(comparison: Comparison, *, show_all: bool) -> tuple[list[Any], int]:
+    """Parameter rows to show: all, or per variable at most ``COMPACT_ELEMENTS`` elements, those
+    with the lowest bulk ESS in any run first; and how many were left out."""
+    rows = comparison.parameters
+    if show_all:
+        return rows, 0
+    by_var: dict[str, list[Any]] = {}
+    for row in rows:
+        by_var.setdefault(row.name.split("[", 1)[0], []).append(row)
+    keep: set[int] = set()
+    for group in by_var.values():
+        worst = sorted(
+            group,
+            key=lambda r: min((c.ess_bulk for c in r.cells if c is not None), default=math.inf),
+        )
+        keep |= {id(r) for r in worst[:COMPACT_ELEMENTS]}
+    shown = [r for r in rows if id(r) in keep]
+    return shown, len(rows) - len(shown)
+
+
+def _omitted_line(omitted: int) -> str:
+    return (
+        f"{omitted} more elements not shown (per variable, the {COMPACT_ELEMENTS} with the "
+        "lowest ess_bulk are); --all shows every one"
+    )
+
+
+def render_terminal(console: Console, comparison: Comparison, *, show_all: bool = False) -> None:
     """Headline table, parameter table and LOO table."""
     labels = comparison.labels
     head = Table(title="runs", title_justify="left")
@@ -90,13 +118,16 @@ def render_terminal(console: Console, comparison: Comparison) -> None:
     params.add_column("stat")
     for label in labels:
         params.add_column(label, justify="right")
-    for row in comparison.parameters:
+    rows, omitted = visible_rows(comparison, show_all=show_all)
+    for row in rows:
         cells = [_cell(c) for c in row.cells]
         for i, stat in enumerate(("mean", "sd", "hdi", "ess_bulk")):
             params.add_row(
                 row.name if i == 0 else "", stat, *[c[i] for c in cells], end_section=i == 3
             )
     console.print(params)
+    if omitted:
+        console.print(Text(_omitted_line(omitted), style="dim"))
     if comparison.loo:
         loo = Table(
             title="PSIS-LOO (arviz-stats compare; higher elpd is better)", title_justify="left"
@@ -139,7 +170,7 @@ def render_terminal(console: Console, comparison: Comparison) -> None:
         console.print(Text(f"note: {note}", style="yellow"))
 
 
-def render_markdown(comparison: Comparison) -> str:
+def render_markdown(comparison: Comparison, *, show_all: bool = False) -> str:
     """GitHub-flavoured Markdown tables."""
     labels = comparison.labels
     out = [
@@ -155,7 +186,8 @@ def render_markdown(comparison: Comparison) -> str:
         "| parameter | stat | " + " | ".join(f"`{label}`" for label in labels) + " |",
         "|---" * (len(labels) + 2) + "|",
     ]
-    for row in comparison.parameters:
+    rows, omitted = visible_rows(comparison, show_all=show_all)
+    for row in rows:
         cells = [_cell(c) for c in row.cells]
         for i, stat in enumerate(("mean", "sd", "hdi", "ess_bulk")):
             out.append(
@@ -163,6 +195,8 @@ def render_markdown(comparison: Comparison) -> str:
                 + " | ".join(c[i] for c in cells)
                 + " |"
             )
+    if omitted:
+        out += ["", f"_{_omitted_line(omitted)}_"]
     if comparison.loo:
         out += [
             "",

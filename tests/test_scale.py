@@ -1,0 +1,311 @@
+"""Real-size storage and reading (issue 16): what a run keeps, how data files are read, and
+that the cheaper paths give the numbers the expensive ones gave."""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from hmdiag.cli import app
+from hmdiag.data import file_columns, prepare_data, read_table, rows_read
+from hmdiag.errors import DataError
+from hmdiag.spec import load_spec
+
+from .conftest import small_spec
+
+runner = CliRunner()
+
+
+def invoke(*args: Any) -> Any:
+    return runner.invoke(app, [str(a) for a in args])
+
+
+# --- log densities without a draws x observations array ----------------------------------------
+
+
+def test_per_draw_log_densities_equal_pymcs_pointwise_sums(tmp_path: Path) -> None:
+    """The per-draw totals come from one compiled function; they must be the sums of what
+    ``pm.compute_log_likelihood``/``compute_log_prior`` give element by element."""
+    import pymc as pm
+
+    from hmdiag.pipeline import fit
+    from hmdiag.runs import per_draw
+    from hmdiag.sampling import Storage, _log_density_totals
+
+    spec = small_spec("mme4", tmp_path, draws=50, tune=100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = fit(load_spec(spec), storage=Storage(pointwise_loglik=True))
+    idata = result.idata
+    pointwise = idata["log_likelihood"].to_dataset()
+    expected = sum(per_draw(pointwise[v]) for v in pointwise.data_vars).values
+    loglik, priors = _log_density_totals(idata, result.built, likelihood=True)
+    np.testing.assert_allclose(loglik, expected, rtol=1e-10)
+    with result.built.model:
+        elementwise = pm.stats.compute_log_prior(idata.copy(), progressbar=False, extend_inferencedata=False)
+    assert set(priors) == set(elementwise.data_vars) == {"a_bar", "sigma", "z"}
+    for name, values in priors.items():
+        np.testing.assert_allclose(values, per_draw(elementwise[name]).values, rtol=1e-10)
+        np.testing.assert_allclose(idata["log_prior"][name].values, values, rtol=1e-12)
+    # The run stores both: pointwise (asked for) and, as always, the per-variable priors.
+    assert "log_likelihood" not in idata["sample_stats"].data_vars
+
+
+def test_default_run_keeps_the_total_that_the_pointwise_group_sums_to(
+    small_fit: Any, tmp_path: Path
+) -> None:
+    from hmdiag.pipeline import fit
+    from hmdiag.runs import log_likelihood_total
+    from hmdiag.sampling import Storage
+
+    default = small_fit("mme4")
+    assert "log_likelihood" not in default.idata.children
+    spec = small_spec("mme4", tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pointwise = fit(load_spec(spec), storage=Storage(pointwise_loglik=True))
+    # Same spec and seed, same draws: the stored total is the pointwise group's sum.
+    np.testing.assert_array_equal(
+        default.idata.posterior["z"].values, pointwise.idata.posterior["z"].values
+    )
+    np.testing.assert_allclose(
+        default.idata["sample_stats"]["log_likelihood"].values,
+        log_likelihood_total(pointwise.idata).values,
+        rtol=1e-10,
+    )
+
+
+# --- derived variables stored only when small or asked for -------------------------------------
+
+
+def test_large_derived_variables_are_not_stored_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real case is 2,972 student effects; here the limit is lowered below mme4's 3
+    districts so a small fit shows the same behaviour."""
+    from hmdiag import sampling
+
+    monkeypatch.setattr(sampling, "DERIVED_AUTO_LIMIT", 2)
+    spec = small_spec("mme4", tmp_path, draws=100, tune=200)
+    out = tmp_path / "run.nc"
+    result = invoke("fit", spec, "--out", out, "--json")
+    assert result.exit_code in (0, 1), result.output
+    doc = json.loads(result.stdout)
+    note = "derived variables not stored: a (3 values per draw)"
+    assert any(n.startswith(note) and "hmdiag fit --derived" in n for n in doc["notes"])
+    import xarray as xr
+
+    posterior = xr.open_dataset(out, group="posterior")
+    assert set(posterior.data_vars) == {"a_bar", "sigma", "z"}
+    assert json.loads(posterior.attrs["hmdiag_derived_not_stored"]) == {"a": 3}
+    # check reads the record back and says the same; --var a says how to get it.
+    checked = invoke("check", out, "--json")
+    assert any(n.startswith(note) for n in json.loads(checked.stdout)["notes"])
+    missing = invoke("check", out, "--var", "a")
+    assert missing.exit_code == 2
+    assert "a: derived and not stored; refit with hmdiag fit --derived" in missing.output
+    # --derived overrides the limit.
+    kept = invoke("fit", spec, "--out", tmp_path / "kept.nc", "--derived", "--json")
+    assert kept.exit_code in (0, 1), kept.output
+    assert "a" in xr.open_dataset(tmp_path / "kept.nc", group="posterior").data_vars
+    assert not any(n.startswith("derived") for n in json.loads(kept.stdout)["notes"])
+
+
+def test_no_derived_drops_even_small_ones_and_draws_stay_identical(tmp_path: Path) -> None:
+    import xarray as xr
+
+    spec = small_spec("mme4", tmp_path, draws=100, tune=200)
+    for flag, name in (("--no-derived", "lean"), ("--derived", "full")):
+        result = invoke("fit", spec, "--out", tmp_path / f"{name}.nc", flag, "--quiet")
+        assert result.exit_code in (0, 1), result.output
+    lean = xr.open_dataset(tmp_path / "lean.nc", group="posterior")
+    full = xr.open_dataset(tmp_path / "full.nc", group="posterior")
+    assert "a" not in lean.data_vars and "a" in full.data_vars
+    # Leaving a derived variable out does not change the sampled ones.
+    for var in ("a_bar", "sigma", "z"):
+        np.testing.assert_array_equal(lean[var].values, full[var].values)
+
+
+def test_derived_sizes_come_from_the_models_dims(small_fit: Any) -> None:
+    from hmdiag.sampling import derived_not_stored
+
+    built = small_fit("mme4").built
+    assert derived_not_stored(built, None) == {}
+    assert derived_not_stored(built, True) == {}
+    assert derived_not_stored(built, False) == {"a": 3}
+
+
+# --- data files: only the used columns, with how long it took ----------------------------------
+
+
+def _wide_csv(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    n = 200
+    lines = ["y,g,x,notes,extra"]
+    for i in range(n):
+        lines.append(f"{rng.normal():.4f},{i % 7},{rng.normal():.3f},free text {i},{i * 3}")
+    path = tmp_path / "wide.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _spec(tmp_path: Path, **extra: Any) -> Path:
+    raw = {
+        "name": "wide",
+        "data": {"path": "wide.csv"},
+        "response": "y",
+        "likelihood": "normal",
+        "sigma": {"prior": "halfnormal(1)"},
+        "predictors": [{"column": "x"}],
+        "groups": [{"factor": "g"}],
+        **extra,
+    }
+    path = tmp_path / "wide.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_only_the_columns_a_spec_uses_are_parsed(tmp_path: Path) -> None:
+    csv = _wide_csv(tmp_path)
+    frame = read_table(csv, ["y", "g", "x", "not_there"])
+    assert list(frame.columns) == ["y", "g", "x"]
+    assert file_columns(frame) == ["y", "g", "x", "notes", "extra"]
+    assert list(read_table(csv).columns) == file_columns(frame)
+
+    data = prepare_data(load_spec(_spec(tmp_path)))
+    assert data.n_rows == data.n_rows_read == 200 and data.read_seconds > 0
+    assert rows_read(data).startswith("read 200 rows in ")
+    where = {"path": "wide.csv", "where": {"g": [1, 2]}}
+    filtered = prepare_data(load_spec(_spec(tmp_path, data=where)))
+    assert rows_read(filtered).endswith(", 58 used")
+
+
+def test_a_missing_column_still_lists_every_column_of_the_file(tmp_path: Path) -> None:
+    _wide_csv(tmp_path)
+    spec = _spec(tmp_path, predictors=[{"column": "xx"}])
+    with pytest.raises(DataError) as err:
+        prepare_data(load_spec(spec))
+    assert "column 'xx' (predictors[0].column) is not in the file" in str(err.value)
+    assert "did you mean 'x'? columns are: y, g, x, notes, extra" in err.value.hint
+    where = _spec(tmp_path, data={"path": "wide.csv", "where": {"site": 1}})
+    with pytest.raises(DataError) as err:
+        prepare_data(load_spec(where))
+    assert err.value.hint == "columns are: y, g, x, notes, extra"
+
+
+def test_fit_says_how_many_rows_it_read(tmp_path: Path) -> None:
+    spec = small_spec("mme4", tmp_path, draws=50, tune=50)
+    result = invoke("fit", spec, "--out", tmp_path / "r.nc", "--json")
+    assert result.exit_code in (0, 1), result.output
+    first = result.stderr.splitlines()[0]
+    assert first.startswith("fitting mme4: read 1,934 rows in ") and ", 139 used;" in first
+
+
+# --- PSIS-LOO in chunks of observations ---------------------------------------------------------
+
+
+def test_chunked_psis_loo_equals_arviz_stats_loo(
+    small_fit: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """psis_loo joins per-chunk loo results; every number must be arviz-stats' own, including
+    the relative efficiency it computes (here with hmdiag's kernels)."""
+    import arviz_stats as azs
+
+    from hmdiag import compare
+    from hmdiag.pipeline import fit
+    from hmdiag.sampling import Storage
+
+    spec = small_spec("mme2", tmp_path, draws=200, tune=200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = fit(load_spec(spec), storage=Storage(pointwise_loglik=True)).idata
+        expected = azs.loo(run, pointwise=True)
+    n_obs = run["log_likelihood"]["use_contraception"].shape[-1]
+    monkeypatch.setattr(compare, "LOO_CHUNK_VALUES", 400 * 10)  # 10 observations a chunk
+    got = compare.psis_loo(run)
+    assert got.n_data_points == n_obs and got.n_samples == expected.n_samples
+    for attr in ("elpd", "se", "p"):
+        np.testing.assert_allclose(getattr(got, attr), getattr(expected, attr), rtol=1e-10)
+    np.testing.assert_allclose(got.elpd_i.values, expected.elpd_i.values, rtol=1e-10)
+    np.testing.assert_allclose(got.pareto_k.values, expected.pareto_k.values, rtol=1e-10)
+    assert got.warning == expected.warning and got.good_k == expected.good_k
+    monkeypatch.setattr(compare, "LOO_CHUNK_VALUES", 1 << 24)
+    whole = compare.psis_loo(run)
+    np.testing.assert_allclose(whole.elpd, expected.elpd, rtol=1e-10)
+
+
+def test_pointwise_log_likelihood_equals_pymcs(small_fit: Any) -> None:
+    import pymc as pm
+
+    from hmdiag.sampling import add_log_likelihood
+
+    result = small_fit("mme4")
+    run = result.idata.copy()
+    add_log_likelihood(run, result.built, pm)
+    with result.built.model:
+        reference = pm.stats.compute_log_likelihood(
+            result.idata.copy(), progressbar=False, extend_inferencedata=False
+        )
+    ours = run["log_likelihood"].to_dataset()
+    assert set(ours.data_vars) == set(reference.data_vars) == {"use_contraception"}
+    assert ours["use_contraception"].dims == reference["use_contraception"].dims
+    np.testing.assert_allclose(
+        ours["use_contraception"].values, reference["use_contraception"].values, rtol=1e-12
+    )
+
+
+# --- output that stays readable at thousands of parameters -------------------------------------
+
+
+def _wide_run(az: Any, path: Path, seed: int, n: int = 300) -> Path:
+    rng = np.random.default_rng(seed)
+    theta = rng.normal(size=(2, 200, n))
+    theta[:, :, 7] = np.cumsum(rng.normal(size=(2, 200)), axis=1)  # a poorly mixing element
+    az.from_dict(
+        {
+            "posterior": {"theta": theta, "mu": rng.normal(size=(2, 200))},
+            "sample_stats": {"diverging": np.zeros((2, 200), dtype=bool)},
+        }
+    ).to_netcdf(str(path))
+    return path
+
+
+def test_compare_shows_the_worst_elements_of_a_long_vector_and_all_with_all(
+    az: Any, tmp_path: Path
+) -> None:
+    a = _wide_run(az, tmp_path / "a.nc", 1)
+    b = _wide_run(az, tmp_path / "b.nc", 2)
+    compact = invoke("compare", a, b, "--markdown")
+    assert compact.exit_code in (0, 1), compact.output
+    shown = re.findall(r"^\| (theta\[\d+\]) \|", compact.stdout, flags=re.M)
+    assert len(shown) == 8 and "theta[7]" in shown  # the lowest ess_bulk is kept
+    assert "| mu |" in compact.stdout
+    assert "292 more elements not shown" in compact.stdout and "--all" in compact.stdout
+    full = invoke("compare", a, b, "--markdown", "--all")
+    assert len(re.findall(r"^\| theta\[\d+\] \|", full.stdout, flags=re.M)) == 300
+    assert "more elements not shown" not in full.stdout
+    # JSON is for machines: every shared parameter, always.
+    doc = json.loads(invoke("compare", a, b, "--json").stdout)
+    assert len(doc["parameters"]) == 301
+
+
+def test_plots_of_every_variable_cut_long_vectors(az: Any, tmp_path: Path) -> None:
+    from hmdiag import plots
+    from hmdiag.compare import load_runs
+
+    runs = [plots.plot_run(r) for r in load_runs([_wide_run(az, tmp_path / "w.nc", 3)])]
+    trace = plots.draw("trace", runs, None)
+    assert "first 11 of 301 parameters" in trace._suptitle.get_text()
+    ess = plots.draw("ess", runs * 2, None)
+    assert "40 lowest of 301 parameters" in ess._suptitle.get_text()
+    assert len(ess.axes[0].get_xticklabels()) == 40
+    forest = plots.draw("forest", runs, None)
+    assert "first 11 of 301 parameters" in forest._suptitle.get_text()
