@@ -50,7 +50,9 @@ def test_per_draw_log_densities_equal_pymcs_pointwise_sums(tmp_path: Path) -> No
     loglik, priors = _log_density_totals(idata, result.built, likelihood=True)
     np.testing.assert_allclose(loglik, expected, rtol=1e-10)
     with result.built.model:
-        elementwise = pm.stats.compute_log_prior(idata.copy(), progressbar=False, extend_inferencedata=False)
+        elementwise = pm.stats.compute_log_prior(
+            idata.copy(), progressbar=False, extend_inferencedata=False
+        )
     assert set(priors) == set(elementwise.data_vars) == {"a_bar", "sigma", "z"}
     for name, values in priors.items():
         np.testing.assert_allclose(values, per_draw(elementwise[name]).values, rtol=1e-10)
