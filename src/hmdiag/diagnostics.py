@@ -346,6 +346,8 @@ def element_labels(var: str, array: Any) -> list[str]:
 
 # Values sorted at once when scoring many parameters (bounds the memory of one chunk).
 _KS_CHUNK_VALUES = 1 << 22
+# Elements of one variable scored for divergence hotspots at a time.
+_HOTSPOT_SLICE = 512
 
 
 def ks_distances(rows: np.ndarray, in_first: np.ndarray) -> np.ndarray:
@@ -361,7 +363,9 @@ def ks_distances(rows: np.ndarray, in_first: np.ndarray) -> np.ndarray:
     step = max(1, _KS_CHUNK_VALUES // max(1, rows.shape[1]))
     for start in range(0, rows.shape[0], step):
         chunk = rows[start : start + step]
-        order = np.argsort(chunk, axis=1, kind="stable")
+        # Any sort order will do: within a run of ties only the run's last position counts,
+        # and the counts there do not depend on the order inside the run.
+        order = np.argsort(chunk, axis=1)
         ordered = np.take_along_axis(chunk, order, axis=1)
         first = in_first[order]
         gap = np.abs(np.cumsum(first, axis=1) / n_first - np.cumsum(~first, axis=1) / n_second)
@@ -400,35 +404,44 @@ def localize_divergences(
         n_samples = array.sizes["chain"] * array.sizes["draw"]
         if n_samples != mask.size:
             continue
-        rows = np.asarray(array.values, dtype=float).reshape(n_samples, -1).T
-        usable = np.all(np.isfinite(rows), axis=1)
-        usable[usable] = np.ptp(rows[usable], axis=1) > 0
-        if not usable.any():
-            continue
-        labels = [label for label, ok in zip(element_labels(var, array), usable, strict=True) if ok]
         transform = transforms.get(str(var), "unknown")
-        moved = rows[usable]
-        if transform in _TO_SAMPLER_SCALE:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                moved = _TO_SAMPLER_SCALE[transform](moved)
-        divergent, regular = moved[:, mask], moved[:, ~mask]
-        scores = ks_distances(moved, mask)
-        quantiles = np.mean(regular <= np.median(divergent, axis=1)[:, None], axis=1)
         scalar = array.ndim == 2
-        positive = scalar and bool(np.all(rows[usable] > 0))
-        is_scale = var in scale_names if scale_names else positive
-        for label, score, quantile in zip(labels, scores, quantiles, strict=True):
-            hotspots.append(
-                Hotspot(
-                    parameter=label,
-                    variable=str(var),
-                    score=float(score),
-                    quantile=float(quantile),
-                    transform=transform,
-                    is_scale=is_scale,
-                    funnel=is_scale and quantile < FUNNEL_QUANTILE,
-                )
+        values = np.asarray(array.values, dtype=float).reshape(n_samples, -1)
+        labels = element_labels(var, array) if not scalar else [str(var)]
+        # A slice of elements at a time: a (elements, draws) copy of a whole 10,000-element
+        # variable would be 320 MB, and a slice stays in cache.
+        for lo in range(0, values.shape[1], _HOTSPOT_SLICE):
+            rows = values[:, lo : lo + _HOTSPOT_SLICE].T
+            usable = np.all(np.isfinite(rows), axis=1)
+            usable[usable] = np.ptp(rows[usable], axis=1) > 0
+            if not usable.any():
+                continue
+            moved = rows[usable]
+            if transform in _TO_SAMPLER_SCALE:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    moved = _TO_SAMPLER_SCALE[transform](moved)
+            scores = ks_distances(moved, mask)
+            median = np.median(moved[:, mask], axis=1)
+            quantiles = np.count_nonzero(moved[:, ~mask] <= median[:, None], axis=1) / (
+                mask.size - n_div
             )
+            positive = scalar and bool(np.all(rows[usable] > 0))
+            is_scale = var in scale_names if scale_names else positive
+            kept = [
+                label for label, ok in zip(labels[lo : lo + len(rows)], usable, strict=True) if ok
+            ]
+            for label, score, quantile in zip(kept, scores, quantiles, strict=True):
+                hotspots.append(
+                    Hotspot(
+                        parameter=label,
+                        variable=str(var),
+                        score=float(score),
+                        quantile=float(quantile),
+                        transform=transform,
+                        is_scale=is_scale,
+                        funnel=is_scale and quantile < FUNNEL_QUANTILE,
+                    )
+                )
     hotspots.sort(key=lambda h: h.score, reverse=True)
     return hotspots
 
@@ -481,7 +494,8 @@ def derived_not_stored_note(info: RunInfo) -> str | None:
     ]
     return (
         f"derived variables not stored: {', '.join(parts)}; the checks cover the parameters "
-        "they are computed from (hmdiag fit --derived stores them)"
+        "they are computed from, and evidence that needs the effects' own spread (whether "
+        "the data pin each level) is not available (hmdiag fit --derived stores them)"
     )
 
 

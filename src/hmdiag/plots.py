@@ -359,11 +359,15 @@ def plot_forest(runs: list[PlotRun], var_names: list[str] | None) -> Any:
     names = [v for v in names if any(v in r.variables for r in runs)]
     data = {r.label: _plot_data(r, "posterior") for r in runs}
     first = data[runs[0].label]["posterior"]
-    coords, shown, total = _cut_long_dims(first, [v for v in names if v in first.data_vars])
+    _, shown, total = _cut_long_dims(first, [v for v in names if v in first.data_vars])
+    # Each run cut by position on the dims it has (runs may label or size them differently).
+    for tree in data.values():
+        posterior = tree["posterior"].to_dataset()
+        long = {d: slice(0, MAX_VECTOR_ELEMENTS) for d in posterior.dims if d not in SAMPLE_DIMS}
+        tree["posterior"] = posterior.isel(long)
     pc = _azp().plot_forest(
         data if len(runs) > 1 else data[runs[0].label],
         var_names=names,
-        coords=coords,
         combined=True,
         ci_kind="hdi",
         ci_probs=(0.5, 0.89),
@@ -394,7 +398,12 @@ def plot_ess(runs: list[PlotRun], var_names: list[str] | None) -> Any:
         raise HmdiagError("ESS chart: the runs share no parameter names")
     total = len(names)
     if total > MAX_ESS_BARS:
-        lowest = sorted(names, key=lambda n: min(r.ess_bulk[n] for r in runs))[:MAX_ESS_BARS]
+
+        def lowest_ess(name: str) -> float:
+            values = [r.ess_bulk[name] for r in runs if not math.isnan(r.ess_bulk[name])]
+            return min(values, default=math.inf)
+
+        lowest = sorted(names, key=lowest_ess)[:MAX_ESS_BARS]
         keep = set(lowest)
         names = [n for n in names if n in keep]
     fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(names) + 2), 4))

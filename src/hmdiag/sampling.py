@@ -307,7 +307,10 @@ def add_log_likelihood(idata: Any, built: BuiltModel, pm: Any) -> None:
     posterior = group_dataset(idata, "posterior")
     data_vars = {}
     for rv, array in zip(observed, values, strict=True):
-        rv_dims = dims.get(rv.name) or [f"{rv.name}_dim_{i}" for i in range(array.ndim - 2)]
+        # A multivariate observation (MvNormal, Multinomial) has one log density per row:
+        # its event dims are dropped, as PyMC's own (skip_event_dims) drops them.
+        rv_dims = list(dims.get(rv.name) or [])[: array.ndim - 2]
+        rv_dims += [f"{rv.name}_dim_{i}" for i in range(len(rv_dims), array.ndim - 2)]
         data_vars[rv.name] = (("chain", "draw", *rv_dims), array)
     used = {d for v in data_vars.values() for d in v[0][2:]}
     group = xr.Dataset(
@@ -334,6 +337,8 @@ def add_log_densities(idata: Any, built: BuiltModel, pm: Any, *, pointwise_logli
     draws x observations array exists unless it is asked for (2.35 GB for 4,000 draws of
     InstEval's 73,421 ratings).
     """
+    if not int(group_dataset(idata, "posterior").sizes.get("draw", 0)):
+        return  # interrupted before its first draw: ``sample`` reports it
     if pointwise_loglik and not has_group(idata, "log_likelihood"):
         add_log_likelihood(idata, built, pm)
     need_total = not has_group(idata, "log_likelihood")

@@ -466,8 +466,12 @@ def _summary_chunk(
     sd = flat.std(axis=-1, ddof=1) if flat.shape[-1] >= 2 else nan
     out = {"mean": mean, "sd": sd}
     if n_draw < _MIN_DRAWS:
-        if hdi_prob is not None and flat.shape[-1] >= 2:
-            bounds = _hdi_sorted(np.sort(flat, axis=-1), hdi_prob)
+        if hdi_prob is not None:
+            bounds = (
+                _hdi_sorted(np.sort(flat, axis=-1), hdi_prob)
+                if flat.shape[-1] >= 2
+                else np.full((n_par, 2), np.nan)
+            )
             out |= {"hdi_low": bounds[:, 0], "hdi_high": bounds[:, 1]}
         return dict.fromkeys(SUMMARY_KEYS, nan) | out
 

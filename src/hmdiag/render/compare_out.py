@@ -82,7 +82,10 @@ def visible_rows(comparison: Comparison, *, show_all: bool) -> tuple[list[Any], 
     for group in by_var.values():
         worst = sorted(
             group,
-            key=lambda r: min((c.ess_bulk for c in r.cells if c is not None), default=math.inf),
+            key=lambda r: min(
+                (c.ess_bulk for c in r.cells if c is not None and not math.isnan(c.ess_bulk)),
+                default=math.inf,
+            ),
         )
         keep |= {id(r) for r in worst[:COMPACT_ELEMENTS]}
     shown = [r for r in rows if id(r) in keep]
