@@ -253,17 +253,18 @@ def psis_loo(idata: Any) -> Any:
     log_lik = idata["log_likelihood"].to_dataset()
     posterior = idata["posterior"].to_dataset()
     n_samples = int(posterior.sizes["chain"] * posterior.sizes["draw"])
-    ess = [
-        kernels.ess(
-            posterior[v].transpose("chain", "draw", ...).values,
-            chain_axis=0,
-            draw_axis=1,
-            method="mean",
-        )
-        for v in posterior.data_vars
-    ]
-    one_chain = int(posterior.sizes["chain"]) == 1
-    reff = 1.0 if one_chain else float(np.hstack([np.ravel(e) for e in ess]).mean() / n_samples)
+    reff = 1.0
+    if int(posterior.sizes["chain"]) > 1:
+        ess = [
+            kernels.ess(
+                posterior[v].transpose("chain", "draw", ...).values,
+                chain_axis=0,
+                draw_axis=1,
+                method="mean",
+            )
+            for v in posterior.data_vars
+        ]
+        reff = float(np.hstack([np.ravel(e) for e in ess]).mean() / n_samples)
     names = list(log_lik.data_vars)
     values = log_lik[names[0]] if len(names) == 1 else None
     if values is None or values.ndim != 3 or values.size <= LOO_CHUNK_VALUES:
