@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 EXTRAS ?= dev,nutpie,numpyro,blackjax,dask
 
-.PHONY: install demo story test test-fast lint format bench bench-scale clean
+.PHONY: install demo story test test-fast lint format bench bench-scale bench-accelerator clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || { py=$$(PYTHON='$(PYTHON)' sh scripts/find-python) || exit 2; \
@@ -40,9 +40,14 @@ bench: install
 	$(BIN)/python benchmarks/bench.py
 
 ## Real size (lme4 InstEval, 73k rows, 4,128 group effects): fit, check, compare, report, and
-## lme4 when R has it; writes its section of benchmarks/results.md (~6 min on 2 cores).
+## lme4 when R has it; writes its section of benchmarks/results.md (~15 min on 2 cores).
 bench-scale: install
 	$(BIN)/python benchmarks/scale.py
+
+## ESS/s of numpyro, blackjax (on JAX's default device: run it on a GPU machine) and nutpie on
+## the bench-scale case; writes benchmarks/accelerator.json and its section of results.md.
+bench-accelerator: install
+	$(BIN)/python benchmarks/accelerator.py --json-out benchmarks/accelerator.json --render benchmarks/accelerator.json
 
 lint: install
 	$(BIN)/ruff check src tests data benchmarks

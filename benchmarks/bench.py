@@ -30,6 +30,7 @@ BACKENDS = ("pymc", "nutpie", "numpyro", "blackjax")
 DISK_CACHED = ("pymc", "nutpie")
 ROUNDS = 2
 SCALE_BEGIN, SCALE_END = "<!-- bench-scale: begin -->", "<!-- bench-scale: end -->"
+ACCEL_BEGIN, ACCEL_END = "<!-- bench-accelerator: begin -->", "<!-- bench-accelerator: end -->"
 
 
 def timed(
@@ -395,10 +396,12 @@ def main() -> None:
     )
     out = ROOT / "benchmarks" / "results.md"
     text = "\n".join(lines) + "\n"
-    # `make bench-scale` owns its own section of the file; keep it.
-    if out.exists() and SCALE_BEGIN in out.read_text():
-        kept = out.read_text().split(SCALE_BEGIN, 1)[1].split(SCALE_END, 1)[0]
-        text += f"\n{SCALE_BEGIN}{kept}{SCALE_END}\n"
+    # `make bench-scale` and benchmarks/accelerator.py own their sections of the file; keep them.
+    old = out.read_text() if out.exists() else ""
+    for begin, end in ((SCALE_BEGIN, SCALE_END), (ACCEL_BEGIN, ACCEL_END)):
+        if begin in old and end in old:
+            kept = old.split(begin, 1)[1].split(end, 1)[0]
+            text += f"\n{begin}{kept}{end}\n"
     out.write_text(text)
     print("\n".join(lines))
     shutil.rmtree(tmp, ignore_errors=True)

@@ -20,12 +20,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-HMDIAG = str(Path(sys.executable).parent / "hmdiag")
+# `python -m hmdiag`: the same imports as the entry point, and it also runs from a source tree.
+HMDIAG = [sys.executable, "-m", "hmdiag"]
 SPEC = ROOT / "configs" / "scale" / "insteval.yaml"
 RESULTS = ROOT / "benchmarks" / "results.md"
 BEGIN, END = "<!-- bench-scale: begin -->", "<!-- bench-scale: end -->"
@@ -43,12 +45,20 @@ cat(sprintf("sd %s %s %.5f\\n", vc$grp, ifelse(is.na(vc$var1), "-", vc$var1), vc
 """
 
 
-def measured(cmd: list[str]) -> tuple[float, float, subprocess.CompletedProcess[str]]:
-    """Wall seconds, peak RSS (MB) and the result of one command in its own process."""
+def measured(
+    cmd: list[str], timeout: float | None = None
+) -> tuple[float, float, subprocess.CompletedProcess[str]]:
+    """Wall seconds, peak RSS (MB) and the result of one command in its own process; killed
+    after ``timeout`` seconds (return code -9)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True)
+        killer = threading.Timer(timeout, proc.kill) if timeout else None
+        if killer:
+            killer.start()
         _, status, usage = os.wait4(proc.pid, 0)
+        if killer:
+            killer.cancel()
         seconds = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
@@ -69,9 +79,10 @@ def spec_with(tmp: Path, **sampler: object) -> Path:
     return path
 
 
-def fit(spec: Path, out: Path) -> dict:
+def fit(spec: Path, out: Path, timeout: float | None = None) -> dict:
+    """`hmdiag fit --json` in its own process: wall, peak memory, timing and efficiency."""
     seconds, peak, result = measured(
-        [HMDIAG, "fit", str(spec), "--out", str(out), "--force", "--json"]
+        [*HMDIAG, "fit", str(spec), "--out", str(out), "--force", "--json"], timeout
     )
     if result.returncode not in (0, 1):
         raise SystemExit(f"fit failed ({result.returncode}): {result.stderr[-2000:]}")
@@ -83,6 +94,7 @@ def fit(spec: Path, out: Path) -> dict:
         "wall": seconds,
         "peak_mb": peak,
         "timing": timing,
+        "device": doc["sampling"].get("device"),
         "overhead": overhead,
         "file_mb": out.stat().st_size / 1e6,
         "verdict": doc["verdict"],
@@ -123,7 +135,7 @@ print(time.perf_counter() - start)
     if result.returncode != 0:
         raise SystemExit(result.stderr[-2000:])
     in_process = float(result.stdout.strip().splitlines()[-1])
-    seconds, peak, checked = measured([HMDIAG, "check", str(tmp / "p10k.nc"), "--json"])
+    seconds, peak, checked = measured([*HMDIAG, "check", str(tmp / "p10k.nc"), "--json"])
     assert checked.returncode in (0, 1), checked.stderr
     return in_process, seconds, peak
 
@@ -158,19 +170,19 @@ def main() -> None:
     }
     fits = {name: fit(spec, out) for name, (spec, out) in runs.items()}
     diag_run = runs["diag"][1]
-    check_s, check_mb, checked = measured([HMDIAG, "check", str(diag_run), "--json"])
+    check_s, check_mb, checked = measured([*HMDIAG, "check", str(diag_run), "--json"])
     assert checked.returncode in (0, 1), checked.stderr
     compare_s, compare_mb, compared = measured(
-        [HMDIAG, "compare", *(str(out) for _, out in runs.values()), "--json"]
+        [*HMDIAG, "compare", *(str(out) for _, out in runs.values()), "--json"]
     )
     assert compared.returncode in (0, 1), compared.stderr
     loo = json.loads(compared.stdout).get("loo") or []
     report_s, _, reported = measured(
-        [HMDIAG, "report", str(diag_run), "--out", str(tmp / "report.html"), "--force"]
+        [*HMDIAG, "report", str(diag_run), "--out", str(tmp / "report.html"), "--force"]
     )
     assert reported.returncode in (0, 1), reported.stderr
     html_mb = (tmp / "report.html").stat().st_size / 1e6
-    text_lines = len(measured([HMDIAG, "check", str(diag_run)])[2].stdout.splitlines())
+    text_lines = len(measured([*HMDIAG, "check", str(diag_run)])[2].stdout.splitlines())
     synth_in, synth_s, synth_mb = synthetic_check(tmp)
     lme4 = lmer(tmp)
 
@@ -220,8 +232,9 @@ def main() -> None:
             f"| {f['max_rhat']:.3f} | {f['divergences']} | {f['verdict']} |"
         )
     lines.append(
-        "| numpyro / blackjax | diag | not measured | | | | | no accelerator in this session; "
-        "on 2 CPU cores they sample mme4 10x slower than nutpie (table above) |"
+        "| numpyro / blackjax | diag | see the accelerator section | | | | | measured on a GPU "
+        "machine by benchmarks/accelerator.py; on 2 CPU cores they sample mme4 10x slower "
+        "than nutpie (table above) |"
     )
     if lme4:
         lines += [

@@ -199,6 +199,7 @@ def test_every_installed_backend_gives_the_same_layout_and_checks(
     assert set(other.idata.children) == set(pymc_run.idata.children)
     assert set(other.idata.posterior.data_vars) == set(pymc_run.idata.posterior.data_vars)
     assert other.info.backend == backend and other.info.sampling_seconds > 0
+    assert other.info.device == "cpu"  # the test machine has no accelerator
     if backend in ("numpyro", "blackjax"):  # PyMC 6 records their time on the posterior only
         recorded = float(other.idata["posterior"].attrs["sampling_time"])
         assert other.info.sampling_seconds == pytest.approx(recorded)
@@ -208,6 +209,7 @@ def test_every_installed_backend_gives_the_same_layout_and_checks(
     assert result.returncode in (0, 1), result.stderr
     doc = json.loads(result.stdout)
     assert doc["run"]["backend"] == backend and [c["name"] for c in doc["checks"]] == names
+    assert doc["sampling"]["device"] == "cpu"
 
 
 def test_missing_backend_exits_2_with_the_install_command(tmp_path: Path) -> None:

@@ -407,3 +407,47 @@ def test_kernel_summaries_in_slices_equal_one_pass(monkeypatch: pytest.MonkeyPat
             [ref.mean, ref.sd, ref.hdi_low, ref.hdi_high, ref.ess_bulk, ref.r_hat],
             rtol=1e-8,
         )
+
+
+def test_a_jax_run_names_its_device_and_check_prints_it(
+    small_fit: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A GPU is named from JAX's device as nvidia-smi would ("gpu: NVIDIA H200"); the name is
+    stored with the run and shown by check, in text and JSON. Runs that lack it show none."""
+    import dataclasses
+
+    jax = pytest.importorskip("jax")
+    from hmdiag.runs import attach_info, save_run
+    from hmdiag.sampling import sampling_device
+
+    class FakeGpu:
+        platform = "gpu"
+        device_kind = "NVIDIA H200"
+
+    assert sampling_device("nutpie") == "cpu" and sampling_device("pymc") == "cpu"
+    assert sampling_device("numpyro") == "cpu"  # JAX's CPU device: kind "cpu", said once
+    monkeypatch.setattr(jax, "devices", lambda *a: [FakeGpu()])
+    assert sampling_device("blackjax") == "gpu: NVIDIA H200"
+    assert sampling_device("nutpie") == "cpu"
+
+    run = small_fit("mme4")
+    idata = run.idata.copy()
+    attach_info(idata, dataclasses.replace(run.info, device="gpu: NVIDIA H200"))
+    save_run(idata, tmp_path / "gpu.nc", force=False)
+    text = invoke("check", tmp_path / "gpu.nc")
+    assert "sampler nutpie on gpu: NVIDIA H200;" in text.output
+    doc = json.loads(invoke("check", tmp_path / "gpu.nc", "--json").stdout)
+    assert doc["sampling"]["device"] == "gpu: NVIDIA H200"
+    # A run from before the field (or from another tool) has no device: no "on ...".
+    for group in ("posterior", "sample_stats"):
+        idata[group].attrs.pop("hmdiag_device")
+    save_run(idata, tmp_path / "old.nc", force=False)
+    assert " on " not in next(
+        line
+        for line in invoke("check", tmp_path / "old.nc").output.splitlines()
+        if "sampler" in line
+    )
+    assert (
+        json.loads(invoke("check", tmp_path / "old.nc", "--json").stdout)["sampling"]["device"]
+        is None
+    )

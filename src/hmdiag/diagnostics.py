@@ -112,6 +112,8 @@ class Diagnosis:
     evidence: Evidence = field(default_factory=Evidence)
     # sampler.mass_matrix of the fit (diag, dense, low_rank); None where the run does not say.
     mass_matrix: str | None = None
+    # where the chains ran (RunInfo.device): "cpu", "gpu: NVIDIA H200"; None where not recorded
+    device: str | None = None
 
     @property
     def min_ess_per_second(self) -> float | None:
@@ -597,4 +599,5 @@ def diagnose(
         notes=notes,
         evidence=evidence,
         mass_matrix=info.mass_matrix,
+        device=info.device,
     )

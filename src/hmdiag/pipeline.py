@@ -17,6 +17,7 @@ from hmdiag.sampling import (
     derived_not_stored,
     resolve_settings,
     sample,
+    sampling_device,
 )
 from hmdiag.spec import LoadedSpec, spec_to_raw
 from hmdiag.timing import PhaseTimes
@@ -167,6 +168,7 @@ def fit(
         mass_matrix=settings.mass_matrix,
         param_transforms=model_transforms(built.model),
         derived_not_stored=derived_not_stored(built, storage.derived),
+        device=sampling_device(settings.backend),
     )
     attach_info(idata, info)
     return FitResult(idata=idata, info=info, settings=settings, data=data, built=built)

@@ -107,6 +107,7 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
             "pathologies": [pathology_to_dict(p) for p in v.pathologies],
             "sampling": {
                 "sampler": d.sampler,
+                "device": d.device,
                 "chains": d.chains,
                 "draws": d.draws,
                 "seconds": d.sampling_seconds,

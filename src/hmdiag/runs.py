@@ -49,6 +49,8 @@ class RunInfo:
     param_transforms: dict[str, str] = field(default_factory=dict)
     # derived variables the run does not store -> values per draw (-1: unknown); fit --derived
     derived_not_stored: dict[str, int] = field(default_factory=dict)
+    # where the chains ran: "cpu", or the JAX device ("gpu: NVIDIA H200"); None if not recorded
+    device: str | None = None
 
 
 def per_draw(values: Any) -> Any:

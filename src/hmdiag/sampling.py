@@ -456,7 +456,8 @@ def _jax_backend(name: str) -> Any:
             raise HmdiagError(f"sampler backend {name!r} is not installed", INSTALL_HINTS[name])
         pm = _lazy.pymc()
         # PyMC 6 takes sampler options in `nuts=`; chain_method is lifted to the JAX driver.
-        # One device on a CPU: run the chains vectorized instead of pmap-parallel.
+        # All chains vectorized on JAX's default device (one GPU, or the CPU), not pmap-ed
+        # across devices: one GPU is the common case, and a CPU is one device to JAX.
         nuts: dict[str, Any] = {"chain_method": "vectorized", "target_accept": s.target_accept}
         if name == "numpyro":
             nuts["max_tree_depth"] = s.max_treedepth
@@ -492,6 +493,20 @@ def _jax_backend(name: str) -> Any:
         return idata, seconds
 
     return run
+
+
+def sampling_device(backend: str) -> str:
+    """Where ``backend`` runs its chains: ``"cpu"`` for nutpie and PyMC; for numpyro and
+    blackjax, JAX's default device as ``"<platform>: <kind>"`` (``"gpu: NVIDIA H200"``), all
+    chains vectorized on it."""
+    if backend not in JAX_BACKENDS:
+        return "cpu"
+    import jax
+
+    device = jax.devices()[0]
+    kind = str(getattr(device, "device_kind", "") or "")
+    platform = str(device.platform)
+    return f"{platform}: {kind}" if kind and kind.lower() != platform else platform
 
 
 def _drop_empty_groups(idata: Any) -> None:
@@ -542,6 +557,8 @@ def _add_observed_data(idata: Any, built: BuiltModel) -> None:
     }
     set_group(idata, "observed_data", xr.Dataset(observed, coords=coords))
 
+
+JAX_BACKENDS = ("numpyro", "blackjax")
 
 BACKENDS = {
     "pymc": _sample_pymc,

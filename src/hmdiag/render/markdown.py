@@ -19,7 +19,8 @@ def render_report(report: RunReport, *, show_all: bool = False) -> str:
     d, v = report.diagnosis, report.verdict
     out = [f"## hmdiag: `{d.label}` — {'PASS ✅' if v.passed else 'FAIL ❌'}", ""]
     seconds = f", {d.sampling_seconds:.1f} s sampling" if d.sampling_seconds else ""
-    out += [f"{d.chains} chains × {d.draws} draws, sampler `{d.sampler}`{seconds}.", ""]
+    device = f" on {d.device}" if d.device else ""
+    out += [f"{d.chains} chains × {d.draws} draws, sampler `{d.sampler}`{device}{seconds}.", ""]
     out += _table(
         ["check", "status", "value", "threshold", "detail"],
         [

@@ -215,8 +215,9 @@ def render_report(console: Console, report: RunReport, *, show_all: bool = False
         )
     seconds = f"; {d.sampling_seconds:.1f} s sampling" if d.sampling_seconds else ""
     rate = f", min ESS/s {d.min_ess_per_second:.0f}" if d.min_ess_per_second else ""
+    device = f" on {d.device}" if d.device else ""
     console.print(
-        f"{d.label}: {d.chains} chains x {d.draws} draws, sampler {d.sampler}{seconds}{rate}"
+        f"{d.label}: {d.chains} chains x {d.draws} draws, sampler {d.sampler}{device}{seconds}{rate}"
     )
     if v.passed:
         console.print(Text(f"verdict: PASS — all checks passed for {d.label}", style="bold green"))
