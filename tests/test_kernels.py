@@ -302,3 +302,67 @@ def test_hdi_matches_arviz_stats_nearest(prob: float, shape: tuple[int, ...]) ->
     with_nan = ary.copy()
     with_nan.reshape(-1, *shape[-2:])[0, 0, 0] = np.nan
     assert np.isnan(kernels.hdi(with_nan, prob).reshape(-1, 2)[0]).all()
+
+
+def _subset_reference(rows: np.ndarray, subset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from scipy.stats import ks_2samp
+
+    ks = np.array([ks_2samp(r[subset], r[~subset]).statistic for r in rows])
+    below = np.array([np.mean(r[~subset] <= np.median(r[subset])) for r in rows])
+    return ks, below
+
+
+@pytest.mark.parametrize("share", [0.01, 0.3, 0.5, 0.8])
+def test_subset_separation_matches_scipy_ks_2samp(share: float) -> None:
+    """Divergent draws as a small, middling and majority subset (the majority case searches
+    with the other group), with ties within and across the groups."""
+    rng = np.random.default_rng(11)
+    draws = rng.normal(size=(3, 2, 150, 6))  # (chain, draw) axes 1 and 2 of 4
+    draws[0, :, :, 1] = np.round(draws[0, :, :, 1], 1)
+    draws[:, :, ::2, 2] = draws[:, :, 1::2, 2]
+    draws[1, :, :, 3] = np.round(draws[1, :, :, 3])
+    subset = rng.random(300) < share
+    subset[:2] = [True, False]
+    got = kernels.subset_separation(draws, subset, chain_axis=1, draw_axis=2)
+    rows = np.moveaxis(draws, (1, 2), (-2, -1)).reshape(18, 300)
+    ks, below = _subset_reference(rows, subset)
+    np.testing.assert_allclose(got["ks"].reshape(-1), ks, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(got["median_quantile"].reshape(-1), below, rtol=0, atol=1e-15)
+    assert got["ks"].shape == (3, 6)
+
+
+def test_subset_separation_degenerate_rows_and_transform() -> None:
+    rng = np.random.default_rng(12)
+    rows = np.exp(rng.normal(size=(5, 200)))
+    rows[1] = 2.0  # constant
+    rows[2, 7] = np.nan
+    rows[3, 9] = np.inf
+    subset = np.zeros(200, dtype=bool)
+    subset[rng.choice(200, 10, replace=False)] = True
+    got = kernels.subset_separation(rows, subset, chain_axis=None, transform=np.log)
+    assert np.isnan(got["ks"][1:4]).all() and np.isnan(got["median_quantile"][1:4]).all()
+    ks, below = _subset_reference(np.log(rows[[0, 4]]), subset)
+    np.testing.assert_allclose(got["ks"][[0, 4]], ks, atol=1e-15)
+    np.testing.assert_allclose(got["median_quantile"][[0, 4]], below, atol=1e-15)
+    with pytest.raises(ValueError, match="199 flags for 200 draws"):
+        kernels.subset_separation(rows, subset[1:], chain_axis=None)
+    with pytest.raises(ValueError, match="at least one draw"):
+        kernels.subset_separation(rows, np.ones(200, dtype=bool), chain_axis=None)
+
+
+@pytest.mark.parametrize("n_draw", [200, 201, 3])
+def test_summary_stats_subset_equals_subset_separation(n_draw: int) -> None:
+    """The summary's sort serves the subset too (odd draw counts and too-short chains
+    included), and the other statistics do not change."""
+    rng = np.random.default_rng(13)
+    draws = rng.normal(size=(40, 4, n_draw))
+    subset = rng.random(4 * n_draw) < 0.1
+    subset[:2] = [True, False]
+    plain = kernels.summary_stats(draws, hdi_prob=0.9)
+    both = kernels.summary_stats(draws, hdi_prob=0.9, subset=subset, subset_transform=np.tanh)
+    alone = kernels.subset_separation(draws, subset, transform=np.tanh)
+    np.testing.assert_array_equal(both.pop("subset_ks"), alone["ks"])
+    np.testing.assert_array_equal(both.pop("subset_median_quantile"), alone["median_quantile"])
+    assert both.keys() == plain.keys()
+    for key in plain:
+        np.testing.assert_array_equal(both[key], plain[key])

@@ -391,12 +391,30 @@ def test_kernel_summaries_in_slices_equal_one_pass(monkeypatch: pytest.MonkeyPat
             "m": (("chain", "draw"), rng.normal(size=(2, 100))),
         }
     )
-    whole = diagnostics._summarize_with_kernels(posterior, ["w", "m"], 0.89)
+    # Hotspots come from the same pass: every element of w and m scored against 9 divergent
+    # draws, on the log scale for m (its draws shifted positive).
+    posterior["m"] = np.exp(posterior["m"])
+    mask = np.zeros(200, dtype=bool)
+    mask[rng.choice(200, 9, replace=False)] = True
+    request = diagnostics._HotspotRequest(mask, frozenset({"w", "m"}), None, {"m": "log"})
+    whole, whole_spots = diagnostics._summarize_with_kernels(posterior, ["w", "m"], 0.89, request)
     monkeypatch.setattr(diagnostics, "_SUMMARY_SLICE", 3)
-    sliced = diagnostics._summarize_with_kernels(posterior, ["w", "m"], 0.89)
+    sliced, sliced_spots = diagnostics._summarize_with_kernels(posterior, ["w", "m"], 0.89, request)
     assert [p.name for p in sliced] == [p.name for p in whole]
     assert sliced[0].name == "w[0, 0]" and sliced[5].name == "w[1, 0]"
     assert sliced == whole
+    assert sliced_spots == whole_spots and len(whole_spots) == 36
+    # ... and equal the hotspots scored on their own (localize_divergences' path).
+    alone = diagnostics._localize(
+        xr.DataTree.from_dict({"posterior": posterior}), ["w", "m"], request
+    )
+    assert sorted(whole_spots, key=lambda h: h.parameter) == sorted(
+        alone, key=lambda h: h.parameter
+    )
+    m_spot = next(h for h in whole_spots if h.parameter == "m")
+    values = np.log(posterior["m"].values.reshape(-1))
+    assert m_spot.transform == "log" and m_spot.is_scale
+    assert m_spot.quantile == np.mean(values[~mask] <= np.median(values[mask]))
     arviz = diagnostics.summarize_parameters(
         xr.DataTree.from_dict({"posterior": posterior}), ["w", "m"], 0.89, engine="arviz"
     )

@@ -15,6 +15,7 @@ the published definitions (the README says so):
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -161,13 +162,24 @@ def summarize_parameters(
         raise ValueError(f"engine must be auto, arviz or kernel, not {engine!r}")
     posterior = idata["posterior"]
     if engine == "auto":
-        elements = sum(
-            int(np.prod([posterior[v].sizes[d] for d in posterior[v].dims if d not in SAMPLE_DIMS]))
-            for v in var_names
-        )
-        engine = "kernel" if elements >= KERNEL_MIN_PARAMETERS else "arviz"
+        engine = "kernel" if _uses_kernels(posterior, var_names) else "arviz"
     if engine == "kernel":
-        return _summarize_with_kernels(posterior, var_names, hdi_prob)
+        return _summarize_with_kernels(posterior, var_names, hdi_prob)[0]
+    return _summarize_with_arviz(idata, var_names, hdi_prob)
+
+
+def _uses_kernels(posterior: Any, var_names: list[str]) -> bool:
+    """``engine="auto"``: the kernel from ``KERNEL_MIN_PARAMETERS`` elements on."""
+    elements = sum(
+        int(np.prod([posterior[v].sizes[d] for d in posterior[v].dims if d not in SAMPLE_DIMS]))
+        for v in var_names
+    )
+    return elements >= KERNEL_MIN_PARAMETERS
+
+
+def _summarize_with_arviz(
+    idata: Any, var_names: list[str], hdi_prob: float
+) -> list[ParameterSummary]:
     from arviz_base import rc_context
 
     with rc_context({"stats.ci_prob": TAIL_ESS_CI_PROB}):
@@ -200,10 +212,22 @@ def summarize_parameters(
 _SUMMARY_SLICE = 1024
 
 
+@dataclass(frozen=True)
+class _HotspotRequest:
+    """What divergence hotspots are scored on: the divergent draws (flattened chain x draw),
+    the variables to score, the known group scales and the model's transforms."""
+
+    mask: np.ndarray
+    variables: frozenset[str]
+    scale_names: set[str] | None
+    transforms: dict[str, str]
+
+
 def _summarize_with_kernels(
-    posterior: Any, var_names: list[str], hdi_prob: float
-) -> list[ParameterSummary]:
-    """The arviz path's records, computed by ``hmdiag.kernels`` for all elements at once."""
+    posterior: Any, var_names: list[str], hdi_prob: float, hotspots: _HotspotRequest | None = None
+) -> tuple[list[ParameterSummary], list[Hotspot]]:
+    """The arviz path's records, computed by ``hmdiag.kernels`` for all elements at once; and
+    the hotspots of the requested variables among them, scored from the same sort of draws."""
     from hmdiag import kernels
 
     labels: list[str] = []
@@ -220,22 +244,42 @@ def _summarize_with_kernels(
     # A slice of elements at a time: memory beyond the loaded posterior stays a few MB
     # however many parameters there are.
     parts: list[dict[str, np.ndarray]] = []
-    for array in arrays:
+    found: list[Hotspot] = []
+    start = 0
+    for var, array in zip(var_names, arrays, strict=True):
         # (chain, draw, element) is how runs store draws, so this is a view, not a copy.
         values = array.transpose(*SAMPLE_DIMS, ...).values
         values = values.reshape(*values.shape[:2], -1)
+        draws = values.reshape(-1, values.shape[-1])
+        score = hotspots is not None and var in hotspots.variables
+        score = score and draws.shape[0] == hotspots.mask.size
+        transform = (
+            _TO_SAMPLER_SCALE.get(hotspots.transforms.get(var, "unknown")) if hotspots else None
+        )
         for lo in range(0, values.shape[-1], _SUMMARY_SLICE):
-            parts.append(
-                kernels.summary_stats(
-                    values[..., lo : lo + _SUMMARY_SLICE],
-                    chain_axis=0,
-                    draw_axis=1,
-                    tail_prob=TAIL_ESS_CI_PROB,
-                    hdi_prob=hdi_prob,
-                )
+            part = kernels.summary_stats(
+                values[..., lo : lo + _SUMMARY_SLICE],
+                chain_axis=0,
+                draw_axis=1,
+                tail_prob=TAIL_ESS_CI_PROB,
+                hdi_prob=hdi_prob,
+                subset=hotspots.mask if score and hotspots else None,
+                subset_transform=transform,
             )
+            if score and hotspots:
+                stop = min(lo + _SUMMARY_SLICE, draws.shape[1])
+                found += _hotspots(
+                    var,
+                    labels[start + lo : start + stop],
+                    (part.pop("subset_ks"), part.pop("subset_median_quantile")),
+                    array.ndim == 2 and bool(np.all(draws > 0)),
+                    hotspots,
+                )
+            parts.append(part)
+        start += values.shape[-1]
     stats = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
-    return [
+    kernels.release_memory()
+    summaries = [
         ParameterSummary(
             name=label,
             variable=var,
@@ -251,6 +295,7 @@ def _summarize_with_kernels(
         )
         for i, (label, var) in enumerate(zip(labels, variables, strict=True))
     ]
+    return summaries, found
 
 
 def _interval_columns(columns: Any, prob: float) -> tuple[str, str]:
@@ -334,48 +379,72 @@ def run_transforms(info: RunInfo, hidden: list[str]) -> dict[str, str]:
 
 def element_labels(var: str, array: Any) -> list[str]:
     """ArviZ's flat labels (``a[1]``, ``beta[x, 2]``) of a variable's elements in C order."""
+    dims = tuple(d for d in array.dims if d not in SAMPLE_DIMS)
+    coords = tuple(tuple(np.asarray(array[d].values)) for d in dims)
+    return list(_element_labels(str(var), dims, coords))
+
+
+@functools.lru_cache(maxsize=32)
+def _element_labels(
+    var: str, dims: tuple[Any, ...], coords: tuple[tuple[Any, ...], ...]
+) -> tuple[str, ...]:
+    # Cached: summaries, hotspots and evidence each label the same thousands of elements.
     from arviz_base.labels import BaseLabeller
 
     labeller = BaseLabeller()
-    dims = [d for d in array.dims if d not in ("chain", "draw")]
-    coords = [np.asarray(array[d].values) for d in dims]
     labels = []
     for index in np.ndindex(*(len(c) for c in coords)):
         sel = {d: c[i] for d, c, i in zip(dims, coords, index, strict=True)}
         labels.append(labeller.make_label_flat(var, sel, dict(zip(dims, index, strict=True))))
-    return labels
-
-
-# Values sorted at once when scoring many parameters (bounds the memory of one chunk).
-_KS_CHUNK_VALUES = 1 << 22
-# Elements of one variable scored for divergence hotspots at a time.
-_HOTSPOT_SLICE = 512
+    return tuple(labels)
 
 
 def ks_distances(rows: np.ndarray, in_first: np.ndarray) -> np.ndarray:
     """Two-sample Kolmogorov-Smirnov distance per row, between the columns in ``in_first``
-    and the others: scipy's ``ks_2samp(...).statistic`` for every row at once.
+    and the others: scipy's ``ks_2samp(...).statistic`` for every row at once (NaN for rows
+    with a non-finite value or a single value)."""
+    from hmdiag import kernels
 
-    Each row is sorted once; the two empirical CDFs are cumulative counts over the sorted
-    columns, compared at the last value of every run of ties, as ``ks_2samp`` compares them.
-    """
-    n_first = int(in_first.sum())
-    n_second = in_first.size - n_first
-    out = np.empty(rows.shape[0])
-    step = max(1, _KS_CHUNK_VALUES // max(1, rows.shape[1]))
-    for start in range(0, rows.shape[0], step):
-        chunk = rows[start : start + step]
-        # Any sort order will do: within a run of ties only the run's last position counts,
-        # and the counts there do not depend on the order inside the run.
-        order = np.argsort(chunk, axis=1)
-        ordered = np.take_along_axis(chunk, order, axis=1)
-        first = in_first[order]
-        gap = np.abs(np.cumsum(first, axis=1) / n_first - np.cumsum(~first, axis=1) / n_second)
-        tie_continues = np.zeros_like(first)
-        tie_continues[:, :-1] = ordered[:, 1:] == ordered[:, :-1]
-        gap[tie_continues] = 0.0
-        out[start : start + step] = gap.max(axis=1)
-    return out
+    return kernels.subset_separation(rows, in_first, chain_axis=None)["ks"]
+
+
+def _divergent_mask(idata: Any) -> np.ndarray | None:
+    """Divergent draws, flattened over (chain, draw); None when there are none to score
+    (no stat, none divergent, or all but one divergent)."""
+    diverging = _stat(_sample_stats(idata), "diverging")
+    if diverging is None:
+        return None
+    mask = np.asarray(diverging, dtype=bool).reshape(-1)
+    n_div = int(mask.sum())
+    return mask if 0 < n_div < mask.size - 1 else None
+
+
+def _hotspots(
+    var: str,
+    labels: list[str],
+    separation: tuple[np.ndarray, np.ndarray],
+    positive: bool,
+    request: _HotspotRequest,
+) -> list[Hotspot]:
+    """Hotspots of one variable's elements from their KS distances and median quantiles
+    (``kernels.subset_separation``); elements without a score (constant, not finite) are
+    left out. ``positive``: a scalar whose draws are all positive (a scale, failing names)."""
+    transform = request.transforms.get(var, "unknown")
+    is_scale = var in request.scale_names if request.scale_names else positive
+    scores, quantiles = separation
+    return [
+        Hotspot(
+            parameter=label,
+            variable=var,
+            score=float(score),
+            quantile=float(quantile),
+            transform=transform,
+            is_scale=is_scale,
+            funnel=is_scale and quantile < FUNNEL_QUANTILE,
+        )
+        for label, score, quantile in zip(labels, scores, quantiles, strict=True)
+        if np.isfinite(score)
+    ]
 
 
 def localize_divergences(
@@ -391,59 +460,36 @@ def localize_divergences(
     is the same on any monotone scale). ``scale_names`` are the known group scales; without
     them a scalar parameter whose draws are all positive is taken for a scale.
     """
-    diverging = _stat(_sample_stats(idata), "diverging")
-    if diverging is None:
+    mask = _divergent_mask(idata)
+    if mask is None:
         return []
-    mask = np.asarray(diverging, dtype=bool).reshape(-1)
-    n_div = int(mask.sum())
-    if n_div == 0 or n_div >= mask.size - 1:
-        return []
-    transforms = transforms or {}
+    request = _HotspotRequest(mask, frozenset(var_names), scale_names, transforms or {})
+    return _localize(idata, var_names, request)
+
+
+def _localize(idata: Any, var_names: list[str], request: _HotspotRequest) -> list[Hotspot]:
+    from hmdiag import kernels
+
     posterior = idata.posterior
     hotspots: list[Hotspot] = []
     for var in var_names:
         array = posterior[var].transpose("chain", "draw", ...)
-        n_samples = array.sizes["chain"] * array.sizes["draw"]
-        if n_samples != mask.size:
+        if array.sizes["chain"] * array.sizes["draw"] != request.mask.size:
             continue
-        transform = transforms.get(str(var), "unknown")
+        values = np.asarray(array.values).reshape(*array.shape[:2], -1)
+        separation = kernels.subset_separation(
+            values,
+            request.mask,
+            chain_axis=0,
+            draw_axis=1,
+            transform=_TO_SAMPLER_SCALE.get(request.transforms.get(str(var), "unknown")),
+        )
         scalar = array.ndim == 2
-        values = np.asarray(array.values, dtype=float).reshape(n_samples, -1)
-        labels = element_labels(var, array) if not scalar else [str(var)]
-        # A slice of elements at a time: a (elements, draws) copy of a whole 10,000-element
-        # variable would be 320 MB, and a slice stays in cache.
-        for lo in range(0, values.shape[1], _HOTSPOT_SLICE):
-            rows = values[:, lo : lo + _HOTSPOT_SLICE].T
-            usable = np.all(np.isfinite(rows), axis=1)
-            usable[usable] = np.ptp(rows[usable], axis=1) > 0
-            if not usable.any():
-                continue
-            moved = rows[usable]
-            if transform in _TO_SAMPLER_SCALE:
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    moved = _TO_SAMPLER_SCALE[transform](moved)
-            scores = ks_distances(moved, mask)
-            median = np.median(moved[:, mask], axis=1)
-            quantiles = np.count_nonzero(moved[:, ~mask] <= median[:, None], axis=1) / (
-                mask.size - n_div
-            )
-            positive = scalar and bool(np.all(rows[usable] > 0))
-            is_scale = var in scale_names if scale_names else positive
-            kept = [
-                label for label, ok in zip(labels[lo : lo + len(rows)], usable, strict=True) if ok
-            ]
-            for label, score, quantile in zip(kept, scores, quantiles, strict=True):
-                hotspots.append(
-                    Hotspot(
-                        parameter=label,
-                        variable=str(var),
-                        score=float(score),
-                        quantile=float(quantile),
-                        transform=transform,
-                        is_scale=is_scale,
-                        funnel=is_scale and quantile < FUNNEL_QUANTILE,
-                    )
-                )
+        labels = [str(var)] if scalar else element_labels(var, array)
+        positive = scalar and bool(np.all(values > 0))
+        hotspots += _hotspots(
+            str(var), labels, (separation["ks"], separation["median_quantile"]), positive, request
+        )
     hotspots.sort(key=lambda h: h.score, reverse=True)
     return hotspots
 
@@ -529,7 +575,28 @@ def diagnose(
                 if not_stored
                 else f"variables are: {', '.join(visible_variables(idata)[0])}",
             )
-    parameters = summarize_parameters(idata, shown, hdi_prob)
+    terms = _group_terms(info)
+    scale_names = {t.scale for t in terms if t.scale}
+    free = [v for v in (info.free_variables or []) if v in idata.posterior.data_vars]
+    localize_over = free or [v for v in visible_variables(idata)[0]]
+    mask = _divergent_mask(idata)
+    request = (
+        _HotspotRequest(
+            mask, frozenset(localize_over), scale_names or None, run_transforms(info, hidden)
+        )
+        if mask is not None
+        else None
+    )
+    hotspots: list[Hotspot] = []
+    if shown and _uses_kernels(idata.posterior, shown):
+        # One sort of each parameter's draws serves its summary and its hotspot score.
+        parameters, hotspots = _summarize_with_kernels(idata.posterior, shown, hdi_prob, request)
+        localize_over = [v for v in localize_over if v not in shown]
+    else:
+        parameters = summarize_parameters(idata, shown, hdi_prob)
+    if request is not None and localize_over:
+        hotspots += _localize(idata, localize_over, request)
+    hotspots.sort(key=lambda h: h.score, reverse=True)
     sample_stats = _sample_stats(idata)
     chains = int(idata.posterior.sizes["chain"])
     draws = int(idata.posterior.sizes["draw"])
@@ -557,17 +624,6 @@ def diagnose(
         for c in range(chains)
     ]
     total_div = sum(div_per_chain) if div_per_chain is not None else None
-    terms = _group_terms(info)
-    scale_names = {t.scale for t in terms if t.scale}
-    free = [v for v in (info.free_variables or []) if v in idata.posterior.data_vars]
-    localize_over = free or [v for v in visible_variables(idata)[0]]
-    hotspots = (
-        localize_divergences(
-            idata, localize_over, scale_names or None, run_transforms(info, hidden)
-        )
-        if total_div
-        else []
-    )
     if total_div and 0 < total_div < MIN_DIVERGENCES_FOR_LOCALIZATION:
         notes.append(f"only {total_div} divergent draw(s): the hotspot ranking is noisy")
     sampler = (
