@@ -208,8 +208,9 @@ def _summarize_with_arviz(
     return out
 
 
-# Elements per call of the summary kernel (1,024 x 4,000 draws: 33 MB of float64).
-_SUMMARY_SLICE = 1024
+# Elements per call of the summary kernel: bounds the per-call results and hotspot lists (the
+# kernel copies its own 1 MB chunks, so the posterior itself is never copied whole).
+_SUMMARY_SLICE = 4096
 
 
 @dataclass(frozen=True)
