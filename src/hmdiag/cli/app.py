@@ -92,15 +92,73 @@ def quiet_warnings() -> Iterator[None]:
         yield
 
 
-def emit_report(report: Any, *, as_json: bool, as_markdown: bool, show_all: bool) -> int:
-    """Print one run's report as JSON, Markdown or tables; return its exit code."""
-    from hmdiag.render import json_out, markdown, terminal
+def emit_report(
+    report: Any,
+    fmt: Any,
+    *,
+    show_all: bool = False,
+    quiet: bool = False,
+    annotate: str | None = None,
+) -> int:
+    """Print one run's report in ``fmt`` (``OutputFormat``); return its exit code.
+
+    ``quiet`` turns the text tables into the verdict line; ``annotate`` is the file GitHub
+    annotations point at (the spec of a fit).
+    """
+    emit_reports([report], fmt, show_all=show_all, quiet=quiet, annotate=annotate)
+    return EXIT_OK if report.verdict.passed else EXIT_FAILED
+
+
+def emit_reports(
+    reports: list[Any],
+    fmt: Any,
+    *,
+    show_all: bool = False,
+    quiet: bool = False,
+    annotate: str | None = None,
+) -> None:
+    """Print reports as ``fmt`` asks; text and quiet go through the terminal renderer."""
+    from hmdiag.cli.options import OutputFormat
+    from hmdiag.render import ci, json_out, markdown, terminal
 
     out = terminal.make_console()
-    if as_json:
-        typer.echo(json_out.render_report(report))
-    elif as_markdown:
-        typer.echo(markdown.render_report(report, show_all=show_all))
+    if fmt == OutputFormat.json:
+        for report in reports:
+            typer.echo(json_out.render_report(report))
+    elif fmt == OutputFormat.markdown:
+        typer.echo("\n".join(markdown.render_report(r, show_all=show_all) for r in reports))
+    elif fmt == OutputFormat.junit:
+        typer.echo(ci.junit_xml(reports))
+    elif fmt == OutputFormat.github:
+        for line in ci.github_annotations(reports, annotate):
+            typer.echo(line)
+        for report in reports:
+            terminal.render_verdict_line(out, report)
+        _write_step_summary("\n".join(markdown.render_report(r) for r in reports))
+    elif quiet:
+        for report in reports:
+            terminal.render_verdict_line(out, report)
     else:
-        terminal.render_report(out, report, show_all=show_all)
-    return EXIT_OK if report.verdict.passed else EXIT_FAILED
+        for report in reports:
+            terminal.render_report(out, report, show_all=show_all)
+
+
+def _write_step_summary(text: str) -> None:
+    """Append to GitHub's job summary file ($GITHUB_STEP_SUMMARY), when the job has one."""
+    import os
+    from pathlib import Path
+
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return
+    try:
+        with Path(target).open("a", encoding="utf-8") as handle:
+            handle.write(text.rstrip("\n") + "\n\n")
+    except OSError as exc:  # the summary is a courtesy: the gate is the exit code
+        from hmdiag.render import terminal
+
+        terminal.render_message(
+            terminal.make_console(stderr=True),
+            f"warning: cannot write the job summary to {target}: {exc.strerror or exc}",
+            style="yellow",
+        )

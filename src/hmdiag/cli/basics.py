@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -13,6 +13,7 @@ from hmdiag.cli.options import (
     AllOpt,
     BackendOpt,
     ConfigArg,
+    FormatOpt,
     HdiOpt,
     JsonOpt,
     MarkdownOpt,
@@ -21,7 +22,10 @@ from hmdiag.cli.options import (
     MaxRhatOpt,
     MinBfmiOpt,
     MinEssOpt,
+    OutputFormat,
+    QuietOpt,
     VarOpt,
+    output_format,
     threshold_overrides,
     validated_hdi_prob,
 )
@@ -31,11 +35,39 @@ from hmdiag.errors import HmdiagError
 @app.command()
 @guarded
 def validate(
-    config: ConfigArg,
+    configs: Annotated[list[Path], typer.Argument(help="YAML model specs (one or more).")],
+    quiet: QuietOpt = False,
 ) -> None:
-    """Check a spec and its data without sampling; print the model structure."""
-    from hmdiag.data import prepare_data
+    """Check specs and their data without sampling; print each model's structure.
+
+    Exit 0 when every spec is valid, 2 when any is not (each message names the file, the key
+    and what would be valid). Several files make it a pre-commit hook.
+    """
     from hmdiag.render import terminal
+
+    console = terminal.make_console()
+    errors = terminal.make_console(stderr=True)
+    invalid = 0
+    for config in configs:
+        try:
+            structure, data_path = _validated_structure(config)
+        except HmdiagError as exc:
+            if len(configs) == 1:
+                raise
+            invalid += 1
+            terminal.render_error(errors, exc)
+            continue
+        if quiet:
+            terminal.render_message(console, f"{config}: valid", style="green")
+        else:
+            terminal.render_structure(console, structure, data_path)
+    if invalid:
+        raise typer.Exit(2)
+
+
+def _validated_structure(config: Path) -> tuple[Any, Path]:
+    """A spec's model structure as validate prints it, and its data file."""
+    from hmdiag.data import prepare_data
     from hmdiag.spec import load_spec
     from hmdiag.structure import describe
 
@@ -46,10 +78,8 @@ def validate(
         from hmdiag.structure import describe_python
 
         with quiet_warnings():
-            structure = describe_python(loaded.spec, data, cached_model(loaded, data))
-    else:
-        structure = describe(loaded.spec, data)
-    terminal.render_structure(terminal.make_console(), structure, loaded.data_path)
+            return describe_python(loaded.spec, data, cached_model(loaded, data)), loaded.data_path
+    return describe(loaded.spec, data), loaded.data_path
 
 
 @app.command()
@@ -72,9 +102,7 @@ def fit(
     seed: Annotated[int | None, typer.Option(help="Random seed (stored in the run).")] = None,
     backend: BackendOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing run file.")] = False,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress and no tables; just the verdict.")
-    ] = False,
+    quiet: QuietOpt = False,
     ppc: Annotated[
         bool, typer.Option("--ppc", help="Also store the posterior predictive (plot --kind ppc).")
     ] = False,
@@ -95,6 +123,7 @@ def fit(
             show_default=False,
         ),
     ] = None,
+    fmt: FormatOpt = None,
     as_json: JsonOpt = False,
     as_markdown: MarkdownOpt = False,
     show_all: AllOpt = False,
@@ -115,6 +144,7 @@ def fit(
     from hmdiag.runs import check_output_path
     from hmdiag.spec import load_spec, with_sampler_overrides
 
+    output = output_format(fmt, as_json, as_markdown)
     loaded = with_sampler_overrides(
         load_spec(config),
         draws=draws,
@@ -136,7 +166,7 @@ def fit(
     timer = PhaseTimes()
     with timer.phase("build"):
         data = prepare_data(loaded)
-    machine_output = as_json or as_markdown
+    machine_output = output != OutputFormat.text
     console = terminal.make_console(stderr=machine_output)
     if not quiet:
         terminal.render_message(
@@ -172,7 +202,7 @@ def fit(
                 hdi_prob=spec.checks.hdi_prob,
             )
     report = report.with_timing(timer.ordered())
-    if quiet:
+    if quiet and not machine_output:
         d = report.diagnosis
         terminal.render_message(
             console,
@@ -180,14 +210,12 @@ def fit(
             style="green" if report.verdict.passed else "red",
         )
         raise typer.Exit(EXIT_OK if report.verdict.passed else EXIT_FAILED)
-    if not machine_output:
+    if not quiet and not machine_output:
         terminal.render_message(
             console,
             f"saved {out_path} (seed {result.settings.seed}, {result.info.wall_seconds:.1f} s)",
         )
-    raise typer.Exit(
-        emit_report(report, as_json=as_json, as_markdown=as_markdown, show_all=show_all)
-    )
+    raise typer.Exit(emit_report(report, output, show_all=show_all, annotate=str(config)))
 
 
 @app.command()
@@ -199,8 +227,10 @@ def check(
             help="ArviZ NetCDF run (hmdiag, PyMC, nutpie, NumPyro, Stan via ArviZ; ArviZ 0.x or 1.x)."
         ),
     ],
+    fmt: FormatOpt = None,
     as_json: JsonOpt = False,
     as_markdown: MarkdownOpt = False,
+    quiet: QuietOpt = False,
     show_all: AllOpt = False,
     var: VarOpt = None,
     max_rhat: MaxRhatOpt = None,
@@ -217,6 +247,7 @@ def check(
     from hmdiag.report import assess_loaded
     from hmdiag.runs import load_run, read_info
 
+    output = output_format(fmt, as_json, as_markdown)
     overrides = threshold_overrides(
         max_rhat, min_ess, max_divergences, max_treedepth_hits, min_bfmi
     )
@@ -227,9 +258,7 @@ def check(
         report = assess_loaded(
             idata, info, source=str(run), overrides=overrides, var_names=var, hdi_prob=prob
         )
-    raise typer.Exit(
-        emit_report(report, as_json=as_json, as_markdown=as_markdown, show_all=show_all)
-    )
+    raise typer.Exit(emit_report(report, output, show_all=show_all, quiet=quiet))
 
 
 @app.command()
@@ -241,6 +270,7 @@ def prior(
     ] = 500,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Prior predictive check: simulate data from the priors and compare with the observed response.
 
@@ -269,5 +299,12 @@ def prior(
         from hmdiag.render.json_out import dumps
 
         typer.echo(dumps(prior_out.to_dict(result)))
+    elif quiet:
+        found = f"{len(result.warnings)} warning(s)" if result.warnings else "no warnings"
+        terminal.render_message(
+            terminal.make_console(),
+            f"{loaded.spec.name}: prior predictive, {found}",
+            style="yellow" if result.warnings else "green",
+        )
     else:
         prior_out.render(terminal.make_console(), result, loaded.spec.name)

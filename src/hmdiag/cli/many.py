@@ -7,14 +7,18 @@ from typing import Annotated
 
 import typer
 
-from hmdiag.cli.app import EXIT_FAILED, EXIT_OK, app, guarded, quiet_warnings
+from hmdiag.cli.app import EXIT_FAILED, EXIT_OK, app, emit_reports, guarded, quiet_warnings
 from hmdiag.cli.options import (
     AllOpt,
+    FormatOpt,
     HdiOpt,
     JsonOpt,
     MarkdownOpt,
+    OutputFormat,
+    QuietOpt,
     RunsArg,
     VarOpt,
+    output_format,
     validated_hdi_prob,
 )
 from hmdiag.errors import HmdiagError
@@ -24,8 +28,10 @@ from hmdiag.errors import HmdiagError
 @guarded
 def compare(
     runs: RunsArg,
+    fmt: FormatOpt = None,
     as_json: JsonOpt = False,
     as_markdown: MarkdownOpt = False,
+    quiet: QuietOpt = False,
     show_all: AllOpt = False,
     var: VarOpt = None,
     plot: Annotated[
@@ -43,6 +49,7 @@ def compare(
     from hmdiag.compare import compare_runs, load_runs
     from hmdiag.render import compare_out, terminal
 
+    output = output_format(fmt, as_json, as_markdown)
     if len(runs) < 2:
         raise HmdiagError(
             "compare needs at least two runs", "e.g. hmdiag compare runs/mme0.nc runs/mme4.nc"
@@ -59,12 +66,15 @@ def compare(
 
             figure = plots.draw("ess", [plots.plot_run(r) for r in loaded], var)
             plots.save_figure(figure, plot, force=force, flag="--plot")
-    if as_json:
+    if output == OutputFormat.json:
         from hmdiag.render.json_out import dumps
 
         typer.echo(dumps(compare_out.comparison_to_dict(comparison)))
-    elif as_markdown:
+    elif output == OutputFormat.markdown:
         typer.echo(compare_out.render_markdown(comparison, show_all=show_all))
+    elif output in (OutputFormat.github, OutputFormat.junit) or quiet:
+        # Per-run verdicts: annotations, JUnit test cases or one line each.
+        emit_reports([r.report for r in loaded], output, quiet=quiet)
     else:
         console = terminal.make_console()
         compare_out.render_terminal(console, comparison, show_all=show_all)
@@ -90,6 +100,9 @@ def plot(
     ),
     var: VarOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing PNG files.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print nothing but errors (no verdict here).")
+    ] = False,
 ) -> None:
     """Write diagnostic plots (PNG) for one or more runs.
 
@@ -117,7 +130,7 @@ def plot(
             [plots.plot_run(r) for r in loaded], kinds, out, var_names=var, force=force
         )
     console = terminal.make_console()
-    for path in written:
+    for path in [] if quiet else written:
         terminal.render_message(console, f"wrote {path}")
 
 
@@ -131,6 +144,7 @@ def report(
     var: VarOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing report.")] = False,
     hdi_prob: HdiOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Write one self-contained HTML report (verdicts, checks, advice, tables, plots).
 
@@ -170,6 +184,10 @@ def report(
         out, lambda tmp: tmp.write_text(document, encoding="utf-8"), force=force, suffix=".html"
     )
     console = terminal.make_console()
+    if quiet:
+        for run in loaded:
+            terminal.render_verdict_line(console, run.report)
+        raise typer.Exit(EXIT_OK if all(r.report.verdict.passed for r in loaded) else EXIT_FAILED)
     terminal.render_message(console, f"wrote {out} ({len(document) // 1024} KiB)")
     if comparison is not None:  # the ranking caveats are in the report; say them here too
         for warning in comparison.warnings:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,11 +20,59 @@ BackendOpt = Annotated[
     typer.Option(help="Sampler backend: nutpie, pymc, numpyro or blackjax (overrides the spec)."),
 ]
 JsonOpt = Annotated[
-    bool, typer.Option("--json", help="Print JSON (schema_version 1) instead of tables.")
+    bool, typer.Option("--json", help="Print JSON (schema_version 1): same as --format json.")
 ]
 MarkdownOpt = Annotated[
-    bool, typer.Option("--markdown", help="Print Markdown (for CI job summaries).")
+    bool, typer.Option("--markdown", help="Print Markdown: same as --format markdown.")
 ]
+
+
+class OutputFormat(StrEnum):
+    """What a judging command prints on stdout."""
+
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+    github = "github"
+    junit = "junit"
+
+
+FormatOpt = Annotated[
+    OutputFormat | None,
+    typer.Option(
+        "--format",
+        help="text (tables), json (schema_version 1), markdown, github (workflow annotations; "
+        "the Markdown summary goes to $GITHUB_STEP_SUMMARY when set) or junit (JUnit XML, a "
+        "test case per check). [default: text]",
+        show_default=False,
+    ),
+]
+QuietOpt = Annotated[
+    bool,
+    typer.Option(
+        "--quiet", "-q", help="Print the verdict only (machine formats print their document)."
+    ),
+]
+
+
+def output_format(
+    fmt: OutputFormat | None, as_json: bool = False, as_markdown: bool = False
+) -> OutputFormat:
+    """The one output format the flags ask for; exit 2 when they ask for two."""
+    asked = {
+        f for f, on in ((OutputFormat.json, as_json), (OutputFormat.markdown, as_markdown)) if on
+    }
+    if fmt is not None:
+        asked.add(fmt)
+    if len(asked) > 1:
+        names = ", ".join(sorted(str(f) for f in asked))
+        raise HmdiagError(
+            f"choose one output format, not {names}",
+            "--json is --format json and --markdown is --format markdown",
+        )
+    return asked.pop() if asked else OutputFormat.text
+
+
 AllOpt = Annotated[bool, typer.Option("--all", help="Show every element of large vectors.")]
 MaxRhatOpt = Annotated[
     float | None, typer.Option("--max-rhat", help="Fail when r_hat exceeds this. [default: 1.01]")

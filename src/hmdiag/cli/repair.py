@@ -12,6 +12,7 @@ from hmdiag.cli.options import (
     BackendOpt,
     ConfigArg,
     JsonOpt,
+    QuietOpt,
     SchedulerOpt,
     WorkersOpt,
 )
@@ -42,6 +43,7 @@ def doctor(
     ] = Path("runs/doctor"),
     backend: BackendOpt = None,
     as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite existing attempt runs and fixed spec.")
     ] = False,
@@ -93,7 +95,9 @@ def doctor(
             loaded,
             fit_step,
             max_attempts=max_attempts,
-            on_attempt=lambda attempt: doctor_out.render_attempt_line(console, attempt),
+            on_attempt=lambda attempt: (
+                None if quiet else doctor_out.render_attempt_line(console, attempt)
+            ),
         )
     diff = None
     if result.fixed is not None and result.fixed.number > 1:
@@ -111,6 +115,16 @@ def doctor(
         from hmdiag.render.json_out import dumps
 
         typer.echo(dumps(doctor_out.result_to_dict(result, written, diff)))
+    elif quiet:
+        attempts = len(result.attempts)
+        terminal.render_message(
+            terminal.make_console(),
+            f"{name}: PASS at attempt {result.fixed.number}"
+            + (f" (wrote {written})" if written else "")
+            if result.fixed is not None
+            else f"{name}: FAIL, no passing spec in {attempts} attempt(s)",
+            style="green" if result.fixed is not None else "red",
+        )
     else:
         doctor_out.render_terminal(console, result, written, diff)
     raise typer.Exit(EXIT_OK if result.fixed is not None else EXIT_FAILED)
@@ -142,6 +156,7 @@ def sweep(
         ),
     ] = None,
     as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite an existing --plot file.")
     ] = False,
@@ -174,7 +189,9 @@ def sweep(
             futures = {
                 client.submit(sw.run_variant, v, str(out.resolve()), pure=False): v for v in todo
             }
-            with sweep_out.progress(console, len(todo), enabled=not as_json) as advance:
+            with sweep_out.progress(
+                console, len(todo), enabled=not as_json and not quiet
+            ) as advance:
                 for future in as_completed(futures):
                     variant = futures[future]
                     try:
@@ -202,9 +219,16 @@ def sweep(
         from hmdiag.render.json_out import dumps
 
         typer.echo(dumps(sweep_out.to_dict(entries, keys, skipped)))
-    else:
-        sweep_out.render_table(terminal.make_console(), entries, keys, skipped)
     healthy = all(e["status"] == "done" and e["summary"]["verdict"] == "pass" for e in entries)
+    if quiet and not as_json:
+        passed = sum(e["status"] == "done" and e["summary"]["verdict"] == "pass" for e in entries)
+        terminal.render_message(
+            terminal.make_console(),
+            f"sweep: {'PASS' if healthy else 'FAIL'}, {passed} of {len(entries)} variants passed",
+            style="green" if healthy else "red",
+        )
+    elif not as_json:
+        sweep_out.render_table(terminal.make_console(), entries, keys, skipped)
     raise typer.Exit(EXIT_OK if healthy else EXIT_FAILED)
 
 
@@ -229,6 +253,7 @@ def sbc(
         Path | None, typer.Option("--plot", help="Write rank histograms (PNG).")
     ] = None,
     as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite an existing --plot file.")
     ] = False,
@@ -268,7 +293,7 @@ def sbc(
             client.submit(sbc_core.simulate_and_fit, fit_spec, sim_spec, i, seed + i, pure=False)
             for i in range(sims)
         ]
-        with sbc_out.progress(console, sims, enabled=not as_json) as advance:
+        with sbc_out.progress(console, sims, enabled=not as_json and not quiet) as advance:
             for future in as_completed(futures):
                 results.append(future.result())
                 advance()
@@ -283,6 +308,15 @@ def sbc(
         from hmdiag.render.json_out import dumps
 
         typer.echo(dumps(sbc_out.to_dict(outcome)))
+    elif quiet:
+        bad = [p.parameter for p in outcome.parameters if not p.calibrated]
+        terminal.render_message(
+            terminal.make_console(),
+            f"{config.stem}: sbc PASS"
+            if outcome.passed
+            else f"{config.stem}: sbc FAIL ({', '.join(bad) or 'no parameter could be ranked'})",
+            style="green" if outcome.passed else "red",
+        )
     else:
         sbc_out.render(terminal.make_console(), outcome)
     raise typer.Exit(EXIT_OK if outcome.passed else EXIT_FAILED)

@@ -46,6 +46,21 @@ def render_internal_error(console: Console, error: BaseException) -> None:
     )
 
 
+def verdict_line(report: RunReport) -> str:
+    """One line per run for --quiet and CI logs: ``mme4: PASS`` or ``mme3: FAIL (divergences,
+    r_hat)``."""
+    failed = report.verdict.failed()
+    label = report.diagnosis.label
+    if not failed:
+        return f"{label}: PASS"
+    return f"{label}: FAIL ({', '.join(c.name for c in failed)})"
+
+
+def render_verdict_line(console: Console, report: RunReport) -> None:
+    """``verdict_line``, green or red."""
+    console.print(Text(verdict_line(report), style="green" if report.verdict.passed else "red"))
+
+
 def render_message(console: Console, message: str, *, style: str | None = None) -> None:
     """A single status line (e.g. "saved runs/mme4.nc")."""
     console.print(Text(message, style=style or ""))
