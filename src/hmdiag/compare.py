@@ -380,12 +380,12 @@ def load_runs(
     from pathlib import Path
 
     from hmdiag.report import assess_loaded
-    from hmdiag.runs import load_run, read_info
+    from hmdiag.runs import load_run, read_info, run_label
 
     loaded = []
     for path in map(Path, paths):
         idata = load_run(path)
-        loaded.append((path, idata, read_info(idata, path.stem)))
+        loaded.append((path, idata, read_info(idata, run_label(path))))
     labels = unique_labels([info.label for _, _, info in loaded])
     runs = []
     for (path, idata, info), label in zip(loaded, labels, strict=True):

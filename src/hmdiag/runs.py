@@ -8,8 +8,10 @@ saved by ArviZ 0.x (hmdiag 0.1, PyMC 5) are NetCDF files with the same groups an
 from __future__ import annotations
 
 import functools
+import glob
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -239,30 +241,57 @@ def save_run(idata: Any, path: Path, *, force: bool) -> None:
     )
 
 
+RUN_HINT = (
+    "pass an ArviZ run: NetCDF (hmdiag fit, DataTree.to_netcdf, az.to_netcdf in ArviZ 0.x), a "
+    "zarr store (DataTree.to_zarr) or CmdStan CSV files (output_*.csv, one per chain)"
+)
+
+
+def run_label(path: str | Path) -> str:
+    """A run's default label from its path: the file or folder name without its suffix, and
+    for CmdStan chain files without the chain number (``fit/output_*.csv`` -> ``output``)."""
+    name = Path(path).name
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    label = re.sub(r"[*?\[].*$", "", stem)  # a glob: the part before it
+    if name.lower().endswith(".csv"):
+        label = re.sub(r"[_-]\d+$", "", label)  # a CmdStan chain file: no chain number
+    return label.rstrip("_-") or stem
+
+
 def load_run(path: str | Path) -> Any:
-    """Load a run (ArviZ NetCDF, from 0.x or 1.x) as a DataTree; ``RunFileError`` if it is not one."""
+    """Load a run as a DataTree; ``RunFileError`` if it is not one.
+
+    ``path`` is an ArviZ NetCDF file (ArviZ 0.x or 1.x), a zarr store (a folder), a CmdStan
+    CSV file, a folder of CmdStan CSV files, or a glob of them (``fit/output_*.csv``).
+    """
     path = Path(path)
+    if not path.exists() and any(ch in str(path) for ch in "*?["):
+        files = sorted(Path(f) for f in glob.glob(str(path)))
+        if not files:
+            raise RunFileError(f"{path}: no files match", RUN_HINT)
+        return load_cmdstan_csv(files)
     if not path.exists():
-        raise RunFileError(
-            f"{path}: file not found",
-            "pass an ArviZ NetCDF run (hmdiag fit, DataTree.to_netcdf, or az.to_netcdf in ArviZ 0.x)",
-        )
+        raise RunFileError(f"{path}: file not found", RUN_HINT)
     if path.is_dir():
-        raise RunFileError(f"{path}: is a directory, not a NetCDF file")
+        if (path / ".zgroup").exists() or (path / "zarr.json").exists():
+            return _load_zarr(path)
+        chains = sorted(path.glob("*.csv"))
+        if chains:
+            return load_cmdstan_csv(chains)
+        raise RunFileError(
+            f"{path}: is a directory, but neither a zarr store nor a folder of CmdStan CSV files",
+            RUN_HINT,
+        )
     if not path.is_file():
         raise RunFileError(f"{path}: is not a regular file (a device, pipe or socket)")
     if path.stat().st_size == 0:
-        raise RunFileError(
-            f"{path}: the file is empty",
-            "pass an ArviZ NetCDF run (hmdiag fit, DataTree.to_netcdf, or az.to_netcdf in ArviZ 0.x)",
-        )
+        raise RunFileError(f"{path}: the file is empty", RUN_HINT)
+    if path.suffix.lower() == ".csv":
+        return load_cmdstan_csv([path])
     with path.open("rb") as handle:
         magic = handle.read(8)
     if not (magic.startswith(b"\x89HDF") or magic.startswith(b"CDF")):
-        raise RunFileError(
-            f"{path}: not a NetCDF file",
-            "pass an ArviZ NetCDF run (hmdiag fit, DataTree.to_netcdf, or az.to_netcdf in ArviZ 0.x)",
-        )
+        raise RunFileError(f"{path}: not a NetCDF file", RUN_HINT)
     import xarray as xr
 
     try:
@@ -280,10 +309,72 @@ def load_run(path: str | Path) -> Any:
         )
     if not idata["posterior"].data_vars:
         raise RunFileError(f"{path}: the posterior group holds no variables")
-    # Every command reads all of these: one read each, instead of one per access (a lazily
-    # opened compressed variable is decompressed again on every slice). Other groups, the
-    # pointwise log-likelihood above all, stay on disk until asked for.
+    _load_eagerly(idata)
+    return idata
+
+
+def _load_eagerly(idata: Any) -> None:
+    """Read the posterior and sample stats once (every command reads all of them)."""
+    # One read each, instead of one per access (a lazily opened compressed variable is
+    # decompressed again on every slice). Other groups, the pointwise log-likelihood above
+    # all, stay on disk until asked for.
     for group in ("posterior", "sample_stats"):
-        if group in groups:
+        if group in group_names(idata):
             idata[group].load()
+
+
+def _load_zarr(path: Path) -> Any:
+    import xarray as xr
+
+    try:
+        idata = xr.open_datatree(str(path), engine="zarr")
+    except Exception as exc:  # zarr raises many types for damaged stores
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise RunFileError(f"{path}: cannot read as a zarr run: {first}", RUN_HINT) from None
+    if "posterior" not in group_names(idata) or not idata["posterior"].data_vars:
+        raise RunFileError(f"{path}: the zarr store has no posterior group", RUN_HINT)
+    _load_eagerly(idata)
+    return idata
+
+
+def load_cmdstan_csv(files: list[Path]) -> Any:
+    """CmdStan ``sample`` output, one CSV file per chain, as a run.
+
+    cmdstanpy parses the files (no CmdStan install needed) and arviz-base converts them
+    (``from_cmdstanpy``); the sampler's ``max_depth`` and ``delta`` from the files' config
+    become the run's max tree depth and target acceptance.
+    """
+    for file in files:
+        if not file.is_file():
+            raise RunFileError(f"{file}: file not found", RUN_HINT)
+        if file.suffix.lower() != ".csv":
+            raise RunFileError(f"{file}: CmdStan output files end in .csv", RUN_HINT)
+    try:
+        import cmdstanpy
+    except ImportError:  # pragma: no cover - a dependency of hmdiag
+        raise RunFileError("reading CmdStan CSV needs cmdstanpy", "pip install cmdstanpy") from None
+    import logging
+
+    from arviz_base import from_cmdstanpy
+
+    logging.getLogger("cmdstanpy").setLevel(logging.ERROR)  # it logs a line per file read
+    try:
+        fit = cmdstanpy.from_csv([str(f) for f in files], method="sample")
+    except Exception as exc:  # cmdstanpy raises ValueError, RuntimeError, KeyError, ...
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise RunFileError(
+            f"{files[0]}: not CmdStan sample output: {first}",
+            "pass the output_*.csv files of one `method=sample` run (all its chains)",
+        ) from None
+    if fit is None or not hasattr(fit, "draws_xr"):
+        raise RunFileError(f"{files[0]}: holds no MCMC draws", RUN_HINT)
+    idata = from_cmdstanpy(posterior=fit)
+    config = fit.metadata.cmdstan_config
+    attrs = {
+        ATTR_PREFIX + "max_treedepth": config.get("max_depth"),
+        ATTR_PREFIX + "target_accept": config.get("delta"),
+    }
+    for group in ("posterior", "sample_stats"):
+        if group in group_names(idata):
+            idata[group].attrs.update({k: v for k, v in attrs.items() if v is not None})
     return idata

@@ -221,10 +221,12 @@ def fit(
 @app.command()
 @guarded
 def check(
-    run: Annotated[
-        Path,
+    runs: Annotated[
+        list[Path],
         typer.Argument(
-            help="ArviZ NetCDF run (hmdiag, PyMC, nutpie, NumPyro, Stan via ArviZ; ArviZ 0.x or 1.x)."
+            help="A run: ArviZ NetCDF (hmdiag, PyMC, nutpie, NumPyro; ArviZ 0.x or 1.x), a zarr "
+            "store, or CmdStan CSV files (output_*.csv, one per chain).",
+            show_default=False,
         ),
     ],
     fmt: FormatOpt = None,
@@ -245,16 +247,23 @@ def check(
     Exit 0 all checks pass, 1 a check failed, 2 unreadable input.
     """
     from hmdiag.report import assess_loaded
-    from hmdiag.runs import load_run, read_info
+    from hmdiag.runs import load_cmdstan_csv, load_run, read_info, run_label
 
     output = output_format(fmt, as_json, as_markdown)
+    if len(runs) > 1 and not all(r.suffix.lower() == ".csv" for r in runs):
+        raise HmdiagError(
+            f"check takes one run, got {len(runs)}: {', '.join(map(str, runs[:3]))}",
+            "several files are read as one run only when they are CmdStan CSV chains; "
+            "to put runs side by side: hmdiag compare A.nc B.nc",
+        )
+    run = runs[0]
     overrides = threshold_overrides(
         max_rhat, min_ess, max_divergences, max_treedepth_hits, min_bfmi
     )
     prob = validated_hdi_prob(hdi_prob)
     with quiet_warnings():
-        idata = load_run(run)
-        info = read_info(idata, run.stem)
+        idata = load_run(run) if len(runs) == 1 else load_cmdstan_csv(runs)
+        info = read_info(idata, run_label(run))
         report = assess_loaded(
             idata, info, source=str(run), overrides=overrides, var_names=var, hdi_prob=prob
         )
