@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hmdiag.cli import app
-from hmdiag.compare import compare_runs, load_runs, unique_labels
+from hmdiag.comparison import compare_runs, load_runs, unique_labels
 from hmdiag.plots import KINDS
 
 runner = CliRunner()

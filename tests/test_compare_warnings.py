@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from hmdiag.checks import CheckResult
 from hmdiag.cli import app
-from hmdiag.compare import (
+from hmdiag.comparison import (
     LooRow,
     _pareto_k_warnings,
     _ranking_warnings,

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from hmdiag.checks import Thresholds
-from hmdiag.doctor import apply_remedy, choose_remedy, fixed_spec_text, run_doctor, spec_diff
+from hmdiag.repairs import apply_remedy, choose_remedy, fixed_spec_text, run_doctor, spec_diff
 from hmdiag.report import assess
 from hmdiag.runs import RunInfo
 from hmdiag.spec import load_spec

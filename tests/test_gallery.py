@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from hmdiag.doctor import DoctorResult, run_doctor
 from hmdiag.pipeline import fit
+from hmdiag.repairs import DoctorResult, run_doctor
 from hmdiag.report import assess, thresholds_from_checks
 from hmdiag.spec import load_spec
 

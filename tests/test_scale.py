@@ -224,7 +224,7 @@ def test_chunked_psis_loo_equals_arviz_stats_loo(
     the relative efficiency it computes (here with hmdiag's kernels)."""
     import arviz_stats as azs
 
-    from hmdiag import compare
+    from hmdiag import comparison as compare
     from hmdiag.pipeline import fit
     from hmdiag.sampling import Storage
 
@@ -304,7 +304,7 @@ def test_compare_shows_the_worst_elements_of_a_long_vector_and_all_with_all(
 
 def test_plots_of_every_variable_cut_long_vectors(az: Any, tmp_path: Path) -> None:
     from hmdiag import plots
-    from hmdiag.compare import load_runs
+    from hmdiag.comparison import load_runs
 
     runs = [plots.plot_run(r) for r in load_runs([_wide_run(az, tmp_path / "w.nc", 3)])]
     trace = plots.draw("trace", runs, None)
@@ -346,7 +346,7 @@ def test_single_chain_loo_uses_reff_1_as_arviz_stats_does(small_fit: Any) -> Non
     import arviz_stats as azs
     import pymc as pm
 
-    from hmdiag import compare
+    from hmdiag import comparison as compare
     from hmdiag.sampling import add_log_likelihood
 
     result = small_fit("mme4")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hmdiag import __version__
@@ -25,6 +25,18 @@ class RunReport:
     diagnosis: Diagnosis
     verdict: Verdict
     thresholds: Thresholds
+    # The run itself (an xarray.DataTree) when the Python API made the report; not compared.
+    run: Any = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document ``--json`` prints (schema ``check-v1``)."""
+        return report_to_dict(self)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the HTML report's section for this run, without plots."""
+        from hmdiag.render.html import notebook_fragment
+
+        return notebook_fragment([self])
 
     def with_timing(self, timing: dict[str, float]) -> RunReport:
         """The same report with the command's phase times (save and diagnose included)."""

@@ -258,6 +258,53 @@ def run_label(path: str | Path) -> str:
     return label.rstrip("_-") or stem
 
 
+def open_run(run: Any, label: str | None = None) -> tuple[Any, str, str | None]:
+    """A run given as a path (anything ``load_run`` reads) or in memory, as (DataTree, label,
+    source file or None).
+
+    In memory: an ``xarray.DataTree`` (PyMC 6, nutpie), an ArviZ 0.x ``InferenceData``, a
+    cmdstanpy ``CmdStanMCMC`` or a numpyro ``MCMC`` (converted by arviz-base), or a report of
+    the Python API that holds its run. The label defaults to the file's (``run_label``), the
+    report's, else ``run``.
+    """
+    if isinstance(run, str | os.PathLike):
+        path = Path(run)
+        return load_run(path), label or run_label(path), str(path)
+    if getattr(run, "run", None) is not None and hasattr(run, "diagnosis"):
+        return run.run, label or run.diagnosis.label, run.source
+    idata = _in_memory_run(run)
+    if "posterior" not in group_names(idata) or not idata["posterior"].data_vars:
+        raise RunFileError(
+            f"this {type(run).__name__} has no posterior group",
+            "pass the result of sampling (pm.sample, nutpie.sample, mcmc.run, model.sample)",
+        )
+    return idata, label or "run", None
+
+
+def _in_memory_run(run: Any) -> Any:
+    """A sampler's result as a DataTree, by arviz-base's converter for its type."""
+    import xarray as xr
+
+    kind, module = type(run).__name__, type(run).__module__
+    if isinstance(run, xr.DataTree):
+        return run
+    if kind == "InferenceData":
+        from arviz_base import convert_to_datatree
+
+        return convert_to_datatree(run)
+    if kind == "CmdStanMCMC":
+        return _from_cmdstanpy(run)
+    if kind == "MCMC" and module.startswith("numpyro"):
+        from arviz_base import from_numpyro
+
+        return from_numpyro(posterior=run)
+    raise RunFileError(
+        f"cannot read a {kind} as a run",
+        "pass a DataTree (PyMC 6, nutpie), an ArviZ 0.x InferenceData, a cmdstanpy CmdStanMCMC, "
+        "a numpyro MCMC, or a file path",
+    )
+
+
 def load_run(path: str | Path) -> Any:
     """Load a run as a DataTree; ``RunFileError`` if it is not one.
 
@@ -355,8 +402,6 @@ def load_cmdstan_csv(files: list[Path]) -> Any:
         raise RunFileError("reading CmdStan CSV needs cmdstanpy", "pip install cmdstanpy") from None
     import logging
 
-    from arviz_base import from_cmdstanpy
-
     logging.getLogger("cmdstanpy").setLevel(logging.ERROR)  # it logs a line per file read
     try:
         fit = cmdstanpy.from_csv([str(f) for f in files], method="sample")
@@ -368,6 +413,13 @@ def load_cmdstan_csv(files: list[Path]) -> Any:
         ) from None
     if fit is None or not hasattr(fit, "draws_xr"):
         raise RunFileError(f"{files[0]}: holds no MCMC draws", RUN_HINT)
+    return _from_cmdstanpy(fit)
+
+
+def _from_cmdstanpy(fit: Any) -> Any:
+    """A cmdstanpy ``CmdStanMCMC`` as a run, its ``max_depth`` and ``delta`` kept."""
+    from arviz_base import from_cmdstanpy
+
     idata = from_cmdstanpy(posterior=fit)
     config = fit.metadata.cmdstan_config
     attrs = {

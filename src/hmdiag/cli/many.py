@@ -46,7 +46,7 @@ def compare(
 
     Exit 0 when every run passes its checks, 1 when any fails, 2 on unreadable input.
     """
-    from hmdiag.compare import compare_runs, load_runs
+    from hmdiag.comparison import compare_runs, load_runs
     from hmdiag.render import compare_out, terminal
 
     output = output_format(fmt, as_json, as_markdown)
@@ -109,7 +109,7 @@ def plot(
     Per-run kinds write OUT/<run>-<kind>.png; forest and ess overlay all runs.
     """
     from hmdiag import plots
-    from hmdiag.compare import load_runs
+    from hmdiag.comparison import load_runs
     from hmdiag.render import terminal
     from hmdiag.runs import has_group
 
@@ -151,7 +151,7 @@ def report(
     Exit 0 when every run passes, 1 when any fails, 2 on bad input.
     """
     from hmdiag import plots
-    from hmdiag.compare import compare_runs, load_runs
+    from hmdiag.comparison import compare_runs, load_runs
     from hmdiag.render import html, terminal
     from hmdiag.runs import check_output_path, write_atomically
 

@@ -52,7 +52,7 @@ def doctor(
 
     Exit 0 when a passing spec was found, 1 when attempts ran out, 2 on bad input.
     """
-    from hmdiag import doctor as doc
+    from hmdiag import repairs as doc
     from hmdiag.pipeline import fit as run_fit
     from hmdiag.render import doctor_out, terminal
     from hmdiag.report import assess, thresholds_from_checks

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from hmdiag.compare import Comparison
+from hmdiag.comparison import Comparison
 from hmdiag.render.text import COMPACT_ELEMENTS, fmt
 from hmdiag.report import SCHEMA_VERSION, json_ready
 

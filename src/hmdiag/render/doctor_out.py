@@ -9,9 +9,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from hmdiag.doctor import Attempt, DoctorResult
-from hmdiag.doctor import caveats as doctor_caveats
 from hmdiag.render.text import fmt
+from hmdiag.repairs import Attempt, DoctorResult
+from hmdiag.repairs import caveats as doctor_caveats
 from hmdiag.report import SCHEMA_VERSION, json_ready, pathology_to_dict
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 import html
 from datetime import UTC, datetime
+from typing import Any
 
 from hmdiag import __version__
 from hmdiag.checks import percentile
-from hmdiag.compare import Comparison
+from hmdiag.comparison import Comparison
 from hmdiag.render.compare_out import HEADLINE, _cell
 from hmdiag.render.text import TAIL_ESS_NOTE, fmt, is_bad, param_rows
 from hmdiag.report import RunReport
@@ -247,3 +248,65 @@ def render_report(
     body += [_run_section(r, imgs) for r, imgs in zip(reports, run_images, strict=True)]
     body.append("</main>")
     return f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>hmdiag report</title><style>{CSS}</style></head><body>{"".join(body)}</body></html>\n'
+
+
+def _scoped_css() -> str:
+    """The report's CSS with every rule confined to ``.hmdiag`` (a notebook page is not ours)."""
+    rules = []
+    for rule in CSS.split("}"):
+        if "{" not in rule:
+            continue
+        selectors, body = rule.split("{", 1)
+        scoped = []
+        for selector in selectors.split(","):
+            selector = selector.strip()
+            if selector in ("body", "html"):
+                scoped.append(".hmdiag")
+            elif selector not in ("header", "main") and not selector.startswith("header "):
+                scoped.append(f".hmdiag {selector}")
+        if scoped:
+            rules.append(f"{','.join(scoped)}{{{body}}}")
+    return "".join(rules)
+
+
+def notebook_fragment(reports: list[RunReport], comparison: Comparison | None = None) -> str:
+    """Jupyter's ``_repr_html_``: the report's sections without plots, styles scoped to the
+    fragment."""
+    parts = [f'<div class="hmdiag"><style>{_scoped_css()}</style>']
+    if comparison is not None:
+        parts.append(_comparison_section(comparison, []))
+    parts += [_run_section(r, []) for r in reports]
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def doctor_fragment(result: Any) -> str:
+    """Jupyter's view of a ``DoctorResult``: the attempts, then the last attempt's section."""
+    rows = []
+    for a in result.attempts:
+        d = a.report.diagnosis
+        failed = ", ".join(c.name for c in a.report.verdict.failed()) or "none"
+        rows.append(
+            [
+                _td(a.number),
+                _td(a.change, "msg"),
+                f"<td>{_badge(a.report.verdict.label)}</td>",
+                _td(fmt(d.divergences_total)),
+                _td(failed, "msg"),
+                _td(a.reason, "msg"),
+            ]
+        )
+    if result.fixed is not None:
+        outcome = f"passing spec found at attempt {result.fixed.number}"
+    else:
+        outcome = f"no passing spec: {result.stopped_because or 'attempts ran out'}"
+    parts = [
+        f'<div class="hmdiag"><style>{_scoped_css()}</style>',
+        f"<section><h2>hmdiag doctor</h2><p>{_e(outcome)}</p>",
+        _table(["attempt", "change", "verdict", "divergences", "failed checks", "why"], rows),
+        "</section>",
+    ]
+    if result.attempts:
+        parts.append(_run_section(result.attempts[-1].report, []))
+    parts.append("</div>")
+    return "".join(parts)

@@ -67,6 +67,18 @@ class DoctorResult:
     fixed: Attempt | None
     stopped_because: str | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document ``hmdiag doctor --json`` prints (no fixed spec written)."""
+        from hmdiag.render.doctor_out import result_to_dict
+
+        return result_to_dict(self, None, None)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the attempts table and the last attempt's report."""
+        from hmdiag.render.html import doctor_fragment
+
+        return doctor_fragment(self)
+
 
 def _set_group(index: int, key: str, value: Any) -> Callable[[dict[str, Any]], None]:
     def apply(raw: dict[str, Any]) -> None:

@@ -92,6 +92,20 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     pareto_k_warnings: list[str] = field(default_factory=list)
+    # Each run's report, when the Python API made the comparison (for its HTML view).
+    reports: list[Any] = field(default_factory=list, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document ``hmdiag compare --json`` prints."""
+        from hmdiag.render.compare_out import comparison_to_dict
+
+        return comparison_to_dict(self)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the HTML report's comparison, then each run's section."""
+        from hmdiag.render.html import notebook_fragment
+
+        return notebook_fragment(list(self.reports), self)
 
 
 def unique_labels(labels: list[str]) -> list[str]:
@@ -369,34 +383,38 @@ def compare_runs(runs: list[LoadedRun]) -> Comparison:
 
 
 def load_runs(
-    paths: list[Any],
+    runs: list[Any],
     *,
+    labels: list[str] | None = None,
     overrides: dict[str, Any] | None = None,
     var_names: list[str] | None = None,
     hdi_prob: float | None = None,
 ) -> list[LoadedRun]:
-    """Load and assess several runs, labelled by spec name (else file name), made unique."""
+    """Load and assess several runs, paths or in memory (``hmdiag.runs.open_run``); labelled
+    by ``labels``, else spec name, else file name, made unique."""
     from dataclasses import replace
-    from pathlib import Path
 
     from hmdiag.report import assess_loaded
-    from hmdiag.runs import load_run, read_info, run_label
+    from hmdiag.runs import open_run, read_info
 
     loaded = []
-    for path in map(Path, paths):
-        idata = load_run(path)
-        loaded.append((path, idata, read_info(idata, run_label(path))))
-    labels = unique_labels([info.label for _, _, info in loaded])
-    runs = []
-    for (path, idata, info), label in zip(loaded, labels, strict=True):
+    for i, run in enumerate(runs):
+        idata, name, source = open_run(run)
+        info = read_info(idata, name)
+        if labels is not None:
+            info = replace(info, label=labels[i])
+        loaded.append((source, idata, info))
+    unique = unique_labels([info.label for _, _, info in loaded])
+    results = []
+    for (source, idata, info), label in zip(loaded, unique, strict=True):
         info = replace(info, label=label)
         report = assess_loaded(
             idata,
             info,
-            source=str(path),
+            source=source,
             overrides=overrides,
             var_names=var_names,
             hdi_prob=hdi_prob,
         )
-        runs.append(LoadedRun(label=label, idata=idata, report=report))
-    return runs
+        results.append(LoadedRun(label=label, idata=idata, report=report))
+    return results

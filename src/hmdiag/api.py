@@ -1,0 +1,179 @@
+"""hmdiag from Python, for notebooks: the CLI's pipeline, returning the objects it renders.
+
+``fit`` and ``check`` return a ``RunReport`` (``hmdiag.report``), ``compare`` a
+``Comparison`` and ``doctor`` a ``DoctorResult``. In Jupyter each shows itself as the HTML
+report's tables (``_repr_html_``); ``.to_dict()`` gives the document the CLI prints with
+``--json``. The run itself is ``report.run`` (an ``xarray.DataTree``).
+
+Nothing here prints, and nothing is written unless a path is given (``out=``, ``runs_dir=``).
+Bad input raises ``hmdiag.errors.HmdiagError`` with the CLI's message and hint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from hmdiag.errors import HmdiagError
+
+
+def _threshold_overrides(thresholds: dict[str, Any] | None) -> dict[str, Any]:
+    from hmdiag.checks import Thresholds
+
+    unknown = sorted(set(thresholds or {}) - set(Thresholds.__dataclass_fields__))
+    if unknown:
+        valid = ", ".join(Thresholds.__dataclass_fields__)
+        raise HmdiagError(f"unknown threshold {unknown[0]!r}", f"thresholds are: {valid}")
+    return dict(thresholds or {})
+
+
+def fit(
+    spec: str | Path,
+    *,
+    out: str | Path | None = None,
+    force: bool = False,
+    thresholds: dict[str, Any] | None = None,
+    **sampler: Any,
+) -> Any:
+    """Sample a YAML spec and diagnose the run, as ``hmdiag fit`` does.
+
+    ``sampler`` overrides the spec's sampler settings (``draws``, ``tune``, ``chains``,
+    ``cores``, ``target_accept``, ``seed``, ``backend``); ``thresholds`` overrides its checks
+    (``max_rhat``, ``min_ess_per_chain``, ...). ``out`` saves the run there (refusing to
+    replace a file unless ``force``). Returns the ``RunReport``, with the run as ``.run``.
+    """
+    import warnings
+
+    from hmdiag.pipeline import fit as run_fit
+    from hmdiag.report import assess, thresholds_from_checks
+    from hmdiag.runs import check_output_path, save_run
+    from hmdiag.spec import load_spec, with_sampler_overrides
+
+    loaded = with_sampler_overrides(load_spec(Path(spec)), **sampler)
+    if out is not None:
+        check_output_path(Path(out), force=force)
+    limits = thresholds_from_checks(loaded.spec.checks).with_overrides(
+        **_threshold_overrides(thresholds)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = run_fit(loaded)
+        if out is not None:
+            save_run(result.idata, Path(out), force=force)
+        report = assess(
+            result.idata,
+            result.info,
+            limits,
+            source=str(out) if out is not None else None,
+            hdi_prob=loaded.spec.checks.hdi_prob,
+        )
+    return replace(report, run=result.idata)
+
+
+def check(
+    run: Any,
+    *,
+    label: str | None = None,
+    var_names: Sequence[str] | None = None,
+    hdi_prob: float | None = None,
+    thresholds: dict[str, Any] | None = None,
+) -> Any:
+    """Diagnose a run, as ``hmdiag check`` does.
+
+    ``run`` is a path (NetCDF, zarr, CmdStan CSV, a glob of CSV chains) or an object in
+    memory: an ``xarray.DataTree`` (PyMC 6, nutpie), an ArviZ 0.x ``InferenceData``, a
+    cmdstanpy ``CmdStanMCMC`` or a numpyro ``MCMC``. Returns the ``RunReport``.
+    """
+    import warnings
+
+    from hmdiag.report import assess_loaded
+    from hmdiag.runs import open_run, read_info
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        idata, name, source = open_run(run, label)
+        report = assess_loaded(
+            idata,
+            read_info(idata, name),
+            source=source,
+            overrides=_threshold_overrides(thresholds),
+            var_names=list(var_names) if var_names else None,
+            hdi_prob=hdi_prob,
+        )
+    return replace(report, run=idata)
+
+
+def compare(
+    *runs: Any,
+    labels: Sequence[str] | None = None,
+    var_names: Sequence[str] | None = None,
+    hdi_prob: float | None = None,
+) -> Any:
+    """Put runs side by side, as ``hmdiag compare`` does (PSIS-LOO included when the runs
+    carry or can recompute their log-likelihood). Each run is anything ``check`` takes.
+    Returns the ``Comparison``; ``.reports`` holds each run's ``RunReport``."""
+    import warnings
+
+    from hmdiag.comparison import compare_runs, load_runs
+
+    if len(runs) < 2:
+        raise HmdiagError("compare needs at least two runs", "e.g. hmdiag.compare(run_a, run_b)")
+    if labels is not None and len(labels) != len(runs):
+        raise HmdiagError(f"{len(labels)} labels for {len(runs)} runs", "give one label per run")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loaded = load_runs(
+            list(runs),
+            labels=list(labels) if labels else None,
+            var_names=list(var_names) if var_names else None,
+            hdi_prob=hdi_prob,
+        )
+        comparison = compare_runs(loaded)
+    return replace(comparison, reports=[r.report for r in loaded])
+
+
+def doctor(
+    spec: str | Path,
+    *,
+    max_attempts: int = 5,
+    runs_dir: str | Path | None = None,
+    backend: str | None = None,
+) -> Any:
+    """Fit, diagnose and repair, as ``hmdiag doctor`` does; returns the ``DoctorResult``
+    (``.fixed`` is the passing attempt, with its spec, or None). ``runs_dir`` keeps each
+    attempt's run; the fixed spec is not written (``hmdiag.repairs.fixed_spec_text`` gives
+    its YAML)."""
+    import warnings
+
+    from hmdiag import repairs
+    from hmdiag.pipeline import fit as run_fit
+    from hmdiag.report import assess, thresholds_from_checks
+    from hmdiag.runs import check_output_path, save_run
+    from hmdiag.spec import load_spec, with_sampler_overrides
+
+    if not 1 <= max_attempts <= 10:
+        raise HmdiagError(f"max_attempts must be between 1 and 10, got {max_attempts}")
+    loaded = with_sampler_overrides(load_spec(Path(spec)), backend=backend)
+    folder = Path(runs_dir) if runs_dir is not None else None
+
+    def fit_step(current: Any, number: int) -> tuple[Any, Path | None]:
+        result = run_fit(current)
+        path = None
+        if folder is not None:
+            path = folder / f"{current.spec.name}-attempt{number}.nc"
+            check_output_path(path, force=False, flag="runs_dir")
+            save_run(result.idata, path, force=False)
+        report = assess(
+            result.idata,
+            result.info,
+            thresholds_from_checks(current.spec.checks),
+            source=str(path) if path else None,
+            hdi_prob=current.spec.checks.hdi_prob,
+        )
+        return replace(report, run=result.idata), path
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return repairs.run_doctor(loaded, fit_step, max_attempts=max_attempts)
