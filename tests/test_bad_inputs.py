@@ -1021,7 +1021,7 @@ def check_missing_file(ws: Workspace) -> Expect:
         ["check", path],
         [
             f"{path}: file not found",
-            "hint: pass an ArviZ NetCDF run (hmdiag fit, DataTree.to_netcdf, or az.to_netcdf in ArviZ 0.x)",
+            "hint: pass an ArviZ run: NetCDF (hmdiag fit, DataTree.to_netcdf, az.to_netcdf in ArviZ 0.x), a zarr store",
         ],
     )
 
@@ -1043,7 +1043,7 @@ def check_text_file(ws: Workspace) -> Expect:
         ["check", path],
         [
             f"{path}: not a NetCDF file",
-            "hint: pass an ArviZ NetCDF run (hmdiag fit, DataTree.to_netcdf, or az.to_netcdf in ArviZ 0.x)",
+            "hint: pass an ArviZ run: NetCDF (hmdiag fit, DataTree.to_netcdf, az.to_netcdf in ArviZ 0.x), a zarr store",
         ],
     )
 
@@ -1085,7 +1085,10 @@ def check_dev_zero(ws: Workspace) -> Expect:
 @case()
 def check_directory(ws: Workspace) -> Expect:
     path = ws.folder("run.nc")
-    return Expect(["check", path], [f"{path}: is a directory, not a NetCDF file"])
+    return Expect(
+        ["check", path],
+        [f"{path}: is a directory, but neither a zarr store nor a folder of CmdStan CSV files"],
+    )
 
 
 @case()
