@@ -6,6 +6,7 @@ import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -258,6 +259,65 @@ def _numeric(frame: pd.DataFrame, column: str, role: str, path: Path) -> np.ndar
     return array
 
 
+# Two-valued responses read without `success:` (compared case-insensitively): the first of each
+# pair is the success.
+BINARY_WORDS = (("true", "false"), ("yes", "no"))
+
+
+def _binary_response(frame: pd.DataFrame, column: str, success: Any, path: Path) -> np.ndarray:
+    """A bernoulli response as 0/1: numbers as they are (``_check_response`` wants 0 or 1),
+    booleans and true/false or yes/no words by their meaning, other two-valued columns by the
+    spec's ``success:`` value."""
+    values = frame[column]
+    if (
+        success is None
+        and pd.api.types.is_numeric_dtype(values)
+        and not pd.api.types.is_bool_dtype(values)
+    ):
+        return _numeric(frame, column, "response", path)
+    words = values.map(lambda v: str(v).strip().lower())
+    distinct = list(dict.fromkeys(words))
+    shown = (
+        ", ".join(repr(str(v).strip()) for v in dict.fromkeys(values)) if len(distinct) <= 6 else ""
+    )
+    if success is None:
+        if set(distinct) <= {"0", "1", "0.0", "1.0"}:
+            return _numeric(frame, column, "response", path)
+        for yes, no in BINARY_WORDS:
+            if set(distinct) <= {yes, no}:
+                return (words == yes).to_numpy(dtype=float)
+        if len(distinct) == 2:
+            first = str(values.iloc[0]).strip()
+            raise DataError(
+                f"{path}: response {column!r} holds {shown}; which one is a success?",
+                f"say it in the spec, e.g. success: {first}",
+            )
+    elif len(distinct) <= 2:
+        numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+        if numeric and isinstance(success, int | float) and not isinstance(success, bool):
+            if not (values == success).any():
+                raise DataError(
+                    f"{path}: success {success!r} is not a value of response {column!r} ({shown})",
+                    "success: must be one of the column's two values",
+                )
+            return (values == success).to_numpy(dtype=float)
+        wanted = str(success).strip().lower()
+        if wanted in ("true", "false") and isinstance(success, bool):
+            wanted = "true" if success else "false"
+        if wanted not in distinct:
+            raise DataError(
+                f"{path}: success {success!r} is not a value of response {column!r} ({shown})",
+                "success: must be one of the column's two values",
+            )
+        return (words == wanted).to_numpy(dtype=float)
+    raise DataError(
+        f"{path}: response {column!r} has {len(distinct)} different values"
+        + (f" ({shown})" if shown else "")
+        + "; likelihood bernoulli needs two (0/1, true/false, yes/no, or two values with success:)",
+        "recode the column, filter rows with data.where, or use another likelihood",
+    )
+
+
 def _check_response(
     y: np.ndarray, trials: np.ndarray | None, spec: ModelSpec, frame: pd.DataFrame, path: Path
 ) -> None:
@@ -344,7 +404,11 @@ def prepare_data(loaded: LoadedSpec) -> PreparedData:
     _check_columns(frame, spec, path)
     frame, dropped = _handle_missing(frame, spec, path)
     frame = frame.reset_index(drop=False).set_index("index")
-    y = _numeric(frame, spec.response, "response", path)
+    y = (
+        _binary_response(frame, spec.response, spec.success, path)
+        if spec.likelihood == "bernoulli"
+        else _numeric(frame, spec.response, "response", path)
+    )
     trials: np.ndarray | None = None
     if spec.likelihood == "binomial":
         if isinstance(spec.trials, str):

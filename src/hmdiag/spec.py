@@ -414,6 +414,7 @@ class PythonModelSpec(_Strict):
 TERM_KEYS = (
     "likelihood",
     "trials",
+    "success",
     "sigma",
     "nu",
     "alpha",
@@ -423,6 +424,32 @@ TERM_KEYS = (
     "interactions",
     "groups",
 )
+
+
+def _split_successes_trials(raw: Any) -> Any:
+    """``response: successes/trials`` (binomial) is ``response: successes`` plus ``trials:
+    trials``, as brms and lme4's ``cbind`` write it."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("response"), str):
+        return raw
+    response = raw["response"]
+    if "/" not in response:
+        return raw
+    successes, _, trials = (part.strip() for part in response.partition("/"))
+    if not successes or not trials or "/" in trials:
+        raise ValueError(
+            f"response {response!r}: write a binomial response as successes/trials, two column names"
+        )
+    if raw.get("trials") is not None:
+        raise ValueError(
+            f"response {response!r} names the trials column already; remove 'trials' "
+            f"({raw['trials']!r}) or write response: {successes}"
+        )
+    likelihood = raw.get("likelihood", "binomial")
+    if likelihood != "binomial":
+        raise ValueError(
+            f"response {response!r} (successes/trials) needs likelihood binomial, not {likelihood!r}"
+        )
+    return {**raw, "response": successes, "trials": trials, "likelihood": "binomial"}
 
 
 def _default_link(raw: Any) -> Any:
@@ -444,6 +471,8 @@ class ModelSpec(_Strict):
     likelihood: Likelihood | None = None
     model: PythonModelSpec | None = None
     trials: str | int | None = None
+    # bernoulli: the response value that counts as a success (1); see data._binary_response
+    success: str | int | float | bool | None = None
     link: Link = "logit"
     sigma: AuxSpec | None = None
     nu: AuxSpec | None = None
@@ -461,7 +490,7 @@ class ModelSpec(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _fill_link(cls, raw: Any) -> Any:
-        return _default_link(raw)
+        return _default_link(_split_successes_trials(raw))
 
     @field_validator("trials", mode="before")
     @classmethod
@@ -495,6 +524,10 @@ class ModelSpec(_Strict):
             raise ValueError(f"trials must be at least 1, got {self.trials}")
         if self.likelihood not in ("bernoulli", "binomial") and self.trials is not None:
             raise ValueError("'trials' applies to likelihood binomial only")
+        if self.success is not None and self.likelihood != "bernoulli":
+            raise ValueError(
+                "'success' (the response value that counts as 1) applies to likelihood bernoulli only"
+            )
         fitting = LINKS_FOR[self.likelihood]
         if self.link not in fitting:
             raise ValueError(
