@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -210,6 +211,10 @@ def _loo(runs: list[LoadedRun]) -> tuple[list[LooRow], str | None]:
         loos[run.label] = psis_loo(run.idata)
         if recomputed:
             del run.idata["log_likelihood"]
+            # A DataTree node sits in a parent/child reference cycle: without a collection
+            # its array (2.35 GB for InstEval) outlives the deletion, and the next run's
+            # recomputed array comes on top of it (5.4 GB peak instead of 3.3 GB).
+            gc.collect()
     if len(set(signatures)) > 1:
         return [], "PSIS-LOO skipped: the runs' log-likelihoods are not for the same observations"
     reports = {r.label: r.report for r in runs}
