@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 EXTRAS ?= dev,nutpie,numpyro,blackjax,dask
 
-.PHONY: install demo story test test-fast lint format bench bench-scale bench-accelerator clean
+.PHONY: install browser demo story test test-fast lint format bench bench-scale bench-accelerator report-screenshot clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || { py=$$(PYTHON='$(PYTHON)' sh scripts/find-python) || exit 2; \
@@ -27,8 +27,12 @@ demo: install
 story: install
 	bash docs/story.sh
 
+## Headless Chromium for the report's browser test, when missing (Debian packages; never fails).
+browser:
+	@sh scripts/install-browser
+
 ## The whole suite, slow end-to-end runs included (CI runs exactly this).
-test: install
+test: install browser
 	$(BIN)/python -m pytest -q
 
 ## Skip the slow full-size sampling runs.
@@ -38,6 +42,12 @@ test-fast: install
 ## Speed as ratios against baselines run in the same session; writes benchmarks/results.md.
 bench: install
 	$(BIN)/python benchmarks/bench.py
+
+## docs/report.png: the HTML report of the reference post's mme0 and mme4 (after make story).
+report-screenshot: install browser
+	$(BIN)/hmdiag report runs/story/mme0.nc runs/story/mme4.nc --out runs/story/report.html --force --quiet || test $$? = 1
+	chromium --headless=new --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,1400 \
+		--screenshot=docs/report.png file://$(CURDIR)/runs/story/report.html
 
 ## Real size (lme4 InstEval, 73k rows, 4,128 group effects): fit, check, compare, report, and
 ## lme4 when R has it; writes its section of benchmarks/results.md (~15 min on 2 cores).
