@@ -213,7 +213,7 @@ def _loo(runs: list[LoadedRun]) -> tuple[list[LooRow], str | None]:
             del run.idata["log_likelihood"]
             # A DataTree node sits in a parent/child reference cycle: without a collection
             # its array (2.35 GB for InstEval) outlives the deletion, and the next run's
-            # recomputed array comes on top of it (5.4 GB peak instead of 3.3 GB).
+            # recomputed array comes on top of it (5.4 GB peak instead of 3.2 GiB).
             gc.collect()
     if len(set(signatures)) > 1:
         return [], "PSIS-LOO skipped: the runs' log-likelihoods are not for the same observations"
