@@ -20,7 +20,7 @@ PARETO_K_BAD = 0.7
 
 @dataclass(frozen=True)
 class LoadedRun:
-    """A run read from disk with its report."""
+    """A run (read from disk, or given in memory) with its report."""
 
     label: str
     idata: Any

@@ -35,7 +35,9 @@ from hmdiag.errors import HmdiagError
 @app.command()
 @guarded
 def validate(
-    configs: Annotated[list[Path], typer.Argument(help="YAML model specs (one or more).")],
+    configs: Annotated[
+        list[Path], typer.Argument(help="YAML model specs (one or more).", metavar="CONFIG")
+    ],
     quiet: QuietOpt = False,
 ) -> None:
     """Check specs and their data without sampling; print each model's structure.
@@ -227,6 +229,7 @@ def check(
             help="A run: ArviZ NetCDF (hmdiag, PyMC, nutpie, NumPyro; ArviZ 0.x or 1.x), a zarr "
             "store, or CmdStan CSV files (output_*.csv, one per chain).",
             show_default=False,
+            metavar="RUN",
         ),
     ],
     fmt: FormatOpt = None,
