@@ -97,7 +97,14 @@ SchedulerOpt = Annotated[
     typer.Option("--scheduler", help="Address of a running Dask scheduler (tcp://HOST:PORT)."),
 ]
 ConfigArg = Annotated[Path, typer.Argument(help="YAML model spec.")]
-RunsArg = Annotated[list[Path], typer.Argument(help="Runs: ArviZ NetCDF files.")]
+RunsArg = Annotated[
+    list[Path],
+    typer.Argument(
+        help="Runs: ArviZ NetCDF files, zarr stores, or CmdStan CSV chains (a quoted glob such "
+        "as 'fit/output_*.csv', or their folder).",
+        metavar="RUN",
+    ),
+]
 HdiOpt = Annotated[
     float | None, typer.Option("--hdi-prob", help="HDI probability. [default: 0.89]")
 ]
