@@ -127,3 +127,37 @@ def test_the_readme_notebook_example_runs(tmp_path: Path, monkeypatch: pytest.Mo
     exec(compile(readme_example(), "README.md", "exec"), namespace)
     assert namespace["report"].verdict.passed
     assert namespace["comparison"].labels == ["centered", "non-centered"]
+
+
+def test_check_takes_a_numpyro_mcmc() -> None:
+    """A numpyro MCMC object, converted by arviz-base's from_numpyro."""
+    numpyro = pytest.importorskip("numpyro")
+    jax = pytest.importorskip("jax")
+    import numpyro.distributions as dist
+    from numpyro.infer import MCMC, NUTS
+
+    def model() -> None:
+        mu = numpyro.sample("mu", dist.Normal(0, 5))
+        tau = numpyro.sample("tau", dist.HalfCauchy(5))
+        with numpyro.plate("school", 8):
+            theta = numpyro.sample("theta", dist.Normal(mu, tau))
+        numpyro.sample("y", dist.Normal(theta, 10.0), obs=jax.numpy.arange(8.0))
+
+    mcmc = MCMC(
+        NUTS(model),
+        num_warmup=100,
+        num_samples=100,
+        num_chains=2,
+        progress_bar=False,
+        chain_method="sequential",
+    )
+    mcmc.run(jax.random.PRNGKey(0))
+    report = hmdiag.check(mcmc, label="schools")
+    assert report.diagnosis.chains == 2 and report.diagnosis.draws == 100
+    assert {p.variable for p in report.diagnosis.parameters} == {"mu", "tau", "theta"}
+    draws = mcmc.get_samples(group_by_chain=True)["mu"]
+    by_name = {p.name: p for p in report.diagnosis.parameters}
+    assert by_name["mu"].mean == pytest.approx(float(draws.mean()), rel=1e-6)
+    assert report.diagnosis.divergences_total == int(
+        mcmc.get_extra_fields(group_by_chain=True)["diverging"].sum()
+    )
