@@ -161,3 +161,23 @@ def test_check_takes_a_numpyro_mcmc() -> None:
     assert report.diagnosis.divergences_total == int(
         mcmc.get_extra_fields(group_by_chain=True)["diverging"].sum()
     )
+
+
+def test_api_arguments_are_checked_like_the_cli(
+    saved_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    renamed = hmdiag.check(saved_runs["mme0"], label="mine")
+    assert renamed.diagnosis.label == "mine"  # over the stored spec name
+    one = hmdiag.check(saved_runs["mme0"], var_names="a_bar")  # one name as a string
+    assert {p.variable for p in one.diagnosis.parameters} == {"a_bar"}
+    with pytest.raises(HmdiagError, match=r"hdi_prob must be between 0 and 1, got 1\.5"):
+        hmdiag.check(saved_runs["mme0"], hdi_prob=1.5)
+    with pytest.raises(HmdiagError, match="threshold max_rhat must be a number >= 0, got 'abc'"):
+        hmdiag.check(saved_runs["mme0"], thresholds={"max_rhat": "abc"})
+    # doctor refuses an existing attempt file before sampling anything.
+    spec = small_spec("mme4", tmp_path, draws=50, tune=50)
+    (tmp_path / "doc").mkdir()
+    (tmp_path / "doc" / "mme4-attempt2.nc").write_text("earlier")
+    with pytest.raises(HmdiagError, match=r"mme4-attempt2\.nc"):
+        hmdiag.doctor(spec, max_attempts=2, runs_dir=tmp_path / "doc")
+    assert not (tmp_path / "doc" / "mme4-attempt1.nc").exists()

@@ -202,3 +202,16 @@ def test_the_ci_examples_use_real_commands_and_flags() -> None:
             assert set(flags) <= options, (path.name, line)
             seen += 1
     assert seen >= 6
+
+
+def test_compare_github_warns_about_the_ranking(saved_runs: dict[str, Path]) -> None:
+    runs = [saved_runs["mme0"], saved_runs["mme4"]]
+    doc = json.loads(invoke("compare", *runs, "--json").stdout)
+    expected = doc["warnings"] + doc["pareto_k_warnings"]
+    lines = invoke("compare", *runs, "--format", "github", env={"GITHUB_STEP_SUMMARY": ""}).stdout
+    warned = [
+        line for line in lines.splitlines() if line.startswith("::warning title=hmdiag compare::")
+    ]
+    assert len(warned) == len(expected)
+    for line, message in zip(warned, expected, strict=True):
+        assert line.endswith(message.replace("%", "%25"))

@@ -65,7 +65,7 @@ def test_check_reads_cmdstan_chains(args: list[Path]) -> None:
     assert doc["acceptance"]["target"] == 0.95
     assert doc["tree_depth"]["max_treedepth"] == 10
     assert doc["tree_depth"]["max_treedepth_assumed"] is False
-    assert doc["run"]["label"] in ("output", "cmdstan")
+    assert doc["run"]["label"] == "cmdstan"
 
 
 def test_one_chain_and_compare_plot_report_of_csv_runs(tmp_path: Path) -> None:
@@ -77,7 +77,10 @@ def test_one_chain_and_compare_plot_report_of_csv_runs(tmp_path: Path) -> None:
         shutil.copy(path, other / path.name)
     pair = invoke("compare", CMDSTAN / "output_*.csv", other, "--json")
     assert pair.exit_code in (0, 1), pair.output
-    assert [r["label"] for r in json.loads(pair.stdout)["runs"]] == ["output", "other"]
+    # CmdStan's default file name says nothing: the label is the folder's.
+    assert [r["label"] for r in json.loads(pair.stdout)["runs"]] == ["cmdstan", "other"]
+    twice = invoke("check", CHAINS[0], CHAINS[0])
+    assert twice.exit_code == 2 and "given twice" in twice.output
     plots = invoke("plot", CMDSTAN, "-k", "rank", "-o", tmp_path / "plots", "-q")
     assert plots.exit_code == 0 and (tmp_path / "plots" / "cmdstan-rank.png").exists()
     report = invoke("report", CMDSTAN / "output_*.csv", "-o", tmp_path / "r.html", "-q")
@@ -99,6 +102,14 @@ def test_zarr_runs_check_like_their_netcdf(saved_runs: dict[str, Path], tmp_path
     by_name = {p["name"]: p for p in as_netcdf["parameters"]}
     assert {p["name"]: p for p in as_zarr["parameters"]} == by_name
     assert as_zarr["run"]["label"] == "mme4" and as_zarr["verdict"] == as_netcdf["verdict"]
+    damaged = tmp_path / "damaged.zarr"
+    shutil.copytree(store, damaged)
+    chunk = next(
+        p for p in (damaged / "posterior" / "a_bar").rglob("*") if p.is_file() and p.name == "0"
+    )
+    chunk.write_bytes(b"not a compressed chunk")
+    broken = invoke("check", damaged)
+    assert broken.exit_code == 2 and "the posterior group cannot be read" in broken.output
     empty = tmp_path / "empty.zarr"
     xr.DataTree().to_zarr(empty)
     result = invoke("check", empty)
@@ -124,8 +135,11 @@ def test_bad_other_formats_exit_2(tmp_path: Path, saved_runs: dict[str, Path]) -
 def test_run_labels() -> None:
     from hmdiag.runs import run_label
 
-    assert run_label("fit/output_*.csv") == "output"
-    assert run_label("fit/output_3.csv") == "output"
+    assert run_label("fit/output_*.csv") == "fit"
+    assert run_label("fit/output_3.csv") == "fit"
+    assert run_label("fit/bernoulli-20260720_2.csv") == "bernoulli-20260720"
+    assert run_label("fit/schools_*.csv") == "schools"
+    assert run_label(".") == Path.cwd().name and run_label("..") == Path.cwd().parent.name
     assert run_label("runs/mme4.nc") == "mme4"
     assert run_label("runs/mme4.zarr") == "mme4"
     assert run_label("stan/fit") == "fit"

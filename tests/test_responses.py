@@ -53,6 +53,8 @@ def bangladesh() -> pd.DataFrame:
         (True, False, None),
         (True, False, True),
         (2, 1, 2),
+        ("yes", "no", True),  # YAML's unquoted `success: yes`
+        ("on", "off", True),  # and `success: on`
     ],
 )
 def test_two_valued_responses_read_as_0_1(
@@ -67,12 +69,14 @@ def test_two_valued_responses_read_as_0_1(
     assert prepared.response.dtype == np.int64
 
 
+@pytest.mark.parametrize(("words", "success"), [(("Y", "N"), "N"), (("yes", "no"), False)])
 def test_success_naming_the_other_value_flips_the_response(
-    tmp_path: Path, bangladesh: pd.DataFrame
+    tmp_path: Path, bangladesh: pd.DataFrame, words: tuple[str, str], success: Any
 ) -> None:
+    """`success: no` unquoted reaches the spec as False: it still names the word `no`."""
     table = bangladesh.copy()
-    table["use_contraception"] = np.where(bangladesh["use_contraception"] == 1, "Y", "N")
-    flipped = prepare_data(load_spec(spec_for(tmp_path, table, success="N")))
+    table["use_contraception"] = np.where(bangladesh["use_contraception"] == 1, *words)
+    flipped = prepare_data(load_spec(spec_for(tmp_path / "flipped", table, success=success)))
     original = prepare_data(load_spec(spec_for(tmp_path, bangladesh)))
     np.testing.assert_array_equal(flipped.response, 1 - original.response)
 
@@ -139,9 +143,16 @@ def test_successes_over_trials_is_response_plus_trials(tmp_path: Path) -> None:
         a, b = fit(short).idata, fit(long).idata
     np.testing.assert_array_equal(a.posterior["a_bar"].values, b.posterior["a_bar"].values)
     for changes, message in (
-        ({"response": "users/women", "trials": "women"}, "names the trials column already"),
-        ({"response": "users/women", "likelihood": "bernoulli"}, "needs likelihood binomial"),
+        (
+            {"response": "users/women", "trials": "women", "likelihood": None},
+            "names the trials column already",
+        ),
         ({"response": "users/", "likelihood": None}, "successes/trials, two column names"),
     ):
         with pytest.raises(SpecError, match=message):
             load_spec(spec_for(tmp_path, table, **changes))
+    # For other likelihoods a slash is part of a column name.
+    poisson = load_spec(
+        spec_for(tmp_path, table, response="users/women", likelihood="poisson", link="log")
+    )
+    assert poisson.spec.response == "users/women" and poisson.spec.trials is None

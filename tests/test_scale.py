@@ -469,3 +469,16 @@ def test_a_jax_run_names_its_device_and_check_prints_it(
         json.loads(invoke("check", tmp_path / "old.nc", "--json").stdout)["sampling"]["device"]
         is None
     )
+
+
+def test_element_labels_keep_integer_and_float_coordinates_apart() -> None:
+    import xarray as xr
+
+    from hmdiag.diagnostics import element_labels
+
+    floats = xr.DataArray(
+        np.zeros((1, 2, 2)), dims=("chain", "draw", "w"), coords={"w": [1.0, 2.0]}
+    )
+    ints = xr.DataArray(np.zeros((1, 2, 2)), dims=("chain", "draw", "w"), coords={"w": [1, 2]})
+    assert element_labels("w", floats) == ["w[1.0]", "w[2.0]"]
+    assert element_labels("w", ints) == ["w[1]", "w[2]"]

@@ -20,13 +20,32 @@ from hmdiag.errors import HmdiagError
 
 
 def _threshold_overrides(thresholds: dict[str, Any] | None) -> dict[str, Any]:
+    import math
+
     from hmdiag.checks import Thresholds
 
     unknown = sorted(set(thresholds or {}) - set(Thresholds.__dataclass_fields__))
     if unknown:
         valid = ", ".join(Thresholds.__dataclass_fields__)
         raise HmdiagError(f"unknown threshold {unknown[0]!r}", f"thresholds are: {valid}")
+    for key, value in (thresholds or {}).items():
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or not math.isfinite(value) or value < 0:
+            raise HmdiagError(f"threshold {key} must be a number >= 0, got {value!r}")
     return dict(thresholds or {})
+
+
+def _names(var_names: Sequence[str] | str | None) -> list[str] | None:
+    """``var_names`` as a list; a single name may be given as a string."""
+    if var_names is None:
+        return None
+    return [var_names] if isinstance(var_names, str) else list(var_names) or None
+
+
+def _hdi_prob(value: float | None) -> float | None:
+    if value is not None and not (isinstance(value, int | float) and 0 < value < 1):
+        raise HmdiagError(f"hdi_prob must be between 0 and 1, got {value!r}")
+    return value
 
 
 def fit(
@@ -84,23 +103,27 @@ def check(
 
     ``run`` is a path (NetCDF, zarr, CmdStan CSV, a glob of CSV chains) or an object in
     memory: an ``xarray.DataTree`` (PyMC 6, nutpie), an ArviZ 0.x ``InferenceData``, a
-    cmdstanpy ``CmdStanMCMC`` or a numpyro ``MCMC``. Returns the ``RunReport``.
+    cmdstanpy ``CmdStanMCMC`` or a numpyro ``MCMC``. ``label`` names it in the report
+    (default: the spec's name, else the file's). Returns the ``RunReport``.
     """
     import warnings
 
     from hmdiag.report import assess_loaded
     from hmdiag.runs import open_run, read_info
 
+    overrides, names, prob = (
+        _threshold_overrides(thresholds),
+        _names(var_names),
+        _hdi_prob(hdi_prob),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         idata, name, source = open_run(run, label)
+        info = read_info(idata, name)
+        if label is not None:
+            info = replace(info, label=label)
         report = assess_loaded(
-            idata,
-            read_info(idata, name),
-            source=source,
-            overrides=_threshold_overrides(thresholds),
-            var_names=list(var_names) if var_names else None,
-            hdi_prob=hdi_prob,
+            idata, info, source=source, overrides=overrides, var_names=names, hdi_prob=prob
         )
     return replace(report, run=idata)
 
@@ -122,13 +145,11 @@ def compare(
         raise HmdiagError("compare needs at least two runs", "e.g. hmdiag.compare(run_a, run_b)")
     if labels is not None and len(labels) != len(runs):
         raise HmdiagError(f"{len(labels)} labels for {len(runs)} runs", "give one label per run")
+    names, prob = _names(var_names), _hdi_prob(hdi_prob)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         loaded = load_runs(
-            list(runs),
-            labels=list(labels) if labels else None,
-            var_names=list(var_names) if var_names else None,
-            hdi_prob=hdi_prob,
+            list(runs), labels=list(labels) if labels else None, var_names=names, hdi_prob=prob
         )
         comparison = compare_runs(loaded)
     return replace(comparison, reports=[r.report for r in loaded])
@@ -139,12 +160,13 @@ def doctor(
     *,
     max_attempts: int = 5,
     runs_dir: str | Path | None = None,
+    force: bool = False,
     backend: str | None = None,
 ) -> Any:
     """Fit, diagnose and repair, as ``hmdiag doctor`` does; returns the ``DoctorResult``
     (``.fixed`` is the passing attempt, with its spec, or None). ``runs_dir`` keeps each
-    attempt's run; the fixed spec is not written (``hmdiag.repairs.fixed_spec_text`` gives
-    its YAML)."""
+    attempt's run (``force`` replaces earlier ones); the fixed spec is not written
+    (``hmdiag.repairs.fixed_spec_text`` gives its YAML)."""
     import warnings
 
     from hmdiag import repairs
@@ -155,16 +177,25 @@ def doctor(
 
     if not 1 <= max_attempts <= 10:
         raise HmdiagError(f"max_attempts must be between 1 and 10, got {max_attempts}")
+    from hmdiag.data import prepare_data
+
     loaded = with_sampler_overrides(load_spec(Path(spec)), backend=backend)
-    folder = Path(runs_dir) if runs_dir is not None else None
+    name = loaded.spec.name
+    paths = {
+        k: Path(runs_dir) / f"{name}-attempt{k}.nc" if runs_dir is not None else None
+        for k in range(1, max_attempts + 1)
+    }
+    # Everything that can be refused is refused before the first fit, as the CLI does.
+    for target in paths.values():
+        if target is not None:
+            check_output_path(target, force=force, flag="runs_dir")
+    prepare_data(loaded)
 
     def fit_step(current: Any, number: int) -> tuple[Any, Path | None]:
         result = run_fit(current)
-        path = None
-        if folder is not None:
-            path = folder / f"{current.spec.name}-attempt{number}.nc"
-            check_output_path(path, force=False, flag="runs_dir")
-            save_run(result.idata, path, force=False)
+        path = paths[number]
+        if path is not None:
+            save_run(result.idata, path, force=force)
         report = assess(
             result.idata,
             result.info,

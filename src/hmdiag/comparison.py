@@ -370,20 +370,21 @@ def _pareto_k_warnings(loo: list[LooRow]) -> list[str]:
     ]
 
 
-def compare_runs(runs: list[LoadedRun]) -> Comparison:
-    """Side-by-side comparison; parameters matched by their ArviZ label."""
+def compare_runs(runs: list[LoadedRun], *, loo: bool = True) -> Comparison:
+    """Side-by-side comparison; parameters matched by their ArviZ label. ``loo=False`` skips
+    PSIS-LOO (minutes at tens of thousands of observations) for outputs that do not show it."""
     reports = [r.report for r in runs]
-    loo, skipped = _loo(runs)
+    loo_rows, skipped = _loo(runs) if loo else ([], "PSIS-LOO not computed for this output")
     by_label = {r.label: r.report for r in runs}
     return Comparison(
         labels=[r.label for r in runs],
         runs=[_column(r) for r in reports],
         parameters=_parameter_rows(reports),
-        loo=loo,
+        loo=loo_rows,
         loo_skipped=skipped,
         notes=[f"{r.diagnosis.label}: {note}" for r in reports for note in r.diagnosis.notes],
-        warnings=_ranking_warnings(loo, by_label),
-        pareto_k_warnings=_pareto_k_warnings(loo),
+        warnings=_ranking_warnings(loo_rows, by_label),
+        pareto_k_warnings=_pareto_k_warnings(loo_rows),
     )
 
 

@@ -290,7 +290,7 @@ def _binary_response(frame: pd.DataFrame, column: str, success: Any, path: Path)
             first = str(values.iloc[0]).strip()
             raise DataError(
                 f"{path}: response {column!r} holds {shown}; which one is a success?",
-                f"say it in the spec, e.g. success: {first}",
+                f"say it in the spec, e.g. success: {first!r}",
             )
     elif len(distinct) <= 2:
         numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
@@ -302,8 +302,11 @@ def _binary_response(frame: pd.DataFrame, column: str, success: Any, path: Path)
                 )
             return (values == success).to_numpy(dtype=float)
         wanted = str(success).strip().lower()
-        if wanted in ("true", "false") and isinstance(success, bool):
-            wanted = "true" if success else "false"
+        if isinstance(success, bool):
+            # YAML 1.1 reads unquoted yes/no/on/off as booleans: match whichever word the
+            # column uses for that truth value.
+            words_for = {True: ("true", "yes", "on", "1"), False: ("false", "no", "off", "0")}
+            wanted = next((w for w in words_for[success] if w in distinct), wanted)
         if wanted not in distinct:
             raise DataError(
                 f"{path}: success {success!r} is not a value of response {column!r} ({shown})",

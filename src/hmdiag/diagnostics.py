@@ -381,21 +381,24 @@ def run_transforms(info: RunInfo, hidden: list[str]) -> dict[str, str]:
 def element_labels(var: str, array: Any) -> list[str]:
     """ArviZ's flat labels (``a[1]``, ``beta[x, 2]``) of a variable's elements in C order."""
     dims = tuple(d for d in array.dims if d not in SAMPLE_DIMS)
-    coords = tuple(tuple(np.asarray(array[d].values)) for d in dims)
+    values = [np.asarray(array[d].values) for d in dims]
+    # The dtypes are part of the key: 1 == 1.0 would otherwise reuse w[1.0] for w[1].
+    coords = tuple((str(v.dtype), tuple(v)) for v in values)
     return list(_element_labels(str(var), dims, coords))
 
 
 @functools.lru_cache(maxsize=32)
 def _element_labels(
-    var: str, dims: tuple[Any, ...], coords: tuple[tuple[Any, ...], ...]
+    var: str, dims: tuple[Any, ...], coords: tuple[tuple[str, tuple[Any, ...]], ...]
 ) -> tuple[str, ...]:
     # Cached: summaries, hotspots and evidence each label the same thousands of elements.
     from arviz_base.labels import BaseLabeller
 
     labeller = BaseLabeller()
     labels = []
-    for index in np.ndindex(*(len(c) for c in coords)):
-        sel = {d: c[i] for d, c, i in zip(dims, coords, index, strict=True)}
+    levels = [values for _, values in coords]
+    for index in np.ndindex(*(len(c) for c in levels)):
+        sel = {d: c[i] for d, c, i in zip(dims, levels, index, strict=True)}
         labels.append(labeller.make_label_flat(var, sel, dict(zip(dims, index, strict=True))))
     return tuple(labels)
 

@@ -250,12 +250,17 @@ RUN_HINT = (
 def run_label(path: str | Path) -> str:
     """A run's default label from its path: the file or folder name without its suffix, and
     for CmdStan chain files without the chain number (``fit/output_*.csv`` -> ``output``)."""
-    name = Path(path).name
+    path = Path(path)
+    if path.name in ("", ".", ".."):
+        path = path.resolve()
+    name = path.name
     stem = name.rsplit(".", 1)[0] if "." in name else name
     label = re.sub(r"[*?\[].*$", "", stem)  # a glob: the part before it
     if name.lower().endswith(".csv"):
-        label = re.sub(r"[_-]\d+$", "", label)  # a CmdStan chain file: no chain number
-    return label.rstrip("_-") or stem
+        label = re.sub(r"[_-]\d+$", "", label).rstrip("_-")  # a chain file: no chain number
+        if label in ("", "output") and path.parent.name not in ("", ".", ".."):
+            label = path.parent.name  # CmdStan's default file name says nothing: the folder
+    return label.rstrip("_-") or stem or "run"
 
 
 def open_run(run: Any, label: str | None = None) -> tuple[Any, str, str | None]:
@@ -322,7 +327,7 @@ def load_run(path: str | Path) -> Any:
     if path.is_dir():
         if (path / ".zgroup").exists() or (path / "zarr.json").exists():
             return _load_zarr(path)
-        chains = sorted(path.glob("*.csv"))
+        chains = sorted(p for p in path.glob("*.csv") if p.is_file())
         if chains:
             return load_cmdstan_csv(chains)
         raise RunFileError(
@@ -356,18 +361,24 @@ def load_run(path: str | Path) -> Any:
         )
     if not idata["posterior"].data_vars:
         raise RunFileError(f"{path}: the posterior group holds no variables")
-    _load_eagerly(idata)
+    _load_eagerly(idata, path)
     return idata
 
 
-def _load_eagerly(idata: Any) -> None:
+def _load_eagerly(idata: Any, path: Path | None = None) -> None:
     """Read the posterior and sample stats once (every command reads all of them)."""
     # One read each, instead of one per access (a lazily opened compressed variable is
     # decompressed again on every slice). Other groups, the pointwise log-likelihood above
     # all, stay on disk until asked for.
     for group in ("posterior", "sample_stats"):
         if group in group_names(idata):
-            idata[group].load()
+            try:
+                idata[group].load()
+            except Exception as exc:  # a damaged chunk: h5py, zarr and codecs raise anything
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise RunFileError(
+                    f"{path}: the {group} group cannot be read (damaged?): {first}"
+                ) from None
 
 
 def _load_zarr(path: Path) -> Any:
@@ -380,7 +391,7 @@ def _load_zarr(path: Path) -> Any:
         raise RunFileError(f"{path}: cannot read as a zarr run: {first}", RUN_HINT) from None
     if "posterior" not in group_names(idata) or not idata["posterior"].data_vars:
         raise RunFileError(f"{path}: the zarr store has no posterior group", RUN_HINT)
-    _load_eagerly(idata)
+    _load_eagerly(idata, path)
     return idata
 
 
@@ -394,23 +405,32 @@ def load_cmdstan_csv(files: list[Path]) -> Any:
     for file in files:
         if not file.is_file():
             raise RunFileError(f"{file}: file not found", RUN_HINT)
-        if file.suffix.lower() != ".csv":
+        if file.suffix != ".csv":
             raise RunFileError(f"{file}: CmdStan output files end in .csv", RUN_HINT)
+    resolved = [f.resolve() for f in files]
+    if len(set(resolved)) != len(resolved):
+        twice = next(f for f in files if resolved.count(f.resolve()) > 1)
+        raise RunFileError(f"{twice}: given twice; each chain's file once", RUN_HINT)
     try:
         import cmdstanpy
     except ImportError:  # pragma: no cover - a dependency of hmdiag
         raise RunFileError("reading CmdStan CSV needs cmdstanpy", "pip install cmdstanpy") from None
     import logging
 
-    logging.getLogger("cmdstanpy").setLevel(logging.ERROR)  # it logs a line per file read
+    logger = logging.getLogger("cmdstanpy")
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # it logs a line per file read
     try:
         fit = cmdstanpy.from_csv([str(f) for f in files], method="sample")
     except Exception as exc:  # cmdstanpy raises ValueError, RuntimeError, KeyError, ...
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        named = next((f for f in files if f.name in first), files[0])
         raise RunFileError(
-            f"{files[0]}: not CmdStan sample output: {first}",
+            f"{named}: not CmdStan sample output: {first}",
             "pass the output_*.csv files of one `method=sample` run (all its chains)",
         ) from None
+    finally:
+        logger.setLevel(level)
     if fit is None or not hasattr(fit, "draws_xr"):
         raise RunFileError(f"{files[0]}: holds no MCMC draws", RUN_HINT)
     return _from_cmdstanpy(fit)

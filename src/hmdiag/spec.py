@@ -432,8 +432,9 @@ def _split_successes_trials(raw: Any) -> Any:
     if not isinstance(raw, dict) or not isinstance(raw.get("response"), str):
         return raw
     response = raw["response"]
-    if "/" not in response:
-        return raw
+    likelihood = raw.get("likelihood", "binomial")
+    if "/" not in response or "model" in raw or likelihood != "binomial":
+        return raw  # a column name with a slash, for any other likelihood
     successes, _, trials = (part.strip() for part in response.partition("/"))
     if not successes or not trials or "/" in trials:
         raise ValueError(
@@ -443,11 +444,6 @@ def _split_successes_trials(raw: Any) -> Any:
         raise ValueError(
             f"response {response!r} names the trials column already; remove 'trials' "
             f"({raw['trials']!r}) or write response: {successes}"
-        )
-    likelihood = raw.get("likelihood", "binomial")
-    if likelihood != "binomial":
-        raise ValueError(
-            f"response {response!r} (successes/trials) needs likelihood binomial, not {likelihood!r}"
         )
     return {**raw, "response": successes, "trials": trials, "likelihood": "binomial"}
 

@@ -60,7 +60,9 @@ def compare(
         check_output_path(plot, force=force, flag="--plot")
     with quiet_warnings():
         loaded = load_runs(runs, var_names=var, hdi_prob=validated_hdi_prob(hdi_prob))
-        comparison = compare_runs(loaded)
+        # --quiet and JUnit show per-run verdicts only: no PSIS-LOO to compute for them.
+        verdicts_only = quiet or output == OutputFormat.junit
+        comparison = compare_runs(loaded, loo=not verdicts_only)
         if plot is not None:
             from hmdiag import plots
 
@@ -73,8 +75,14 @@ def compare(
     elif output == OutputFormat.markdown:
         typer.echo(compare_out.render_markdown(comparison, show_all=show_all))
     elif output in (OutputFormat.github, OutputFormat.junit) or quiet:
-        # Per-run verdicts: annotations, JUnit test cases or one line each.
+        # Per-run verdicts: annotations, JUnit test cases or one line each; GitHub also gets
+        # the ranking caveats as warnings.
         emit_reports([r.report for r in loaded], output, quiet=quiet)
+        if output == OutputFormat.github:
+            from hmdiag.render.ci import github_warnings
+
+            for line in github_warnings(comparison.warnings + comparison.pareto_k_warnings):
+                typer.echo(line)
     else:
         console = terminal.make_console()
         compare_out.render_terminal(console, comparison, show_all=show_all)
@@ -187,8 +195,8 @@ def report(
     if quiet:
         for run in loaded:
             terminal.render_verdict_line(console, run.report)
-        raise typer.Exit(EXIT_OK if all(r.report.verdict.passed for r in loaded) else EXIT_FAILED)
-    terminal.render_message(console, f"wrote {out} ({len(document) // 1024} KiB)")
+    else:
+        terminal.render_message(console, f"wrote {out} ({len(document) // 1024} KiB)")
     if comparison is not None:  # the ranking caveats are in the report; say them here too
         for warning in comparison.warnings:
             terminal.render_message(console, f"warning: {warning}", style="bold red")

@@ -17,7 +17,7 @@ from hmdiag.report import RunReport
 # GitHub's workflow-command escapes: data escapes % and line breaks, properties also : and ,.
 _DATA_ESCAPES = {"%": "%25", "\r": "%0D", "\n": "%0A"}
 _PROPERTY_ESCAPES = {**_DATA_ESCAPES, ":": "%3A", ",": "%2C"}
-ANNOTATION_LEVELS = {"fail": "error", "warn": "warning"}
+ANNOTATION_LEVELS = {"fail": "error", "warn": "warning", "n/a": "notice"}
 
 
 def _escape(text: str, table: dict[str, str]) -> str:
@@ -44,6 +44,15 @@ def github_annotations(reports: Sequence[RunReport], file: str | None = None) ->
                 f"{_escape(message, _DATA_ESCAPES)}"
             )
     return lines
+
+
+def github_warnings(messages: Sequence[str]) -> list[str]:
+    """``::warning`` lines for caveats that are not a check (the LOO ranking warnings)."""
+    return [
+        f"::warning title={_escape('hmdiag compare', _PROPERTY_ESCAPES)}::"
+        f"{_escape(m, _DATA_ESCAPES)}"
+        for m in messages
+    ]
 
 
 def junit_xml(reports: Sequence[RunReport]) -> str:

@@ -71,8 +71,9 @@ def _run_section(report: RunReport, images: list[tuple[str, bytes]]) -> str:
     parts = [f"<section><h2>{_e(d.label)} {_badge(v.label)}</h2>"]
     seconds = f", {d.sampling_seconds:.1f} s sampling" if d.sampling_seconds else ""
     device = f" on {d.device}" if d.device else ""
+    source = f"; file {report.source}" if report.source else ""
     parts.append(
-        f"<p>{d.chains} chains × {d.draws} draws, sampler {_e(d.sampler)}{_e(device)}{_e(seconds)}; file {_e(report.source)}</p>"
+        f"<p>{d.chains} chains × {d.draws} draws, sampler {_e(d.sampler)}{_e(device)}{_e(seconds)}{_e(source)}</p>"
     )
     parts.append("<h3>Checks</h3>")
     rows = [
