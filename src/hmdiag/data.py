@@ -197,8 +197,8 @@ def _check_columns(frame: pd.DataFrame, spec: ModelSpec, path: Path) -> None:
         for i, it in enumerate(spec.interactions)
         for c in it.columns
     }
-    if spec.offset:
-        roles[spec.offset] = "offset"
+    if spec.offset_column:
+        roles[spec.offset_column] = "offset"
     if spec.sigma is not None and spec.sigma.column:
         roles[spec.sigma.column] = "sigma.column"
     roles |= {
@@ -319,6 +319,23 @@ def _binary_response(frame: pd.DataFrame, column: str, success: Any, path: Path)
         + "; likelihood bernoulli needs two (0/1, true/false, yes/no, or two values with success:)",
         "recode the column, filter rows with data.where, or use another likelihood",
     )
+
+
+def _offset(frame: pd.DataFrame, spec: ModelSpec, path: Path) -> np.ndarray | None:
+    """The offset column as is, or its log for ``offset: log(column)`` (values must be > 0)."""
+    column = spec.offset_column
+    if column is None:
+        return None
+    values = _numeric(frame, column, "offset", path)
+    if spec.offset == column:
+        return values
+    bad = values <= 0
+    if bad.any():
+        raise DataError(
+            f"{path}: offset {spec.offset} needs {column!r} > 0; {int(bad.sum())} value(s) are not "
+            f"(line {_rows(frame.index[bad][:1])})"
+        )
+    return np.log(values)
 
 
 def _check_response(
@@ -442,7 +459,7 @@ def prepare_data(loaded: LoadedSpec) -> PreparedData:
             values = (values - mean) / sd
             transforms[column] = (mean, sd)
         predictors[column] = values
-    offset = _numeric(frame, spec.offset, "offset", path) if spec.offset else None
+    offset = _offset(frame, spec, path)
     known_sigma = None
     if spec.sigma is not None and spec.sigma.column:
         known_sigma = _numeric(frame, spec.sigma.column, "sigma", path)

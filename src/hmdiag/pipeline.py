@@ -151,7 +151,7 @@ def fit(
     info = RunInfo(
         label=spec.name,
         spec_name=spec.name,
-        spec_text=loaded.text,
+        spec_text=loaded.stored_text,
         data_sha256=data.sha256,
         data_path=str(data.source.resolve()),
         seed=settings.seed,

@@ -455,6 +455,10 @@ def _default_link(raw: Any) -> Any:
     return raw
 
 
+# `offset: log(t)`: the log of column t (what a formula's offset(log(t)) expands to).
+OFFSET_LOG = re.compile(r"log\((\w+)\)")
+
+
 class ModelSpec(_Strict):
     """A whole model: data, likelihood, link, terms, priors, sampler and checks."""
 
@@ -625,6 +629,14 @@ class ModelSpec(_Strict):
             raise ValueError(f"{key} has no default prior")
         return parse_prior(default)
 
+    @property
+    def offset_column(self) -> str | None:
+        """The offset's column: ``offset: t`` or ``offset: log(t)`` (the log taken in data)."""
+        if self.offset is None:
+            return None
+        match = OFFSET_LOG.fullmatch(self.offset)
+        return match.group(1) if match else self.offset
+
     def used_columns(self) -> list[str]:
         """Data columns the model reads (response, trials, predictors, factors)."""
         cols = [self.response]
@@ -635,7 +647,7 @@ class ModelSpec(_Strict):
         cols += [s.column for g in self.groups for s in g.slopes]
         cols += [c for i in self.interactions for c in i.columns]
         if self.offset:
-            cols.append(self.offset)
+            cols.append(self.offset_column)
         if self.sigma is not None and self.sigma.column:
             cols.append(self.sigma.column)
         return list(dict.fromkeys(cols))
@@ -649,6 +661,16 @@ class LoadedSpec(BaseModel):
     spec: ModelSpec
     path: Path
     text: str
+    # the spec's formula, when it had one (the spec above is its long form)
+    formula: str | None = None
+
+    @property
+    def stored_text(self) -> str:
+        """The spec as a run stores it: the file's text, or for a formula spec its long form
+        (which validates without reading the data again)."""
+        if self.formula is None:
+            return self.text
+        return f"# the long form of formula: {self.formula}\n" + spec_to_yaml(self.spec)
 
     @property
     def data_path(self) -> Path:
@@ -684,10 +706,51 @@ def validate_spec(raw: dict[str, Any], source: str) -> ModelSpec:
 
 
 def load_spec(path: str | Path) -> LoadedSpec:
-    """Read, parse and validate a YAML spec file."""
+    """Read, parse and validate a YAML spec file (a ``formula:`` expanded first)."""
     path = Path(path)
     raw, text = read_yaml_mapping(path)
-    return LoadedSpec(spec=validate_spec(raw, str(path)), path=path, text=text)
+    formula = raw.get("formula") if isinstance(raw.get("formula"), str) else None
+    if "formula" in raw:
+        raw = _expand_formula(raw, path)
+    return LoadedSpec(spec=validate_spec(raw, str(path)), path=path, text=text, formula=formula)
+
+
+def _expand_formula(raw: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``hmdiag.formula.expand_formula`` with string columns of the data taken for
+    categorical; a formula problem becomes a ``SpecError`` naming the term."""
+    from hmdiag.formula import expand_formula
+
+    try:
+        return expand_formula(raw, _string_columns(raw, path))
+    except ValueError as exc:
+        raise SpecError(str(path), [str(exc)]) from None
+
+
+def _string_columns(raw: dict[str, Any], path: Path) -> Any:
+    """Whether a data column holds anything but numbers (read once, on first use); False for
+    every column when the file cannot be read (preparing the data reports that)."""
+    import functools
+
+    data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
+    location = Path(str(data.get("path", "")))
+    location = location if location.is_absolute() else path.parent / location
+
+    @functools.cache
+    def dtypes() -> dict[str, Any]:
+        import pandas as pd
+
+        try:
+            return dict(pd.read_csv(location, nrows=2000).dtypes)
+        except Exception:  # missing or unreadable: prepare_data names the problem later
+            return {}
+
+    def categorical(column: str) -> bool:
+        import pandas as pd
+
+        dtype = dtypes().get(column)
+        return dtype is not None and not pd.api.types.is_numeric_dtype(dtype)
+
+    return categorical
 
 
 def spec_to_raw(spec: ModelSpec) -> dict[str, Any]:
@@ -728,4 +791,4 @@ def with_sampler_overrides(loaded: LoadedSpec, **overrides: Any) -> LoadedSpec:
             where, sep, message = line.partition(": ")
             problems.append(where.replace("sampler.", "--", 1).replace("_", "-") + sep + message)
         raise SpecError("command line", problems) from None
-    return LoadedSpec(spec=spec, path=loaded.path, text=spec_to_yaml(spec))
+    return LoadedSpec(spec=spec, path=loaded.path, text=spec_to_yaml(spec), formula=loaded.formula)

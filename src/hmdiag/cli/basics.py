@@ -52,7 +52,7 @@ def validate(
     invalid = 0
     for config in configs:
         try:
-            structure, data_path = _validated_structure(config)
+            loaded, structure = _validated_structure(config)
         except HmdiagError as exc:
             if len(configs) == 1:
                 raise
@@ -61,14 +61,19 @@ def validate(
             continue
         if quiet:
             terminal.render_message(console, f"{config}: valid", style="green")
-        else:
-            terminal.render_structure(console, structure, data_path)
+            continue
+        terminal.render_structure(console, structure, loaded.data_path)
+        if loaded.formula is not None:
+            from hmdiag.spec import spec_to_yaml
+
+            terminal.render_message(console, f"long form of formula: {loaded.formula}")
+            terminal.render_message(console, spec_to_yaml(loaded.spec).rstrip("\n"))
     if invalid:
         raise typer.Exit(2)
 
 
-def _validated_structure(config: Path) -> tuple[Any, Path]:
-    """A spec's model structure as validate prints it, and its data file."""
+def _validated_structure(config: Path) -> tuple[Any, Any]:
+    """A loaded spec and its model structure as validate prints it."""
     from hmdiag.data import prepare_data
     from hmdiag.spec import load_spec
     from hmdiag.structure import describe
@@ -80,8 +85,8 @@ def _validated_structure(config: Path) -> tuple[Any, Path]:
         from hmdiag.structure import describe_python
 
         with quiet_warnings():
-            return describe_python(loaded.spec, data, cached_model(loaded, data)), loaded.data_path
-    return describe(loaded.spec, data), loaded.data_path
+            return loaded, describe_python(loaded.spec, data, cached_model(loaded, data))
+    return loaded, describe(loaded.spec, data)
 
 
 @app.command()

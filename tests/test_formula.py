@@ -1,0 +1,225 @@
+"""`formula:` specs: lme4/brms formulas expanded into the long form, and the formula twins."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from hmdiag.cli import app
+from hmdiag.errors import SpecError
+from hmdiag.spec import load_spec
+
+from .conftest import ROOT
+
+TWINS = sorted((ROOT / "configs" / "formula").glob("*/*.yaml"))
+
+
+def original_of(twin: Path) -> Path:
+    return ROOT / "configs" / twin.parent.name / twin.name
+
+
+def test_every_reference_and_example_config_has_a_twin() -> None:
+    originals = sorted(
+        p
+        for folder in ("bangladesh", "examples")
+        for p in (ROOT / "configs" / folder).glob("*.yaml")
+    )
+    assert [original_of(t) for t in TWINS] == originals and len(TWINS) == 15
+
+
+@pytest.mark.parametrize("twin", TWINS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_a_twin_expands_to_its_original_and_builds_the_same_graph(twin: Path) -> None:
+    from pymc.model_graph import ModelGraph
+
+    from hmdiag.data import prepare_data
+    from hmdiag.model import build_model
+
+    formula, long = load_spec(twin), load_spec(original_of(twin))
+    assert "formula:" in twin.read_text() and formula.formula is not None
+    assert formula.data_path.resolve() == long.data_path.resolve()
+    assert formula.spec.model_dump(exclude={"data"}) == long.spec.model_dump(exclude={"data"})
+    graphs = []
+    for loaded in (formula, long):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            built = build_model(loaded.spec, prepare_data(loaded))
+        model = built.model
+        edges = ModelGraph(model).make_compute_graph()
+        graphs.append(
+            (
+                sorted((str(k), sorted(map(str, v))) for k, v in edges.items()),
+                [(str(v), type(v.owner.op).__name__) for v in model.basic_RVs],
+                {str(k): tuple(v) for k, v in model.named_vars_to_dims.items()},
+            )
+        )
+        point = built.model.initial_point()
+        graphs.append(sorted((k, float(v)) for k, v in built.model.point_logps(point).items()))
+    assert graphs[0] == graphs[2] and graphs[1] == graphs[3]
+
+
+@pytest.mark.parametrize("name", ["bangladesh/mme4", "examples/sleepstudy_correlated"])
+def test_a_twin_samples_identical_draws(name: str, small_fit: Any) -> None:
+    from hmdiag.pipeline import fit
+    from hmdiag.spec import with_sampler_overrides
+
+    runs = []
+    for folder in ("formula/" + name.split("/")[0], name.split("/")[0]):
+        loaded = with_sampler_overrides(
+            load_spec(ROOT / "configs" / folder / f"{name.split('/')[1]}.yaml"),
+            draws=100,
+            tune=150,
+            chains=2,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            runs.append(fit(loaded))
+    first, second = (r.idata.posterior for r in runs)
+    assert set(first.data_vars) == set(second.data_vars)
+    for var in first.data_vars:
+        np.testing.assert_array_equal(first[var].values, second[var].values)
+    # The run stores the long form, which validates without the data.
+    stored = runs[0].info.spec_text
+    assert (
+        stored.startswith("# the long form of formula: ")
+        and "formula:" not in stored.split("\n", 1)[1]
+    )
+
+
+def spec_with(tmp_path: Path, table: pd.DataFrame, **keys: Any) -> Path:
+    csv = tmp_path / "data.csv"
+    table.to_csv(csv, index=False)
+    raw = {"name": "f", "data": {"path": str(csv)}, **keys}
+    path = tmp_path / "f.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def table() -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    n = 60
+    return pd.DataFrame(
+        {
+            "y": rng.normal(size=n),
+            "k": rng.integers(0, 5, size=n),
+            "t": rng.uniform(1, 3, size=n),
+            "x": rng.normal(size=n),
+            "z": rng.normal(size=n),
+            "kind": rng.choice(["a", "b", "c"], size=n),
+            "g": rng.choice(["g1", "g2", "g3", "g4"], size=n),
+            "h": rng.choice(["h1", "h2"], size=n),
+        }
+    )
+
+
+def expanded(tmp_path: Path, table: pd.DataFrame, formula: str, **keys: Any) -> Any:
+    keys = {"family": "gaussian", "sigma": {"prior": "halfnormal(1)"}, **keys}
+    return load_spec(spec_with(tmp_path, table, formula=formula, **keys)).spec
+
+
+def test_the_formula_terms_map_to_the_long_form(tmp_path: Path, table: pd.DataFrame) -> None:
+    spec = expanded(tmp_path, table, "y ~ x*z + kind + C(k) + (1 + x | g) + (1 + z || h)")
+    assert spec.likelihood == "normal" and spec.response == "y" and spec.intercept is not None
+    assert [(p.column, p.categorical) for p in spec.predictors] == [
+        ("x", False),
+        ("z", False),
+        ("kind", True),
+        ("k", True),
+    ]  # strings are categorical without C()
+    assert [i.columns for i in spec.interactions] == [["x", "z"]]
+    assert [(g.factor, [s.column for s in g.slopes], g.correlated) for g in spec.groups] == [
+        ("g", ["x"], True),
+        ("h", ["z"], False),
+    ]
+    separate = expanded(tmp_path, table, "y ~ 0 + x + (1 | g) + (0 + x | g)")
+    assert separate.intercept is None
+    assert [(g.factor, [s.column for s in g.slopes], g.correlated) for g in separate.groups] == [
+        ("g", ["x"], False)
+    ]
+    assert expanded(tmp_path, table, "y ~ -1 + x").intercept is None
+    implicit = expanded(tmp_path, table, "y ~ (x | g)")  # lme4: the intercept is implicit
+    assert implicit.groups[0].slopes[0].column == "x" and implicit.groups[0].correlated
+
+
+def test_offsets_priors_and_options_by_term(tmp_path: Path, table: pd.DataFrame) -> None:
+    from hmdiag.data import prepare_data
+
+    path = spec_with(
+        tmp_path,
+        table,
+        formula="k ~ x + x:z + offset(log(t)) + (1 + x | g)",
+        family="poisson",
+        priors={
+            "Intercept": "normal(0, 1)",
+            "x": "normal(0, 0.5)",
+            "x:z": "normal(0, 0.25)",
+            "1|g": "halfnormal(0.3)",
+            "x|g": "halfnormal(0.2)",
+        },
+        groups={"g": {"parameterization": "non_centered", "slopes": {"x": {"name": "b_x_g"}}}},
+        predictors={"x": {"standardize": True}},
+    )
+    loaded = load_spec(path)
+    spec = loaded.spec
+    assert spec.link == "log" and spec.offset == "log(t)" and spec.offset_column == "t"
+    assert str(spec.intercept.prior) == "normal(0, 1)"
+    assert str(spec.predictors[0].prior) == "normal(0, 0.5)" and spec.predictors[0].standardize
+    assert str(spec.interactions[0].prior) == "normal(0, 0.25)"
+    (group,) = spec.groups
+    assert str(group.scale.prior) == "halfnormal(0.3)" and group.parameterization == "non_centered"
+    assert str(group.slopes[0].scale.prior) == "halfnormal(0.2)" and group.slopes[0].name == "b_x_g"
+    data = prepare_data(loaded)
+    np.testing.assert_allclose(data.offset, np.log(table["t"].to_numpy()))
+
+
+@pytest.mark.parametrize(
+    ("formula", "keys", "message"),
+    [
+        ("y ~ C(kind):x", {}, "interactions with a categorical column (kind) are not supported"),
+        ("y ~ kind:x", {}, "interactions with a categorical column (kind)"),
+        ("y ~ x + (1 | g/h)", {}, "nested or combined grouping factors"),
+        ("y ~ x + (0 + x | g)", {}, "the slopes of g come without its varying intercept"),
+        ("y ~ log(x)", {}, "formula term 'log(x)'"),
+        ("y ~ x +", {}, "cannot be parsed"),
+        ("y ~ x", {"priors": {"w": "normal(0, 1)"}}, "priors: the formula has no term 'w'"),
+        ("y ~ x", {"groups": {"g": {}}}, "groups: the formula has no term for g"),
+        ("y ~ x", {"response": "y"}, "remove response"),
+        ("y ~ 0 + x", {"intercept": {"prior": "normal(0, 1)"}}, "drops the intercept"),
+        ("y ~ x", {"family": "weibull"}, "family 'weibull' is not one of"),
+    ],
+)
+def test_what_a_formula_cannot_build_is_a_clear_exit_2(
+    tmp_path: Path, table: pd.DataFrame, formula: str, keys: dict[str, Any], message: str
+) -> None:
+    keys = {"family": "gaussian", "sigma": {"prior": "halfnormal(1)"}, **keys}
+    path = spec_with(tmp_path, table, formula=formula, **keys)
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    assert message in str(caught.value)
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+
+
+def test_validate_prints_the_long_form(tmp_path: Path) -> None:
+    twin = ROOT / "configs" / "formula" / "examples" / "sleepstudy_correlated.yaml"
+    result = CliRunner().invoke(app, ["validate", str(twin)])
+    assert result.exit_code == 0, result.output
+    assert "long form of formula: reaction ~ 1 + days + (1 + days | subject)" in result.output
+    long_form = yaml.safe_load(result.output.split("long form of formula:", 1)[1].split("\n", 1)[1])
+    assert long_form["response"] == "reaction" and long_form["groups"][0]["correlated"] is True
+    spec_file = tmp_path / "long.yaml"
+    spec_file.write_text(
+        yaml.safe_dump({**long_form, "data": {"path": str(ROOT / "data" / "sleepstudy.csv")}})
+    )
+    assert load_spec(spec_file).spec.model_dump(exclude={"data"}) == load_spec(
+        twin
+    ).spec.model_dump(exclude={"data"})
+    assert json.loads(json.dumps(long_form))  # plain data, as written
