@@ -39,7 +39,7 @@ BASE: dict[str, Any] = {
     "sampler": {"draws": 20, "tune": 20, "chains": 1, "seed": 1},
 }
 VALID_TOP_KEYS = (
-    "Valid keys here: name, description, data, response, likelihood, model, trials, link, "
+    "Valid keys here: name, description, data, response, likelihood, model, trials, success, link, "
     "sigma, nu, alpha, offset, intercept, predictors, interactions, groups, sampler, checks."
 )
 
@@ -905,10 +905,14 @@ def data_non_numeric_predictor(ws: Workspace) -> Expect:
 
 @case()
 def data_non_numeric_response(ws: Workspace) -> Expect:
+    # bernoulli: a word among 0/1 makes three values; the message lists them and the ways out.
     data = ws.csv(GOOD_CSV.replace("1,a,2.5", "yes,a,2.5"))
     return Expect(
         ws.fit(ws.spec()),
-        [f"{data}: response column 'y' must be numeric", "'yes' at line 3"],
+        [
+            f"{data}: response 'y' has 3 different values ('0', 'yes', '1'); likelihood "
+            "bernoulli needs two (0/1, true/false, yes/no, or two values with success:)"
+        ],
     )
 
 
