@@ -91,6 +91,53 @@ def _validated_structure(config: Path) -> tuple[Any, Any]:
 
 @app.command()
 @guarded
+def init(
+    data: Annotated[Path, typer.Argument(help="The data file (CSV).", metavar="DATA")],
+    formula: Annotated[
+        str, typer.Option("--formula", "-f", help="lme4/brms formula, e.g. 'y ~ x + (1 | g)'.")
+    ],
+    family: Annotated[
+        str | None,
+        typer.Option(
+            help="Likelihood (bernoulli, binomial, poisson, negative_binomial, "
+            "gaussian/normal, student_t). [default: from the response's values]"
+        ),
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="The spec's name. [default: DATA's]")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Where to write it. [default: NAME.yaml]")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Write a commented starter spec for DATA and a formula: its long form, priors scaled to
+    the data, non-centered where groups have few rows per level.
+
+    Exit 0 written (and valid), 2 on bad input or an existing file without --force.
+    """
+    import re
+
+    from hmdiag.render import terminal
+    from hmdiag.runs import check_output_path, write_atomically
+    from hmdiag.spec import load_spec
+    from hmdiag.starter import starter_spec
+
+    stem = name or re.sub(r"\W+", "_", data.stem).strip("_") or "model"
+    target = out or Path(f"{stem}.yaml")
+    check_output_path(target, force=force)
+    text = starter_spec(data, formula, family=family, name=stem, spec_path=target)
+    write_atomically(
+        target, lambda tmp: tmp.write_text(text, encoding="utf-8"), force=force, suffix=".yaml"
+    )
+    load_spec(target)  # what init writes validates; a failure here is a bug, reported as one
+    console = terminal.make_console()
+    if not quiet:
+        terminal.render_message(console, text.rstrip("\n"))
+    terminal.render_message(console, f"wrote {target}", style="green")
+
+
+@app.command()
+@guarded
 def fit(
     config: ConfigArg,
     out: Annotated[
