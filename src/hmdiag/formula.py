@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 # brms/Bambi family names -> hmdiag likelihoods
@@ -362,3 +363,41 @@ def to_formula(spec: Any) -> dict[str, Any]:
         if key in raw:
             out[key] = raw[key]
     return out
+
+
+def expand_spec_file(raw: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``expand_formula`` for the spec file at ``path``: string columns of its data are
+    categorical; a formula problem becomes a ``SpecError`` naming the file and the term."""
+    from hmdiag.errors import SpecError
+
+    try:
+        return expand_formula(raw, _string_columns(raw, path))
+    except ValueError as exc:
+        raise SpecError(str(path), [str(exc)]) from None
+
+
+def _string_columns(raw: dict[str, Any], path: Path) -> Any:
+    """Whether a data column holds anything but numbers (read once, on first use); False for
+    every column when the file cannot be read (preparing the data reports that)."""
+    import functools
+
+    data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
+    location = Path(str(data.get("path", "")))
+    location = location if location.is_absolute() else path.parent / location
+
+    @functools.cache
+    def dtypes() -> dict[str, Any]:
+        import pandas as pd
+
+        try:
+            return dict(pd.read_csv(location, nrows=2000).dtypes)
+        except Exception:  # missing or unreadable: prepare_data names the problem later
+            return {}
+
+    def categorical(column: str) -> bool:
+        import pandas as pd
+
+        dtype = dtypes().get(column)
+        return dtype is not None and not pd.api.types.is_numeric_dtype(dtype)
+
+    return categorical

@@ -711,46 +711,10 @@ def load_spec(path: str | Path) -> LoadedSpec:
     raw, text = read_yaml_mapping(path)
     formula = raw.get("formula") if isinstance(raw.get("formula"), str) else None
     if "formula" in raw:
-        raw = _expand_formula(raw, path)
+        from hmdiag.formula import expand_spec_file
+
+        raw = expand_spec_file(raw, path)
     return LoadedSpec(spec=validate_spec(raw, str(path)), path=path, text=text, formula=formula)
-
-
-def _expand_formula(raw: dict[str, Any], path: Path) -> dict[str, Any]:
-    """``hmdiag.formula.expand_formula`` with string columns of the data taken for
-    categorical; a formula problem becomes a ``SpecError`` naming the term."""
-    from hmdiag.formula import expand_formula
-
-    try:
-        return expand_formula(raw, _string_columns(raw, path))
-    except ValueError as exc:
-        raise SpecError(str(path), [str(exc)]) from None
-
-
-def _string_columns(raw: dict[str, Any], path: Path) -> Any:
-    """Whether a data column holds anything but numbers (read once, on first use); False for
-    every column when the file cannot be read (preparing the data reports that)."""
-    import functools
-
-    data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
-    location = Path(str(data.get("path", "")))
-    location = location if location.is_absolute() else path.parent / location
-
-    @functools.cache
-    def dtypes() -> dict[str, Any]:
-        import pandas as pd
-
-        try:
-            return dict(pd.read_csv(location, nrows=2000).dtypes)
-        except Exception:  # missing or unreadable: prepare_data names the problem later
-            return {}
-
-    def categorical(column: str) -> bool:
-        import pandas as pd
-
-        dtype = dtypes().get(column)
-        return dtype is not None and not pd.api.types.is_numeric_dtype(dtype)
-
-    return categorical
 
 
 def spec_to_raw(spec: ModelSpec) -> dict[str, Any]:
