@@ -192,6 +192,42 @@ def test_offsets_priors_and_options_by_term(tmp_path: Path, table: pd.DataFrame)
         ("y ~ x", {"response": "y"}, "remove response"),
         ("y ~ 0 + x", {"intercept": {"prior": "normal(0, 1)"}}, "drops the intercept"),
         ("y ~ x", {"family": "weibull"}, "family 'weibull' is not one of"),
+        # what formulae would stop reading at, silently dropping the rest
+        ("y ~ x z", {}, "cannot be parsed: unexpected 'z'"),
+        ("y ~ x | g + (1 + z || h)", {}, "cannot be parsed: unexpected '|'"),
+        ("y ~ (1 + x | g) | h", {}, "cannot be parsed: unexpected '|'"),
+        # lme4 correlation structures hmdiag has no single group for
+        ("y ~ (1 + x | g) + (0 + z | g)", {}, "mix a correlated block with separate effects"),
+        ("y ~ (1 | g) + (0 + x + z | g)", {}, "mix a correlated block with separate effects"),
+        ("y ~ (1 | g) + (1 + x || g)", {}, "an effect of g appears in two of its group terms"),
+        ("y ~ (1 + x | g) + (0 + x | g)", {}, "an effect of g appears in two of its group terms"),
+        ("log(y) ~ x", {}, "the left of ~ must be one response column"),
+        ("y ~ offset(t) + offset(log(t))", {}, "give one offset() term"),
+        # options may not change what the formula says
+        (
+            "y ~ x",
+            {"predictors": {"x": {"column": "z"}}},
+            "predictors.x: column comes from the formula",
+        ),
+        (
+            "y ~ (1 | g)",
+            {"groups": {"g": {"factor": "h"}}},
+            "groups.g: factor comes from the formula",
+        ),
+        (
+            "y ~ (1 + x || g)",
+            {"groups": {"g": {"correlated": True}}},
+            "correlated comes from the formula",
+        ),
+        ("y ~ x", {"intercept": "normal(0, 1)"}, "intercept: with formula, a mapping of options"),
+        ("y ~ 0 + x", {"intercept": True}, "intercept options given, but the formula drops"),
+        (
+            "y ~ x",
+            {"predictors": {"x": {"prior": "normal(0, 5)"}}, "priors": {"x": "normal(0, 1)"}},
+            "predictors.x: a prior here and priors: 'x' too",
+        ),
+        ("y ~ x", {"predictors": {"x": 5}}, "predictors.x: options are a mapping"),
+        ("y ~ (1 | g)", {"groups": {"g": {"scale": "halfnormal(2)"}}}, "groups.g.scale: a mapping"),
     ],
 )
 def test_what_a_formula_cannot_build_is_a_clear_exit_2(
@@ -221,3 +257,31 @@ def test_validate_prints_the_long_form(tmp_path: Path) -> None:
         twin
     ).spec.model_dump(exclude={"data"})
     assert json.loads(json.dumps(long_form))  # plain data, as written
+
+
+def test_a_stray_value_leaves_a_numeric_column_numeric(tmp_path: Path, table: pd.DataFrame) -> None:
+    """One '.' among numbers: the column stays numeric and preparing the data names the value
+    (as the long form does), instead of a level per number."""
+    from hmdiag.data import prepare_data
+    from hmdiag.errors import DataError
+
+    table = table.astype({"x": object})
+    table.loc[4, "x"] = "."
+    loaded = load_spec(
+        spec_with(
+            tmp_path, table, formula="y ~ x", family="gaussian", sigma={"prior": "halfnormal(1)"}
+        )
+    )
+    assert loaded.spec.predictors[0].categorical is False
+    with pytest.raises(DataError, match="predictor column 'x' must be numeric"):
+        prepare_data(loaded)
+
+
+def test_offset_columns_with_any_name(tmp_path: Path, table: pd.DataFrame) -> None:
+    from hmdiag.data import prepare_data
+
+    table = table.rename(columns={"t": "t.days"})
+    path = spec_with(tmp_path, table, formula="k ~ x + offset( log( t.days ) )", family="poisson")
+    loaded = load_spec(path)
+    assert loaded.spec.offset == "log(t.days)" and loaded.spec.offset_column == "t.days"
+    np.testing.assert_allclose(prepare_data(loaded).offset, np.log(table["t.days"].to_numpy()))

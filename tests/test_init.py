@@ -121,3 +121,70 @@ def test_init_refuses_bad_input_with_exit_2(tmp_path: Path) -> None:
     nofile = init(tmp_path / "none.csv", "-f", "y ~ 1", "-o", tmp_path / "d.yaml")
     assert nofile.exit_code == 2 and "none.csv" in nofile.output
     assert not any((tmp_path / n).exists() for n in ("a.yaml", "b.yaml", "c.yaml", "d.yaml"))
+
+
+def test_init_options_for_binomial_bernoulli_and_awkward_names(tmp_path: Path) -> None:
+    import pandas as pd
+
+    binomial = init(
+        DATA / "cbpp.csv",
+        "-f",
+        "incidence ~ C(period) + (1 | herd)",
+        "--family",
+        "binomial",
+        "-o",
+        tmp_path / "b.yaml",
+    )
+    assert binomial.exit_code == 2 and "--family binomial needs --trials COLUMN" in binomial.output
+    ok = init(
+        DATA / "cbpp.csv",
+        "-f",
+        "incidence ~ C(period) + (1 | herd)",
+        "--family",
+        "binomial",
+        "--trials",
+        "size",
+        "-o",
+        tmp_path / "b.yaml",
+    )
+    assert ok.exit_code == 0, ok.output and load_spec(tmp_path / "b.yaml").spec.trials == "size"
+    words = pd.DataFrame(
+        {
+            "hit": ["hit", "miss"] * 20,
+            "on": [0.1, 0.2] * 20,
+            "sex": ["m", "f"] * 20,
+            "g": ["a", "b", "c", "d"] * 10,
+        }
+    )
+    csv = tmp_path / "[v2] e#1.csv"
+    words.to_csv(csv, index=False)
+    asked = init(
+        csv, "-f", "hit ~ on + (1 | g)", "--family", "bernoulli", "-o", tmp_path / "h.yaml"
+    )
+    assert asked.exit_code == 2 and "--success VALUE" in asked.output
+    named = init(
+        csv,
+        "-f",
+        "hit ~ on + (1 | g)",
+        "--family",
+        "bernoulli",
+        "--success",
+        "hit",
+        "--name",
+        "2 my model",
+        "-o",
+        tmp_path / "h.yaml",
+    )
+    assert named.exit_code == 0, named.output
+    spec = load_spec(tmp_path / "h.yaml").spec
+    assert spec.name == "model_2_my_model" and spec.success == "hit"
+    assert spec.predictors[0].column == "on"  # a YAML word, quoted
+    slope = init(csv, "-f", "on ~ (1 + sex | g)", "-o", tmp_path / "s.yaml")
+    assert (
+        slope.exit_code == 2
+        and "varying slopes take numeric columns; 'sex' holds words" in slope.output
+    )
+    offset = init(
+        DATA / "cbpp.csv", "-f", "incidence ~ offset(log(herdsize))", "-o", tmp_path / "o.yaml"
+    )
+    assert offset.exit_code == 2 and "'herdsize', not in the file" in offset.output

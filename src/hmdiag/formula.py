@@ -73,10 +73,18 @@ def parse_formula(text: str, categorical: Callable[[str], bool] | None = None) -
     bars = [m.group(0) == "||" for m in re.finditer(r"\|\|?", text)]
     plain = text.replace("||", "|")
     try:
+        parser = Parser(Scanner(plain).scan())
+        tree = parser.parse()
+        if not parser.at_end():  # formulae stops at the first token it cannot place
+            raise ValueError(f"unexpected {parser.peek().lexeme!r}")
         description = formulae.model_description(plain)
-        tree = Parser(Scanner(plain).scan()).parse()
     except Exception as exc:  # formulae raises ScanError, ParseError, ResolverError, ...
         raise ValueError(f"formula {text!r} cannot be parsed: {exc}") from None
+    bar_terms = _bar_terms(tree, expr)
+    if len(bar_terms) != len(bars):
+        raise ValueError(
+            f"formula {text!r}: each | belongs in a group term in parentheses, (1 + x | g)"
+        )
     response = _response_name(description, text)
     intercept = any(type(t).__name__ == "Intercept" for t in description.terms)
     predictors: list[tuple[str, bool]] = []
@@ -96,11 +104,12 @@ def parse_formula(text: str, categorical: Callable[[str], bool] | None = None) -
             if match := re.fullmatch(r"C\((\w+)\)", call.replace(" ", "")):
                 predictors.append((match.group(1), True))
                 continue
-            if match := re.fullmatch(r"offset\((\w+)\)", call.replace(" ", "")):
-                offset = match.group(1)
-                continue
-            if match := re.fullmatch(r"offset\(log\((\w+)\)\)", call.replace(" ", "")):
-                offset = f"log({match.group(1)})"
+            found = re.fullmatch(r"offset\(\s*(log\(\s*([^()]+?)\s*\)|[^()]+?)\s*\)", call)
+            if found:
+                if offset is not None:
+                    raise ValueError(f"formula {text!r}: give one offset() term")
+                column = found.group(2) or found.group(1)
+                offset = f"log({column})" if found.group(2) else column
                 continue
             raise ValueError(
                 f"formula term {call!r}: hmdiag builds columns, C(column) and offset(column) "
@@ -121,8 +130,9 @@ def parse_formula(text: str, categorical: Callable[[str], bool] | None = None) -
                 raise ValueError(f"formula term {written}: interactions take plain numeric columns")
             names.append(name)
         interactions.append(tuple(names))
-    groups: dict[str, GroupTerm] = {}
-    for index, bar in enumerate(_bar_terms(tree, expr)):
+    # Each (... | g) term is a block: its effects, and whether they are correlated.
+    blocks: dict[str, list[tuple[bool, list[str], bool]]] = {}
+    for bar, double in zip(bar_terms, bars, strict=True):
         factor = _factor_name(bar.right, expr, text)
         resolved = Resolver(bar.left).resolve()
         parts = getattr(resolved, "terms", [resolved])
@@ -139,31 +149,47 @@ def parse_formula(text: str, categorical: Callable[[str], bool] | None = None) -
                     "numeric columns"
                 )
             slopes.append(comps[0].name)
-        group = groups.setdefault(factor, GroupTerm(factor))
-        if has_intercept and group.intercept and not slopes:
-            raise ValueError(f"formula: the intercept of {factor} appears twice")
-        correlated = has_intercept and bool(slopes) and not (index < len(bars) and bars[index])
-        group.intercept |= has_intercept
-        group.slopes += [s for s in slopes if s not in group.slopes]
-        group.correlated |= correlated
-    for group in groups.values():
-        if not group.intercept:
-            raise ValueError(
-                f"formula: the slopes of {group.factor} come without its varying intercept; "
-                f"hmdiag's group terms always have one: write (1 + slope | {group.factor}) or "
-                f"add (1 | {group.factor})"
-            )
-    return ParsedFormula(
-        response, intercept, predictors, interactions, list(groups.values()), offset
-    )
+        blocks.setdefault(factor, []).append((has_intercept, slopes, double))
+    groups = [_group_term(factor, terms) for factor, terms in blocks.items()]
+    return ParsedFormula(response, intercept, predictors, interactions, groups, offset)
+
+
+def _group_term(factor: str, blocks: list[tuple[bool, list[str], bool]]) -> GroupTerm:
+    """One factor's terms as hmdiag's group: a varying intercept, its slopes, and one
+    correlation block (all effects in one ``|`` term) or none (``||``, or single effects in
+    separate terms). lme4 allows more mixtures; those are refused, naming the factor."""
+    intercepts = sum(has for has, _, _ in blocks)
+    slopes = [s for _, block, _ in blocks for s in block]
+    if intercepts == 0:
+        raise ValueError(
+            f"formula: the slopes of {factor} come without its varying intercept; hmdiag's "
+            f"group terms always have one: write (1 + slope | {factor}) or add (1 | {factor})"
+        )
+    if intercepts > 1 or len(set(slopes)) != len(slopes):
+        raise ValueError(f"formula: an effect of {factor} appears in two of its group terms")
+    if len(blocks) == 1:
+        _, block, double = blocks[0]
+        return GroupTerm(factor, True, block, correlated=bool(block) and not double)
+    if any(len(block) + has > 1 and not double for has, block, double in blocks):
+        raise ValueError(
+            f"formula: the terms of {factor} mix a correlated block with separate effects; "
+            f"hmdiag has one correlation block per group: write (1 + {' + '.join(slopes)} | "
+            f"{factor}) or (1 + {' + '.join(slopes)} || {factor})"
+        )
+    return GroupTerm(factor, True, slopes, correlated=False)
 
 
 def _response_name(description: Any, text: str) -> str:
+    from formulae.terms.variable import Variable
+
     response = getattr(description, "response", None)
     term = getattr(response, "term", None)
     components = getattr(getattr(term, "term", term), "components", None) or []
-    if len(components) != 1 or not hasattr(components[0], "name"):
-        raise ValueError(f"formula {text!r}: the left of ~ must be one response column")
+    if len(components) != 1 or not isinstance(components[0], Variable):
+        raise ValueError(
+            f"formula {text!r}: the left of ~ must be one response column (compute a "
+            "transformed response as a column)"
+        )
     return str(components[0].name)
 
 
@@ -225,53 +251,59 @@ def expand_formula(
     priors = dict(raw.get("priors") or {})
     out["response"] = parsed.response
     intercept_options = raw.get("intercept")
+    if intercept_options is not None and not isinstance(intercept_options, dict | bool):
+        raise ValueError(
+            f"intercept: with formula, a mapping of options ({{name, prior}}), got "
+            f"{intercept_options!r}"
+        )
     if parsed.intercept:
-        options = dict(intercept_options) if isinstance(intercept_options, dict) else {}
         if intercept_options is False:
             raise ValueError("the formula has an intercept; write 0 + ... to drop it")
-        if "Intercept" in priors:
-            options["prior"] = priors.pop("Intercept")
+        options = dict(intercept_options) if isinstance(intercept_options, dict) else {}
+        _prior_once(options, priors, "Intercept", "intercept")
         out["intercept"] = options
     else:
-        if isinstance(intercept_options, dict):
+        if intercept_options not in (None, False):
             raise ValueError("intercept options given, but the formula drops the intercept (0 +)")
         out["intercept"] = False
     predictor_options = _keyed(raw.get("predictors"), "predictors", "column")
     out["predictors"] = []
     for column, categorical_column in parsed.predictors:
-        options = predictor_options.pop(column, {})
-        if column in priors:
-            options["prior"] = priors.pop(column)
+        where = f"predictors.{column}"
+        options = _checked_options(predictor_options.pop(column, {}), where)
+        _prior_once(options, priors, column, where)
         out["predictors"].append(
-            {"column": column, **({"categorical": True} if categorical_column else {}), **options}
+            {**options, "column": column, **({"categorical": True} if categorical_column else {})}
         )
     out["interactions"] = []
     for columns in parsed.interactions:
         entry: dict[str, Any] = {"columns": list(columns)}
-        key = ":".join(columns)
-        if key in priors:
-            entry["prior"] = priors.pop(key)
+        _prior_once(entry, priors, ":".join(columns), "interactions")
         out["interactions"].append(entry)
     if parsed.offset:
         out["offset"] = parsed.offset
     group_options = _keyed(raw.get("groups"), "groups", "factor")
     out["groups"] = []
     for group in parsed.groups:
+        where = f"groups.{group.factor}"
         options = group_options.pop(group.factor, {})
-        slope_options = _keyed(
-            options.pop("slopes", None), f"groups.{group.factor}.slopes", "column"
-        )
-        entry = {"factor": group.factor, **options}
-        if f"1|{group.factor}" in priors:
-            entry["scale"] = {**entry.get("scale", {}), "prior": priors.pop(f"1|{group.factor}")}
+        slope_options = _keyed(options.pop("slopes", None), f"{where}.slopes", "column")
+        entry = {**_checked_options(options, where), "factor": group.factor}
+        scale = dict(entry.get("scale", {}))
+        _prior_once(scale, priors, f"1|{group.factor}", f"{where}.scale")
+        if scale:
+            entry["scale"] = scale
         slopes = []
         for column in group.slopes:
-            slope = {"column": column, **slope_options.pop(column, {})}
-            if f"{column}|{group.factor}" in priors:
-                slope["scale"] = {
-                    **slope.get("scale", {}),
-                    "prior": priors.pop(f"{column}|{group.factor}"),
-                }
+            slope_where = f"{where}.slopes.{column}"
+            slope = {
+                **_checked_options(slope_options.pop(column, {}), slope_where),
+                "column": column,
+            }
+            slope_scale = dict(slope.get("scale", {}))
+            _prior_once(slope_scale, priors, f"{column}|{group.factor}", f"{slope_where}.scale")
+            if slope_scale:
+                slope["scale"] = slope_scale
             slopes.append(slope)
         if slope_options:
             raise ValueError(
@@ -281,7 +313,7 @@ def expand_formula(
         if slopes:
             entry["slopes"] = slopes
         if group.correlated:
-            entry.setdefault("correlated", True)
+            entry["correlated"] = True
         out["groups"].append(entry)
     for what, left in (("predictors", predictor_options), ("groups", group_options)):
         if left:
@@ -294,17 +326,52 @@ def expand_formula(
     return out
 
 
+# Keys the formula decides; options may not set them.
+STRUCTURE_OPTION_KEYS = ("column", "columns", "factor", "categorical", "correlated", "slopes")
+
+
 def _keyed(options: Any, where: str, key: str) -> dict[str, dict[str, Any]]:
     """Options by term: a mapping ``{name: {...}}``, or a list of mappings with ``key``."""
     if options is None:
         return {}
-    if isinstance(options, dict):
-        return {str(k): dict(v or {}) for k, v in options.items()}
     if isinstance(options, list) and all(isinstance(o, dict) and key in o for o in options):
-        return {str(o[key]): {k: v for k, v in o.items() if k != key} for o in options}
-    raise ValueError(
-        f"{where}: with formula, give options by term, e.g. {where}: {{NAME: {{...}}}}"
-    )
+        options = {o[key]: {k: v for k, v in o.items() if k != key} for o in options}
+    if not isinstance(options, dict):
+        raise ValueError(
+            f"{where}: with formula, give options by term, e.g. {where}: {{NAME: {{...}}}}"
+        )
+    out = {}
+    for name, value in options.items():
+        if value is not None and not isinstance(value, dict):
+            raise ValueError(
+                f"{where}.{name}: options are a mapping (e.g. {{prior: ...}}), got {value!r}"
+            )
+        out[str(name)] = dict(value or {})
+    return out
+
+
+def _checked_options(options: dict[str, Any], where: str) -> dict[str, Any]:
+    """Term options, refusing keys the formula decides (the term's column or factor, whether
+    it is categorical or correlated) and a scale that is not a mapping."""
+    fixed = [k for k in options if k in STRUCTURE_OPTION_KEYS]
+    if fixed:
+        raise ValueError(
+            f"{where}: {', '.join(fixed)} comes from the formula; remove it from the options"
+        )
+    if "scale" in options and not isinstance(options["scale"], dict):
+        raise ValueError(
+            f"{where}.scale: a mapping (e.g. {{prior: ...}}), got {options['scale']!r}"
+        )
+    return options
+
+
+def _prior_once(options: dict[str, Any], priors: dict[str, Any], term: str, where: str) -> None:
+    """Move ``priors[term]`` into ``options`` (refusing a second prior for the term)."""
+    if term not in priors:
+        return
+    if "prior" in options:
+        raise ValueError(f"{where}: a prior here and priors: {term!r} too; keep one")
+    options["prior"] = priors.pop(term)
 
 
 def to_formula(spec: Any) -> dict[str, Any]:
@@ -386,18 +453,30 @@ def _string_columns(raw: dict[str, Any], path: Path) -> Any:
     location = location if location.is_absolute() else path.parent / location
 
     @functools.cache
-    def dtypes() -> dict[str, Any]:
+    def table() -> Any:
         import pandas as pd
 
         try:
-            return dict(pd.read_csv(location, nrows=2000).dtypes)
+            return pd.read_csv(location)
         except Exception:  # missing or unreadable: prepare_data names the problem later
-            return {}
+            return pd.DataFrame()
 
     def categorical(column: str) -> bool:
-        import pandas as pd
-
-        dtype = dtypes().get(column)
-        return dtype is not None and not pd.api.types.is_numeric_dtype(dtype)
+        frame = table()
+        return column in frame.columns and looks_categorical(frame[column])
 
     return categorical
+
+
+def looks_categorical(values: Any) -> bool:
+    """A column of words, not of numbers: numeric dtype no, else yes when at most half of its
+    values read as numbers (a stray '.' in a numeric column stays numeric, so that preparing
+    the data names the bad value instead of the model growing a level per number)."""
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return False
+    present = values.dropna()
+    if present.empty:
+        return False
+    return float(pd.to_numeric(present, errors="coerce").notna().mean()) <= 0.5

@@ -456,7 +456,7 @@ def _default_link(raw: Any) -> Any:
 
 
 # `offset: log(t)`: the log of column t (what a formula's offset(log(t)) expands to).
-OFFSET_LOG = re.compile(r"log\((\w+)\)")
+OFFSET_LOG = re.compile(r"log\(\s*([^()]+?)\s*\)")
 
 
 class ModelSpec(_Strict):

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hmdiag.errors import DataError, HmdiagError
+from hmdiag.errors import HmdiagError
 
 # Fewer rows per level than this (the median over levels) and a group starts non-centered:
 # the likelihood then pins each level's effect weakly, the funnel's home ground.
@@ -37,6 +36,18 @@ def _round(value: float) -> str:
     return f"{value:.3g}"
 
 
+def _y(value: Any) -> str:
+    """A scalar as YAML writes it (quoted where YAML would misread it: on, 1e3, #)."""
+    import yaml
+
+    return (
+        yaml.safe_dump(value, default_flow_style=True, width=1000)
+        .strip()
+        .removesuffix("...")
+        .strip()
+    )
+
+
 def _guess_family(y: Any) -> tuple[str, str]:
     values = np.asarray(y, dtype=float)
     distinct = np.unique(values[np.isfinite(values)])
@@ -52,113 +63,154 @@ def starter_spec(
     formula: str,
     *,
     family: str | None = None,
-    name: str | None = None,
+    name: str,
     spec_path: Path,
+    trials: str | None = None,
+    success: str | None = None,
 ) -> str:
     """The starter spec's YAML text (``spec_path``: where it will be written, for the data
-    path relative to it). ``HmdiagError`` for a formula or data it cannot use."""
-    import pandas as pd
+    path relative to it). ``HmdiagError`` for a formula or data it cannot use.
 
+    Numeric predictors are standardized, so the intercept is the linear predictor at their
+    means and every slope prior is per standard deviation of its column.
+    """
     from hmdiag.data import read_table
-    from hmdiag.formula import FAMILIES, parse_formula
+    from hmdiag.formula import FAMILIES, looks_categorical, parse_formula
 
-    try:
-        header = read_table(data_path, None)
-    except DataError:
-        raise
-    columns = set(header.columns)
+    table = read_table(data_path, None)
+    columns = set(table.columns)
 
     def categorical(column: str) -> bool:
-        return column in columns and not pd.api.types.is_numeric_dtype(header[column])
+        return column in columns and looks_categorical(table[column])
 
     try:
         parsed = parse_formula(formula, categorical)
     except ValueError as exc:
         raise HmdiagError(f"--formula: {exc}") from None
+    offset_column = None
+    if parsed.offset:
+        offset_column = parsed.offset[4:-1] if parsed.offset.startswith("log(") else parsed.offset
     used = [parsed.response, *(c for c, _ in parsed.predictors)]
     used += [c for i in parsed.interactions for c in i]
     used += [g.factor for g in parsed.groups] + [s for g in parsed.groups for s in g.slopes]
+    used += [c for c in (offset_column, trials) if c]
     missing = [c for c in dict.fromkeys(used) if c not in columns]
     if missing:
         raise HmdiagError(
             f"{data_path}: the formula uses {', '.join(map(repr, missing))}, not in the file",
-            f"columns are: {', '.join(header.columns)}",
+            f"columns are: {', '.join(map(str, table.columns))}",
         )
-    frame = header[list(dict.fromkeys(used))].dropna()
+    words = [s for g in parsed.groups for s in g.slopes if categorical(s)]
+    if words:
+        raise HmdiagError(
+            f"--formula: varying slopes take numeric columns; {', '.join(map(repr, words))} "
+            "holds words"
+        )
+    frame = table[list(dict.fromkeys(used))].dropna()
     y = frame[parsed.response]
+    numeric_y = not looks_categorical(y)
     if family is None:
-        if not pd.api.types.is_numeric_dtype(y):
+        if not numeric_y:
             raise HmdiagError(
-                f"{data_path}: response {parsed.response!r} is not numeric",
-                "give --family bernoulli (and success: in the spec) for a two-valued column",
+                f"{data_path}: response {parsed.response!r} holds words",
+                "give --family bernoulli and --success VALUE for a two-valued column",
             )
-        likelihood, why_family = _guess_family(y)
+        likelihood, why_family = _guess_family(pd_numeric(y))
     else:
         if family.lower() not in FAMILIES:
             raise HmdiagError(f"--family {family!r} is not one of: {', '.join(FAMILIES)}")
         likelihood, why_family = FAMILIES[family.lower()], "as --family says"
+    if likelihood == "binomial" and trials is None:
+        raise HmdiagError("--family binomial needs --trials COLUMN (the number of trials per row)")
+    if trials is not None and likelihood != "binomial":
+        raise HmdiagError("--trials applies to --family binomial only")
+    if success is not None and likelihood != "bernoulli":
+        raise HmdiagError("--success applies to --family bernoulli only")
+    if likelihood == "bernoulli" and success is None and not numeric_y:
+        levels = ", ".join(repr(str(v)) for v in list(dict.fromkeys(y.astype(str)))[:4])
+        if not {v.lower() for v in y.astype(str).unique()} <= {"true", "false", "yes", "no"}:
+            raise HmdiagError(
+                f"{data_path}: response {parsed.response!r} holds {levels}",
+                "say which value is a success: --success VALUE",
+            )
     link = FAMILY_LINKS[likelihood]
     gaussian = likelihood in ("normal", "student_t")
-    sd_y = float(np.std(np.asarray(y, dtype=float))) if gaussian else 1.0
+    values = pd_numeric(y) if numeric_y else None
+    sd_y = float(np.std(values)) if gaussian and values is not None else 1.0
     sd_y = sd_y if sd_y > 0 else 1.0
 
     def sd(column: str) -> float:
-        value = float(np.std(np.asarray(frame[column], dtype=float)))
+        value = float(np.std(pd_numeric(frame[column])))
         return value if value > 0 else 1.0
 
-    name = name or re.sub(r"\W+", "_", data_path.stem).strip("_") or "model"
     relative = os.path.relpath(data_path.resolve(), spec_path.resolve().parent)
+    per_sd = _round(2.5 * sd_y)
     lines = [
         f"# Starter spec written by `hmdiag init` for: {formula}",
-        "# Priors are scaled to the data (as brms and Bambi do); read them, then",
-        f"# `hmdiag validate {spec_path.name}` and `hmdiag fit {spec_path.name}`.",
-        f"name: {name}",
+        "# Priors are scaled to the data, as brms and Bambi scale theirs; numeric predictors are",
+        "# standardized, so each slope prior is per standard deviation of its column. Read them,",
+        f"# then `hmdiag validate {spec_path.name}` and `hmdiag fit {spec_path.name}`.",
+        f"name: {_y(name)}",
         "data:",
-        f"  path: {relative}",
-        f"response: {parsed.response}",
+        f"  path: {_y(relative)}",
+        f"response: {_y(parsed.response)}",
         f"likelihood: {likelihood}  # {why_family}",
         f"link: {link}",
     ]
+    if trials is not None:
+        lines.append(f"trials: {_y(trials)}")
+    if success is not None:
+        lines.append(f"success: {_y(success)}")
     if gaussian:
         lines += [
             "sigma:",
             f"  prior: halfnormal({_round(sd_y)})  # sd({parsed.response}) = {_round(sd_y)}",
         ]
     if parsed.offset:
-        lines.append(f"offset: {parsed.offset}")
+        lines.append(f"offset: {_y(parsed.offset)}")
     if parsed.intercept:
         if gaussian:
-            mean = float(np.mean(np.asarray(y, dtype=float)))
-            prior = f"normal({_round(mean)}, {_round(2.5 * sd_y)})"
+            mean = float(np.mean(values))
+            prior = f"normal({_round(mean)}, {per_sd})"
             why = f"mean {parsed.response} {_round(mean)}, 2.5 sd"
+        elif link == "log":
+            mean = max(float(np.mean(values)), 0.1) if values is not None else 1.0
+            prior, why = (
+                f"normal({_round(math.log(mean))}, 2.5)",
+                f"log of the mean, {_round(mean)}",
+            )
         else:
-            prior, why = "normal(0, 2.5)", f"on the {link} scale"
+            prior, why = "normal(0, 2.5)", "on the logit scale, at the predictors' means"
         lines += ["intercept:", f"  prior: {prior}  # {why}"]
     else:
         lines.append("intercept: false")
+    standardized = set()
     if parsed.predictors:
         lines.append("predictors:")
         for column, is_categorical in parsed.predictors:
-            lines.append(f"  - column: {column}")
+            lines.append(f"  - column: {_y(column)}")
             if is_categorical:
-                levels = sorted(map(str, frame[column].unique()))
-                lines.append("    categorical: true")
-                lines.append(
-                    f"    prior: normal(0, {_round(2.5 * sd_y)})  # per level against "
-                    f"{levels[0]!r} ({len(levels)} levels)"
-                )
+                levels = sorted(frame[column].unique().tolist(), key=lambda v: (str(type(v)), v))
+                lines += [
+                    "    categorical: true",
+                    f"    prior: normal(0, {per_sd})  # each level against {str(levels[0])!r} "
+                    f"({len(levels)} levels)",
+                ]
             else:
-                scale = 2.5 * sd_y / sd(column)
-                lines.append(
-                    f"    prior: normal(0, {_round(scale)})  # 2.5 x {'sd(y)/' if gaussian else '1/'}"
-                    f"sd({column}) = {_round(scale)}"
-                )
+                standardized.add(column)
+                lines += [
+                    "    standardize: true",
+                    f"    prior: normal(0, {per_sd})  # per sd of {column} ({_round(sd(column))})",
+                ]
     if parsed.interactions:
         lines.append("interactions:")
-        for columns_ in parsed.interactions:
-            scale = 2.5 * sd_y / math.prod(sd(c) for c in columns_)
+        for group_columns in parsed.interactions:
+            if set(group_columns) <= standardized:
+                scale = 2.5 * sd_y
+            else:
+                scale = 2.5 * sd_y / math.prod(sd(c) for c in group_columns)
             lines += [
-                f"  - columns: [{', '.join(columns_)}]",
+                f"  - columns: [{', '.join(map(_y, group_columns))}]",
                 f"    prior: normal(0, {_round(scale)})",
             ]
     if parsed.groups:
@@ -166,24 +218,32 @@ def starter_spec(
         for group in parsed.groups:
             counts = frame[group.factor].value_counts()
             median = float(counts.median())
-            parameterization = "non_centered" if median < NON_CENTERED_BELOW_ROWS else "centered"
+            small = median < NON_CENTERED_BELOW_ROWS
             lines += [
-                f"  - factor: {group.factor}",
-                f"    parameterization: {parameterization}  # {len(counts)} levels, median "
-                f"{median:g} rows per level ({'<' if median < NON_CENTERED_BELOW_ROWS else '>='} "
-                f"{NON_CENTERED_BELOW_ROWS})",
+                f"  - factor: {_y(group.factor)}",
+                f"    parameterization: {'non_centered' if small else 'centered'}  # "
+                f"{len(counts)} levels, median {median:g} rows per level "
+                f"({'<' if small else '>='} {NON_CENTERED_BELOW_ROWS})",
                 "    scale:",
                 f"      prior: halfnormal({_round(sd_y)})",
             ]
             if group.slopes:
                 lines.append("    slopes:")
                 for column in group.slopes:
+                    scale = sd_y if column in standardized else sd_y / sd(column)
                     lines += [
-                        f"      - column: {column}",
+                        f"      - column: {_y(column)}",
                         "        scale:",
-                        f"          prior: halfnormal({_round(sd_y / sd(column))})",
+                        f"          prior: halfnormal({_round(scale)})",
                     ]
             if group.correlated:
                 lines.append("    correlated: true")
     lines += ["sampler:", "  seed: 1  # fixed: the same spec gives the same draws"]
     return "\n".join(lines) + "\n"
+
+
+def pd_numeric(values: Any) -> np.ndarray:
+    """A column's values as floats (booleans as 0/1)."""
+    import pandas as pd
+
+    return pd.to_numeric(values, errors="coerce").astype(float).to_numpy()

@@ -103,6 +103,13 @@ def init(
             "gaussian/normal, student_t). [default: from the response's values]"
         ),
     ] = None,
+    trials: Annotated[
+        str | None, typer.Option(help="binomial: the column with each row's number of trials.")
+    ] = None,
+    success: Annotated[
+        str | None,
+        typer.Option(help="bernoulli: the response value that counts as a success (1)."),
+    ] = None,
     name: Annotated[str | None, typer.Option(help="The spec's name. [default: DATA's]")] = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Where to write it. [default: NAME.yaml]")
@@ -122,14 +129,20 @@ def init(
     from hmdiag.spec import load_spec
     from hmdiag.starter import starter_spec
 
-    stem = name or re.sub(r"\W+", "_", data.stem).strip("_") or "model"
+    # A parameter name: letters, digits and _, not starting with a digit.
+    stem = re.sub(r"\W+", "_", name or data.stem).strip("_") or "model"
+    stem = f"model_{stem}" if stem[0].isdigit() else stem
     target = out or Path(f"{stem}.yaml")
     check_output_path(target, force=force)
-    text = starter_spec(data, formula, family=family, name=stem, spec_path=target)
-    write_atomically(
-        target, lambda tmp: tmp.write_text(text, encoding="utf-8"), force=force, suffix=".yaml"
+    text = starter_spec(
+        data, formula, family=family, name=stem, spec_path=target, trials=trials, success=success
     )
-    load_spec(target)  # what init writes validates; a failure here is a bug, reported as one
+
+    def write(tmp: Path) -> None:
+        tmp.write_text(text, encoding="utf-8")
+        load_spec(tmp)  # validated beside the target (same relative data path) before it lands
+
+    write_atomically(target, write, force=force, suffix=".yaml")
     console = terminal.make_console()
     if not quiet:
         terminal.render_message(console, text.rstrip("\n"))
