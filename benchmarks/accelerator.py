@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scale import RESULTS, fit, spec_with
+from scale import fit, spec_with, write_section
 
 BEGIN, END = "<!-- bench-accelerator: begin -->", "<!-- bench-accelerator: end -->"
 BACKENDS = ("numpyro", "blackjax", "nutpie")
@@ -150,17 +150,6 @@ def render(results: dict) -> str:
     return "\n".join(lines)
 
 
-def write_section(section: str) -> None:
-    """Replace (or append) the accelerator section of benchmarks/results.md."""
-    text = RESULTS.read_text() if RESULTS.exists() else "# hmdiag benchmarks\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
@@ -178,7 +167,7 @@ def main() -> None:
         args.json_out.write_text(json.dumps(results, indent=1) + "\n")
     if args.render is not None:
         section = render(json.loads(args.render.read_text()))
-        write_section(section)
+        write_section(section, BEGIN, END)
         print(section)
 
 

@@ -162,6 +162,18 @@ def lmer(tmp: Path) -> dict | None:
     return out
 
 
+def write_section(section: str, begin: str, end: str) -> None:
+    """Replace the part of benchmarks/results.md between ``begin`` and ``end`` with
+    ``section`` (which carries both markers), or append it; the rest of the file stays."""
+    text = RESULTS.read_text() if RESULTS.exists() else "# hmdiag benchmarks\n"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + section + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    RESULTS.write_text(text)
+
+
 def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="hmdiag-scale-"))
     started = time.perf_counter()
@@ -267,13 +279,7 @@ def main() -> None:
         ]
     lines.append(END)
     section = "\n".join(lines)
-    text = RESULTS.read_text() if RESULTS.exists() else "# hmdiag benchmarks\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS.write_text(text)
+    write_section(section, BEGIN, END)
     print(section)
     shutil.rmtree(tmp, ignore_errors=True)
 
