@@ -60,12 +60,12 @@ bench-accelerator: install
 	$(BIN)/python benchmarks/accelerator.py --json-out benchmarks/accelerator.json --render benchmarks/accelerator.json
 
 lint: install
-	$(BIN)/ruff check src tests data benchmarks
-	$(BIN)/ruff format --check src tests data benchmarks
+	$(BIN)/ruff check src tests data benchmarks configs
+	$(BIN)/ruff format --check src tests data benchmarks configs
 
 format: install
-	$(BIN)/ruff format src tests data benchmarks
-	$(BIN)/ruff check --fix src tests data benchmarks
+	$(BIN)/ruff format src tests data benchmarks configs
+	$(BIN)/ruff check --fix src tests data benchmarks configs
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache
