@@ -183,7 +183,7 @@ def test_offsets_priors_and_options_by_term(tmp_path: Path, table: pd.DataFrame)
     [
         ("y ~ C(kind):x", {}, "interactions with a categorical column (kind) are not supported"),
         ("y ~ kind:x", {}, "interactions with a categorical column (kind)"),
-        ("y ~ x + (1 | g/h)", {}, "nested or combined grouping factors"),
+        ("y ~ (1 | g/h) + (1 | g:h)", {}, "an effect of g:h appears in two of its group terms"),
         ("y ~ x + (0 + x | g)", {}, "the slopes of g come without its varying intercept"),
         ("y ~ log(x)", {}, "formula term 'log(x)'"),
         ("y ~ x +", {}, "cannot be parsed"),
@@ -285,3 +285,33 @@ def test_offset_columns_with_any_name(tmp_path: Path, table: pd.DataFrame) -> No
     loaded = load_spec(path)
     assert loaded.spec.offset == "log(t.days)" and loaded.spec.offset_column == "t.days"
     np.testing.assert_allclose(prepare_data(loaded).offset, np.log(table["t.days"].to_numpy()))
+
+
+def test_nested_and_combined_factors(tmp_path: Path, table: pd.DataFrame) -> None:
+    """(1 | g/h) is (1 | g) + (1 | g:h); g:h groups by the combined levels of g and h."""
+    from hmdiag.data import prepare_data
+
+    nested = expanded(tmp_path, table, "y ~ x + (1 | g/h)")
+    assert [g.factor for g in nested.groups] == ["g", "g:h"]
+    combined = expanded(tmp_path, table, "y ~ x + (1 + x || g:h)")
+    (group,) = combined.groups
+    assert (
+        group.factor == "g:h" and group.effect_name == "r_g_h" and group.scale_name == "sigma_g_h"
+    )
+    assert group.slope_names(group.slopes[0]) == ("r_g_h_x", "sigma_g_h_x", "z_g_h_x")
+    path = spec_with(
+        tmp_path,
+        table,
+        formula="y ~ x + (1 | g/h)",
+        family="gaussian",
+        sigma={"prior": "halfnormal(1)"},
+    )
+    data = prepare_data(load_spec(path))
+    pairs = sorted({f"{g}:{h}" for g, h in zip(table["g"], table["h"], strict=True)})
+    assert data.groups["g:h"].levels == pairs
+    codes = data.groups["g:h"].codes
+    assert [pairs[c] for c in codes] == [
+        f"{g}:{h}" for g, h in zip(table["g"], table["h"], strict=True)
+    ]
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0 and "group g:h:" in result.output and "r_g_h[g:h]" in result.output

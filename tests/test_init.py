@@ -103,11 +103,11 @@ def test_init_refuses_bad_input_with_exit_2(tmp_path: Path) -> None:
     bad = init(
         DATA / "bangladesh.csv",
         "-f",
-        "use_contraception ~ (1 | district/urban)",
+        "use_contraception ~ C(urban):age_centered",
         "-o",
         tmp_path / "b.yaml",
     )
-    assert bad.exit_code == 2 and "nested or combined grouping factors" in bad.output
+    assert bad.exit_code == 2 and "interactions with a categorical column (urban)" in bad.output
     family = init(
         DATA / "bangladesh.csv",
         "-f",

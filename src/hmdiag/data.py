@@ -191,7 +191,7 @@ def _check_columns(frame: pd.DataFrame, spec: ModelSpec, path: Path) -> None:
     if isinstance(spec.trials, str):
         roles[spec.trials] = "trials"
     roles |= {p.column: f"predictors[{i}].column" for i, p in enumerate(spec.predictors)}
-    roles |= {g.factor: f"groups[{i}].factor" for i, g in enumerate(spec.groups)}
+    roles |= {c: f"groups[{i}].factor" for i, g in enumerate(spec.groups) for c in g.columns}
     roles |= {
         c: f"interactions[{i}].columns"
         for i, it in enumerate(spec.interactions)
@@ -384,6 +384,15 @@ def _check_response(
         )
 
 
+def with_combined(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``frame`` with the combined factor ``a:b`` (the levels of a and b joined by ``:``)
+    as a column, when the factor names several columns."""
+    if len(columns) == 1:
+        return frame
+    combined = frame[columns].astype(str).agg(":".join, axis=1)
+    return frame.assign(**{":".join(columns): combined})
+
+
 def _group(frame: pd.DataFrame, factor: str, path: Path) -> GroupData:
     column = frame[factor]
     levels = sorted(column.unique().tolist(), key=lambda v: (str(type(v)), v))
@@ -469,7 +478,9 @@ def prepare_data(loaded: LoadedSpec) -> PreparedData:
                 f"{path}: sigma column {spec.sigma.column!r} must be > 0; {int(bad.sum())} value(s) are not "
                 f"(line {_rows(frame.index[bad][:1])})"
             )
-    groups = {g.factor: _group(frame, g.factor, path) for g in spec.groups}
+    groups = {
+        g.factor: _group(with_combined(frame, g.columns), g.factor, path) for g in spec.groups
+    }
     counts = spec.likelihood in ("bernoulli", "binomial", "poisson", "negative_binomial")
     return PreparedData(
         source=path,

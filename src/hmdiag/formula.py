@@ -133,7 +133,7 @@ def parse_formula(text: str, categorical: Callable[[str], bool] | None = None) -
     # Each (... | g) term is a block: its effects, and whether they are correlated.
     blocks: dict[str, list[tuple[bool, list[str], bool]]] = {}
     for bar, double in zip(bar_terms, bars, strict=True):
-        factor = _factor_name(bar.right, expr, text)
+        factors = _factor_names(bar.right, expr, text)
         resolved = Resolver(bar.left).resolve()
         parts = getattr(resolved, "terms", [resolved])
         kinds = [type(p).__name__ for p in parts]
@@ -145,11 +145,13 @@ def parse_formula(text: str, categorical: Callable[[str], bool] | None = None) -
             comps = part.components
             if len(comps) != 1 or not isinstance(comps[0], formulae.terms.variable.Variable):
                 raise ValueError(
-                    f"formula group term ({bar.left} | {factor}): varying slopes take plain "
-                    "numeric columns"
+                    f"formula group term ({bar.left} | {' / '.join(factors)}): varying slopes "
+                    "take plain numeric columns"
                 )
             slopes.append(comps[0].name)
-        blocks.setdefault(factor, []).append((has_intercept, slopes, double))
+        # (1 | a/b) is (1 | a) + (1 | a:b): the same effects for each factor.
+        for factor in factors:
+            blocks.setdefault(factor, []).append((has_intercept, slopes, double))
     groups = [_group_term(factor, terms) for factor, terms in blocks.items()]
     return ParsedFormula(response, intercept, predictors, interactions, groups, offset)
 
@@ -216,13 +218,24 @@ def _bar_terms(node: Any, expr: Any) -> list[Any]:
     return found
 
 
-def _factor_name(node: Any, expr: Any, text: str) -> str:
-    if isinstance(node, expr.Variable):
-        return str(node.name.lexeme if hasattr(node.name, "lexeme") else node.name)
-    raise ValueError(
-        f"formula {text!r}: nested or combined grouping factors ((1 | a/b), (1 | a:b)) are not "
-        "supported yet; add a column that holds the combined levels and group by it"
-    )
+def _factor_names(node: Any, expr: Any, text: str) -> list[str]:
+    """The grouping factors of a bar term's right side: ``g``; ``a:b`` (the combined levels
+    of a and b, one factor); ``a/b`` (nested: ``a`` and ``a:b``)."""
+
+    def name(item: Any) -> str:
+        if isinstance(item, expr.Variable):
+            return str(item.name.lexeme if hasattr(item.name, "lexeme") else item.name)
+        if isinstance(item, expr.Binary) and item.operator.lexeme == ":":
+            return f"{name(item.left)}:{name(item.right)}"
+        raise ValueError(
+            f"formula {text!r}: a grouping factor is a column, a:b (combined levels) or a/b "
+            "(b nested in a)"
+        )
+
+    if isinstance(node, expr.Binary) and node.operator.lexeme == "/":
+        outer = _factor_names(node.left, expr, text)
+        return [*outer, f"{outer[-1]}:{name(node.right)}"]
+    return [name(node)]
 
 
 def expand_formula(

@@ -152,20 +152,20 @@ def _correlated_effects(group: GroupSpec, center: Any) -> tuple[Any, list[Any]]:
     sd_args = {name: np.array([p.args[name] for p in scales]) for name in family.params}
     sd_dist = getattr(pm, family.pymc_name).dist(**sd_args, shape=len(scales))
     chol, corr, stds = pm.LKJCholeskyCov(
-        f"chol_{factor}",
+        f"chol_{group.stem}",
         n=len(scales),
         eta=group.correlation_prior.args["eta"],
         sd_dist=sd_dist,
         compute_corr=True,
         store_in_trace=False,
     )
-    pm.Deterministic(f"corr_{factor}", corr, dims=(coef, f"{coef}_b"))
+    pm.Deterministic(f"corr_{group.stem}", corr, dims=(coef, f"{coef}_b"))
     scale_names = [group.scale_name, *(group.slope_names(s)[1] for s in group.slopes)]
     for i, name in enumerate(scale_names):
         pm.Deterministic(name, stds[i])
     mean = pm.math.stack([0.0 if center is None else center, *([0.0] * len(group.slopes))])
     if group.parameterization == "centered":
-        coefs = pm.MvNormal(f"coefs_{factor}", mu=mean, chol=chol, dims=(factor, coef))
+        coefs = pm.MvNormal(f"coefs_{group.stem}", mu=mean, chol=chol, dims=(factor, coef))
     else:
         z = pm.Normal(group.offset_param_name, 0.0, 1.0, dims=(factor, coef))
         coefs = mean + pm.math.dot(z, chol.T)
@@ -242,12 +242,12 @@ def transforms_from_spec(spec: ModelSpec) -> dict[str, str]:
             out[group.effect_name] = family_transform(group.effect_prior.family)
             continue
         if group.correlated:
-            out[f"chol_{group.factor}"] = "cholesky"
-            out[f"corr_{group.factor}"] = "deterministic"
+            out[f"chol_{group.stem}"] = "cholesky"
+            out[f"corr_{group.stem}"] = "deterministic"
             for name in [group.scale_name, *(group.slope_names(s)[1] for s in group.slopes)]:
                 out[name] = "deterministic"
             joint = (
-                f"coefs_{group.factor}"
+                f"coefs_{group.stem}"
                 if group.parameterization == "centered"
                 else group.offset_param_name
             )

@@ -248,13 +248,23 @@ class GroupSpec(_Strict):
         return self
 
     @property
+    def stem(self) -> str:
+        """The factor in parameter names: ``a:b`` (combined levels of a and b) becomes ``a_b``."""
+        return self.factor.replace(":", "_")
+
+    @property
+    def columns(self) -> list[str]:
+        """The data columns of the factor (``a:b``: a and b)."""
+        return self.factor.split(":")
+
+    @property
     def coef_dim(self) -> str:
         """The dimension of a correlated term's coefficients: intercept, then each slope."""
-        return f"{self.factor}_coef"
+        return f"{self.stem}_coef"
 
     def slope_names(self, slope: SlopeSpec) -> tuple[str, str, str]:
         """(effects, scale, offsets) names of a varying slope: ``r_<factor>_<column>`` etc."""
-        stem = f"{self.factor}_{slope.column}"
+        stem = f"{self.stem}_{slope.column}"
         return (
             slope.name or f"r_{stem}",
             slope.scale.name or f"sigma_{stem}",
@@ -264,17 +274,17 @@ class GroupSpec(_Strict):
     @property
     def effect_name(self) -> str:
         """Name of the per-level effects (``r_<factor>`` unless named)."""
-        return self.name or f"r_{self.factor}"
+        return self.name or f"r_{self.stem}"
 
     @property
     def scale_name(self) -> str:
         """Name of the group scale (``sigma_<factor>`` unless named)."""
-        return self.scale.name or f"sigma_{self.factor}"
+        return self.scale.name or f"sigma_{self.stem}"
 
     @property
     def offset_param_name(self) -> str:
         """Name of the standardized offsets of a non-centered term (``z_<factor>``)."""
-        return self.offset_name or f"z_{self.factor}"
+        return self.offset_name or f"z_{self.stem}"
 
     @property
     def effect_prior(self) -> Prior:
@@ -603,8 +613,8 @@ class ModelSpec(_Strict):
             if group.correlated:
                 # One coefficient matrix (or its offsets) and one Cholesky factor for the group.
                 if group.parameterization == "centered":
-                    names.append(f"coefs_{group.factor}")
-                names += [f"chol_{group.factor}", f"corr_{group.factor}"]
+                    names.append(f"coefs_{group.stem}")
+                names += [f"chol_{group.stem}", f"corr_{group.stem}"]
                 names += [n for s in group.slopes for n in group.slope_names(s)[:2]]
                 continue
             for slope in group.slopes:
@@ -643,7 +653,7 @@ class ModelSpec(_Strict):
         if isinstance(self.trials, str):
             cols.append(self.trials)
         cols += [p.column for p in self.predictors]
-        cols += [g.factor for g in self.groups]
+        cols += [c for g in self.groups for c in g.columns]
         cols += [s.column for g in self.groups for s in g.slopes]
         cols += [c for i in self.interactions for c in i.columns]
         if self.offset:

@@ -74,7 +74,7 @@ def starter_spec(
     Numeric predictors are standardized, so the intercept is the linear predictor at their
     means and every slope prior is per standard deviation of its column.
     """
-    from hmdiag.data import read_table
+    from hmdiag.data import read_table, with_combined
     from hmdiag.formula import FAMILIES, looks_categorical, parse_formula
 
     table = read_table(data_path, None)
@@ -92,7 +92,8 @@ def starter_spec(
         offset_column = parsed.offset[4:-1] if parsed.offset.startswith("log(") else parsed.offset
     used = [parsed.response, *(c for c, _ in parsed.predictors)]
     used += [c for i in parsed.interactions for c in i]
-    used += [g.factor for g in parsed.groups] + [s for g in parsed.groups for s in g.slopes]
+    used += [c for g in parsed.groups for c in g.factor.split(":")]
+    used += [s for g in parsed.groups for s in g.slopes]
     used += [c for c in (offset_column, trials) if c]
     missing = [c for c in dict.fromkeys(used) if c not in columns]
     if missing:
@@ -216,7 +217,7 @@ def starter_spec(
     if parsed.groups:
         lines.append("groups:")
         for group in parsed.groups:
-            counts = frame[group.factor].value_counts()
+            counts = with_combined(frame, group.factor.split(":"))[group.factor].value_counts()
             median = float(counts.median())
             small = median < NON_CENTERED_BELOW_ROWS
             lines += [

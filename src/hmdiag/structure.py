@@ -99,7 +99,7 @@ def describe(spec: ModelSpec, data: PreparedData) -> ModelStructure:
             k = 1 + len(g.slopes)
             params.append(
                 ParameterLine(
-                    f"corr_{g.factor}",
+                    f"corr_{g.stem}",
                     f"({k}, {k})",
                     f"{g.factor} correlation of intercept and slopes (LKJ-Cholesky)",
                     str(g.correlation_prior),
@@ -148,11 +148,11 @@ def describe(spec: ModelSpec, data: PreparedData) -> ModelStructure:
         )
         if g.correlated:
             k = 1 + len(g.slopes)
-            joint = f"coefs_{g.factor}" if g.parameterization == "centered" else g.offset_param_name
+            joint = f"coefs_{g.stem}" if g.parameterization == "centered" else g.offset_param_name
             rule = (
-                f"mvnormal([{mean}, 0..], chol_{g.factor})"
+                f"mvnormal([{mean}, 0..], chol_{g.stem})"
                 if g.parameterization == "centered"
-                else f"normal(0, 1); effects = [{mean}, 0..] + {joint} · chol_{g.factor}'"
+                else f"normal(0, 1); effects = [{mean}, 0..] + {joint} · chol_{g.stem}'"
             )
             params.append(
                 ParameterLine(

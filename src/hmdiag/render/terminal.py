@@ -25,6 +25,7 @@ def make_console(*, stderr: bool = False) -> Console:
         stderr=stderr,
         highlight=False,
         markup=False,
+        emoji=False,  # ":b:" in "group a:b:" is a level name, not an emoji code
         soft_wrap=True,
         width=None if sys.stdout.isatty() else 120,
     )
