@@ -181,8 +181,8 @@ def test_offsets_priors_and_options_by_term(tmp_path: Path, table: pd.DataFrame)
 @pytest.mark.parametrize(
     ("formula", "keys", "message"),
     [
-        ("y ~ C(kind):x", {}, "interactions with a categorical column (kind) are not supported"),
-        ("y ~ kind:x", {}, "interactions with a categorical column (kind)"),
+        ("y ~ C(kind):x", {}, "add the main effect C(kind)"),
+        ("y ~ kind + g + kind:g:x", {}, "at most one categorical column (kind, g are)"),
         ("y ~ (1 | g/h) + (1 | g:h)", {}, "an effect of g:h appears in two of its group terms"),
         ("y ~ x + (0 + x | g)", {}, "the slopes of g come without its varying intercept"),
         ("y ~ log(x)", {}, "formula term 'log(x)'"),
@@ -315,3 +315,53 @@ def test_nested_and_combined_factors(tmp_path: Path, table: pd.DataFrame) -> Non
     ]
     result = CliRunner().invoke(app, ["validate", str(path)])
     assert result.exit_code == 0 and "group g:h:" in result.output and "r_g_h[g:h]" in result.output
+
+
+def test_categorical_by_numeric_interactions(tmp_path: Path, table: pd.DataFrame) -> None:
+    """x*C(kind): a slope of x per non-reference level of kind, as lme4's treatment coding."""
+    from hmdiag.data import prepare_data
+    from hmdiag.model import build_model
+
+    path = spec_with(
+        tmp_path,
+        table,
+        formula="y ~ x*C(kind)",
+        family="gaussian",
+        sigma={"prior": "halfnormal(1)"},
+    )
+    loaded = load_spec(path)
+    assert [i.columns for i in loaded.spec.interactions] == [["x", "kind"]]
+    data = prepare_data(loaded)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        built = build_model(loaded.spec, data)
+    model = built.model
+    assert model.named_vars_to_dims["b_x_kind"] == ("kind_level",)
+    assert list(model.coords["kind_level"]) == ["b", "c"]  # reference level a
+    # The linear predictor at a point, against the treatment-coded design by hand.
+    point = {
+        "intercept": 0.3,
+        "b_x": 0.5,
+        "b_kind": np.array([1.0, -2.0]),
+        "b_x_kind": np.array([0.7, -0.4]),
+        "sigma_log__": 0.0,
+    }
+    x, kind = table["x"].to_numpy(), table["kind"].to_numpy()
+    expected = (
+        0.3
+        + 0.5 * x
+        + np.select([kind == "b", kind == "c"], [1.0, -2.0], 0.0)
+        + x * np.select([kind == "b", kind == "c"], [0.7, -0.4], 0.0)
+    )
+    logp = model.compile_logp(vars=[model.observed_RVs[0]], jacobian=False)(point)
+    sd = 1.0
+    by_hand = float(
+        np.sum(
+            -0.5 * ((table["y"].to_numpy() - expected) / sd) ** 2
+            - np.log(sd)
+            - 0.5 * np.log(2 * np.pi)
+        )
+    )
+    assert float(logp) == pytest.approx(by_hand, rel=1e-10)
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0 and "per level of kind against 'a'" in result.output

@@ -107,7 +107,7 @@ def test_init_refuses_bad_input_with_exit_2(tmp_path: Path) -> None:
         "-o",
         tmp_path / "b.yaml",
     )
-    assert bad.exit_code == 2 and "interactions with a categorical column (urban)" in bad.output
+    assert bad.exit_code == 2 and "add the main effect C(urban)" in bad.output
     family = init(
         DATA / "bangladesh.csv",
         "-f",

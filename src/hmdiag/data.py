@@ -453,7 +453,7 @@ def prepare_data(loaded: LoadedSpec) -> PreparedData:
     standardized = {p.column for p in spec.predictors if p.standardize}
     numeric_columns = [p.column for p in spec.predictors if not p.categorical]
     numeric_columns += [s.column for g in spec.groups for s in g.slopes]
-    numeric_columns += [c for i in spec.interactions for c in i.columns]
+    numeric_columns += [c for i in spec.interactions for c in i.columns if c not in categorical]
     predictors: dict[str, np.ndarray] = {}
     transforms: dict[str, tuple[float, float]] = {}
     for column in dict.fromkeys(numeric_columns):

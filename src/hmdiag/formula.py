@@ -116,19 +116,28 @@ def parse_formula(text: str, categorical: Callable[[str], bool] | None = None) -
                 "or offset(log(column)); compute other transforms as a column"
             )
         names = []
+        by = []  # the categorical column, if any: a slope per level
         written = ":".join(str(c.name) for c in components)
         for component in components:
             name = str(component.name)
             wrapped = re.fullmatch(r"C\((\w+)\)", name.replace(" ", ""))
             if wrapped or is_categorical(name):
-                raise ValueError(
-                    f"formula term {written}: interactions with a categorical column "
-                    f"({wrapped.group(1) if wrapped else name}) are not supported; hmdiag builds "
-                    "products of numeric columns"
-                )
+                by.append(wrapped.group(1) if wrapped else name)
+                names.append(by[-1])
+                continue
             if not isinstance(component, formulae.terms.variable.Variable):
                 raise ValueError(f"formula term {written}: interactions take plain numeric columns")
             names.append(name)
+        if len(by) > 1:
+            raise ValueError(
+                f"formula term {written}: an interaction takes at most one categorical column "
+                f"({', '.join(by)} are)"
+            )
+        if by and (by[0], True) not in predictors:
+            raise ValueError(
+                f"formula term {written}: add the main effect C({by[0]}) (e.g. write "
+                f"{written.replace(':', '*')}); hmdiag codes {by[0]}'s levels against its reference"
+            )
         interactions.append(tuple(names))
     # Each (... | g) term is a block: its effects, and whether they are correlated.
     blocks: dict[str, list[tuple[bool, list[str], bool]]] = {}

@@ -364,9 +364,16 @@ def build_model(spec: ModelSpec, data: PreparedData) -> BuiltModel:
                 coef = prior_rv(predictor.param_name, predictor.prior)
                 eta = eta + coef * data.predictors[predictor.column]
         for interaction in spec.interactions:
-            coef = prior_rv(interaction.param_name, interaction.prior)
-            product = np.prod([data.predictors[c] for c in interaction.columns], axis=0)
-            eta = eta + coef * product
+            by = [c for c in interaction.columns if c in data.categorical]
+            numeric = [c for c in interaction.columns if c not in data.categorical]
+            product = np.prod([data.predictors[c] for c in numeric], axis=0)
+            if by:  # a slope per non-reference level of the categorical column
+                cat = data.categorical[by[0]]
+                coef = prior_rv(interaction.param_name, interaction.prior, dims=f"{by[0]}_level")
+                eta = eta + pm.math.dot(cat.matrix * product[:, None], coef)
+            else:
+                coef = prior_rv(interaction.param_name, interaction.prior)
+                eta = eta + coef * product
         if data.offset is not None:
             eta = eta + data.offset
         for i, group in enumerate(spec.groups):

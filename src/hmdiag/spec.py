@@ -140,9 +140,11 @@ class PredictorSpec(_Strict):
 
 
 class InteractionSpec(_Strict):
-    """A product of numeric columns with its own coefficient (``b_<col1>_<col2>`` unless named).
+    """A product of columns with its own coefficient (``b_<col1>_<col2>`` unless named).
 
-    A column that is also a standardized predictor enters in its standardized form.
+    A column that is also a standardized predictor enters in its standardized form. One of the
+    columns may be a categorical predictor: the product of the others then gets one coefficient
+    per non-reference level of it (its slope differs by level, treatment coding).
     """
 
     columns: list[str] = Field(min_length=2, max_length=4)
@@ -569,9 +571,10 @@ class ModelSpec(_Strict):
         categorical = {p.column for p in self.predictors if p.categorical}
         for interaction in self.interactions:
             bad = [c for c in interaction.columns if c in categorical]
-            if bad:
+            if len(bad) > 1:
                 raise ValueError(
-                    f"interaction {interaction.label}: {', '.join(bad)} is categorical; interactions take numeric columns"
+                    f"interaction {interaction.label}: {', '.join(bad)} are categorical; an "
+                    "interaction takes at most one categorical column"
                 )
         factors = [g.factor for g in self.groups]
         if len(set(factors)) != len(factors):

@@ -73,11 +73,18 @@ def describe(spec: ModelSpec, data: PreparedData) -> ModelStructure:
         )
         terms.append(f"{p.param_name} * {p.column}")
     for interaction in spec.interactions:
+        by = [c for c in interaction.columns if c in data.categorical]
+        shape = f"({len(data.categorical[by[0]].levels)},) over {by[0]}_level" if by else "scalar"
         params.append(
             ParameterLine(
                 interaction.param_name,
-                "scalar",
-                f"coefficient of {interaction.label}",
+                shape,
+                f"coefficient of {interaction.label}"
+                + (
+                    f", per level of {by[0]} against {data.categorical[by[0]].reference!r}"
+                    if by
+                    else ""
+                ),
                 str(interaction.prior),
             )
         )
