@@ -18,7 +18,7 @@ from hmdiag.spec import load_spec
 
 HERE = Path(__file__).resolve().parent
 CONFIGS = HERE.parent
-FOLDERS = ("bangladesh", "examples")
+FOLDERS = ("bangladesh", "examples", "pathologies", "scale")
 
 
 def main() -> None:
