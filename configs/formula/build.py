@@ -1,7 +1,7 @@
-"""Write the formula twin of every reference and example config (configs/bangladesh/*.yaml,
-configs/examples/*.yaml) into configs/formula/<folder>/: the same model written as a
-`formula:` plus the options that differ from the defaults. tests/test_formula.py checks that
-each twin expands to exactly its original spec and, for some, samples identical draws.
+"""Write the formula twin of every spec in configs/ (bangladesh, examples, pathologies,
+scale) into configs/formula/<folder>/: the same model written as a `formula:` plus the
+options that differ from the defaults. tests/test_formula.py checks that each twin expands to
+exactly its original spec and model graph, and samples identical draws.
 
     python configs/formula/build.py
 """
