@@ -373,3 +373,12 @@ def test_categorical_by_numeric_interactions(tmp_path: Path, table: pd.DataFrame
     assert float(logp) == pytest.approx(by_hand, rel=1e-10)
     result = CliRunner().invoke(app, ["validate", str(path)])
     assert result.exit_code == 0 and "per level of kind against 'a'" in result.output
+
+
+def test_a_formula_spec_on_a_device_file_exits_2(tmp_path: Path) -> None:
+    """Guessing which columns are words reads the data with the project's reader, which
+    refuses /dev/zero instead of reading it forever."""
+    path = tmp_path / "z.yaml"
+    path.write_text("name: z\ndata: {path: /dev/zero}\nformula: y ~ x\nfamily: poisson\n")
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2 and "/dev/zero: is not a regular file" in result.output

@@ -478,9 +478,14 @@ def _string_columns(raw: dict[str, Any], path: Path) -> Any:
     def table() -> Any:
         import pandas as pd
 
+        from hmdiag.data import read_table
+        from hmdiag.errors import DataError
+
+        # The project's reader: it refuses what is not a regular file (/dev/zero, a pipe)
+        # instead of hanging on it.
         try:
-            return pd.read_csv(location)
-        except Exception:  # missing or unreadable: prepare_data names the problem later
+            return read_table(location, None)
+        except DataError:  # missing or unreadable: prepare_data names the problem later
             return pd.DataFrame()
 
     def categorical(column: str) -> bool:
