@@ -170,9 +170,7 @@ def doctor(
     import warnings
 
     from hmdiag import repairs
-    from hmdiag.pipeline import fit as run_fit
-    from hmdiag.report import assess, thresholds_from_checks
-    from hmdiag.runs import check_output_path, save_run
+    from hmdiag.runs import check_output_path
     from hmdiag.spec import load_spec, with_sampler_overrides
 
     if not 1 <= max_attempts <= 10:
@@ -191,20 +189,7 @@ def doctor(
             check_output_path(target, force=force, flag="runs_dir")
     prepare_data(loaded)
 
-    def fit_step(current: Any, number: int) -> tuple[Any, Path | None]:
-        result = run_fit(current)
-        path = paths[number]
-        if path is not None:
-            save_run(result.idata, path, force=force)
-        report = assess(
-            result.idata,
-            result.info,
-            thresholds_from_checks(current.spec.checks),
-            source=str(path) if path else None,
-            hdi_prob=current.spec.checks.hdi_prob,
-        )
-        return replace(report, run=result.idata), path
-
+    step = repairs.fit_attempt(paths, force=force, keep_runs=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return repairs.run_doctor(loaded, fit_step, max_attempts=max_attempts)
+        return repairs.run_doctor(loaded, step, max_attempts=max_attempts)

@@ -398,6 +398,35 @@ def apply_remedy(spec: ModelSpec, remedy: Remedy) -> ModelSpec:
 FitStep = Callable[[LoadedSpec, int], tuple[RunReport, Path | None]]
 
 
+def fit_attempt(paths: dict[int, Path | None], *, force: bool, keep_runs: bool) -> FitStep:
+    """The doctor's step, for the CLI and the Python API alike: fit the attempt's spec, save
+    its run at ``paths[number]`` (None: not saved), and judge it by the spec's own checks.
+    ``keep_runs`` attaches each run to its report (``report.run``): the API's notebook wants
+    it; the CLI would hold every attempt's draws in memory for nothing."""
+
+    def step(current: LoadedSpec, number: int) -> tuple[RunReport, Path | None]:
+        from dataclasses import replace
+
+        from hmdiag.pipeline import fit
+        from hmdiag.report import assess, thresholds_from_checks
+        from hmdiag.runs import save_run
+
+        result = fit(current)
+        path = paths.get(number)
+        if path is not None:
+            save_run(result.idata, path, force=force)
+        report = assess(
+            result.idata,
+            result.info,
+            thresholds_from_checks(current.spec.checks),
+            source=str(path) if path is not None else None,
+            hdi_prob=current.spec.checks.hdi_prob,
+        )
+        return (replace(report, run=result.idata) if keep_runs else report), path
+
+    return step
+
+
 def run_doctor(
     loaded: LoadedSpec,
     fit_step: FitStep,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -53,10 +53,8 @@ def doctor(
     Exit 0 when a passing spec was found, 1 when attempts ran out, 2 on bad input.
     """
     from hmdiag import repairs as doc
-    from hmdiag.pipeline import fit as run_fit
     from hmdiag.render import doctor_out, terminal
-    from hmdiag.report import assess, thresholds_from_checks
-    from hmdiag.runs import check_output_path, save_run, write_atomically
+    from hmdiag.runs import check_output_path, write_atomically
     from hmdiag.spec import load_spec, with_sampler_overrides
 
     if not 1 <= max_attempts <= 10:
@@ -77,23 +75,10 @@ def doctor(
     prepare_data(loaded)  # bad data fails here, before any sampling
     console = terminal.make_console(stderr=as_json)
 
-    def fit_step(current: Any, number: int) -> Any:
-        result = run_fit(current)
-        save_run(result.idata, run_paths[number], force=force)
-        thresholds = thresholds_from_checks(current.spec.checks)
-        report = assess(
-            result.idata,
-            result.info,
-            thresholds,
-            source=str(run_paths[number]),
-            hdi_prob=current.spec.checks.hdi_prob,
-        )
-        return report, run_paths[number]
-
     with quiet_warnings():
         result = doc.run_doctor(
             loaded,
-            fit_step,
+            doc.fit_attempt(dict(run_paths), force=force, keep_runs=False),
             max_attempts=max_attempts,
             on_attempt=lambda attempt: (
                 None if quiet else doctor_out.render_attempt_line(console, attempt)
