@@ -55,7 +55,8 @@ def test_check_reads_cmdstan_chains(args: list[Path]) -> None:
     params = {p["name"]: p for p in doc["parameters"]}
     draws = np.concatenate([csv_column(p, "mu") for p in CHAINS])
     assert params["mu"]["mean"] == pytest.approx(draws.mean(), rel=1e-12)
-    assert params["theta[7]"]["mean"] == pytest.approx(
+    # Stan's 1-based names: theta.8 is theta[8].
+    assert params["theta[8]"]["mean"] == pytest.approx(
         np.concatenate([csv_column(p, "theta.8") for p in CHAINS]).mean(), rel=1e-12
     )
     assert len(doc["divergences"]["per_chain"]) == 4
@@ -120,7 +121,7 @@ def test_bad_other_formats_exit_2(tmp_path: Path, saved_runs: dict[str, Path]) -
     not_stan = tmp_path / "data.csv"
     not_stan.write_text("a,b\n1,2\n")
     result = invoke("check", not_stan)
-    assert result.exit_code == 2 and f"{not_stan}: not CmdStan sample output" in result.output
+    assert result.exit_code == 2 and f"{not_stan}: not CmdStan output" in result.output
     nothing = invoke("check", tmp_path / "out_*.csv")
     assert nothing.exit_code == 2 and "no files match" in nothing.output
     folder = tmp_path / "empty"

@@ -122,6 +122,9 @@ def check(
         info = read_info(idata, name)
         if label is not None:
             info = replace(info, label=label)
+        if info.source_tool == "cmdstan":
+            # In Python, CmdStan's settings are cmdstanpy's arguments (adapt_delta=...).
+            info = replace(info, source_tool="cmdstanpy")
         report = assess_loaded(
             idata, info, source=source, overrides=overrides, var_names=names, hdi_prob=prob
         )

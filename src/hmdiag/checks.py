@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from hmdiag.diagnostics import ACCEPTANCE_TOLERANCE, Diagnosis, ParameterSummary
+from hmdiag.dialects import setting, target_accept_name
 
 Status = Literal["pass", "fail", "warn", "n/a"]
 TARGET_ACCEPT_LADDER = (0.9, 0.95, 0.99)
@@ -60,7 +61,16 @@ def _finite(params: list[ParameterSummary], attr: str) -> list[ParameterSummary]
     return [p for p in params if math.isfinite(getattr(p, attr))]
 
 
+FIXED_PARAM_REASON = "not assessed: the fixed_param sampler ran (no HMC transitions, no adaptation)"
+
+
+def _not_hmc(name: str, threshold: float | None) -> CheckResult:
+    return CheckResult(name, "n/a", None, threshold, FIXED_PARAM_REASON)
+
+
 def _check_divergences(d: Diagnosis, t: Thresholds) -> CheckResult:
+    if not d.hmc:
+        return _not_hmc("divergences", t.max_divergences)
     if d.divergences_total is None:
         return CheckResult(
             "divergences", "n/a", None, t.max_divergences, "the run records no divergence stat"
@@ -117,11 +127,17 @@ def _check_ess(d: Diagnosis, t: Thresholds, kind: str) -> CheckResult:
 
 
 def _check_treedepth(d: Diagnosis, t: Thresholds) -> CheckResult:
+    if not d.hmc:
+        return _not_hmc("tree_depth", t.max_treedepth_hits)
     if d.treedepth_hits_total is None:
         return CheckResult(
             "tree_depth", "n/a", None, t.max_treedepth_hits, "the run records no tree-depth stat"
         )
-    assumed = " (assumed; the run does not record it)" if d.max_treedepth_assumed else ""
+    assumed = (
+        " (the run does not record the limit; the default, 10, is assumed)"
+        if d.max_treedepth_assumed
+        else ""
+    )
     per_chain = ", ".join(str(c.treedepth_hits) for c in d.chain_stats)
     ok = d.treedepth_hits_total <= t.max_treedepth_hits
     message = f"{d.treedepth_hits_total} transitions hit max tree depth {d.max_treedepth}{assumed} (per chain: {per_chain})"
@@ -135,10 +151,25 @@ def _check_treedepth(d: Diagnosis, t: Thresholds) -> CheckResult:
 
 
 def _check_bfmi(d: Diagnosis, t: Thresholds) -> CheckResult:
-    values = [(c.chain, c.bfmi) for c in d.chain_stats if c.bfmi is not None]
-    if not values:
+    if not d.hmc:
+        return _not_hmc("e_bfmi", t.min_bfmi)
+    recorded = [(c.chain, c.bfmi) for c in d.chain_stats if c.bfmi is not None]
+    if not recorded:
         return CheckResult(
             "e_bfmi", "n/a", None, t.min_bfmi, "the run records no energy: E-BFMI not available"
+        )
+    values = [(c, v) for c, v in recorded if math.isfinite(v)]
+    undefined = [c for c, v in recorded if not math.isfinite(v)]
+    if undefined:
+        # A NaN is not a pass: E-BFMI is 0/0 when the energy never changes within a chain.
+        chains = ", ".join(map(str, undefined))
+        return CheckResult(
+            "e_bfmi",
+            "n/a",
+            None,
+            t.min_bfmi,
+            f"E-BFMI cannot be computed in chain {chains}: the energy does not vary "
+            "(constant or non-finite energy__)",
         )
     low = [(c, v) for c, v in values if v < t.min_bfmi]
     lowest = min(v for _, v in values)
@@ -151,7 +182,13 @@ def _check_bfmi(d: Diagnosis, t: Thresholds) -> CheckResult:
 
 
 def _check_acceptance(d: Diagnosis) -> CheckResult:
-    accepts = [(c.chain, c.mean_accept) for c in d.chain_stats if c.mean_accept is not None]
+    if not d.hmc:
+        return _not_hmc("acceptance", d.target_accept)
+    accepts = [
+        (c.chain, c.mean_accept)
+        for c in d.chain_stats
+        if c.mean_accept is not None and math.isfinite(c.mean_accept)
+    ]
     if not accepts:
         return CheckResult(
             "acceptance", "n/a", None, d.target_accept, "the run records no acceptance stat"
@@ -212,7 +249,8 @@ def _divergence_advice(d: Diagnosis) -> list[Advice]:
         current = f"{d.target_accept:g}" if d.target_accept is not None else "the default"
         advice.append(
             Advice(
-                action=f"Raise target_accept from {current} to {rung:g} (sampler: target_accept: {rung:g})",
+                action=f"Raise {target_accept_name(d.dialect)} from {current} to {rung:g} "
+                f"({setting(d.dialect, 'target_accept', rung)})",
                 reason="smaller steps can follow sharper curvature",
                 remedy="raise_target_accept",
             )
@@ -237,7 +275,7 @@ def _ess_advice(d: Diagnosis, check: CheckResult) -> Advice:
         factor = min(10.0, check.threshold / check.value * 1.2)
         draws = int(math.ceil(d.draws * factor / 100.0) * 100)
     return Advice(
-        action=f"Run longer: draws {d.draws} -> {draws} (sampler: draws: {draws})",
+        action=f"Run longer: draws {d.draws} -> {draws} ({setting(d.dialect, 'draws', draws)})",
         reason=f"{check.name} of `{check.worst}` is {check.value:.0f}, below {check.threshold:g}",
         remedy="more_draws",
         target=check.worst,
@@ -260,7 +298,8 @@ def make_advice(
             Advice(
                 action=f"Look at the rank plot of `{worst}` (hmdiag plot RUN --kind rank --var {worst.split('[')[0]})"
                 + ("; fix the divergences first" if diverged else "; then run longer"),
-                reason=f"chains disagree about `{worst}` (r_hat {failed['r_hat'].value:.3f})",
+                reason=f"{'chains disagree' if d.chains > 1 else 'the halves of the one chain disagree'}"
+                f" about `{worst}` (r_hat {failed['r_hat'].value:.3f})",
                 remedy="inspect",
                 target=worst,
             )
@@ -272,7 +311,8 @@ def make_advice(
     if "tree_depth" in failed:
         advice.append(
             Advice(
-                action=f"Reparameterize or rescale predictors; or raise max_treedepth above {d.max_treedepth}",
+                action="Reparameterize or rescale predictors; or raise the max tree depth "
+                f"above {d.max_treedepth} ({setting(d.dialect, 'max_treedepth', (d.max_treedepth or 10) + 2)})",
                 reason="trajectories are cut short, so exploration is slow (often strong posterior correlations)",
                 remedy="raise_max_treedepth",
             )
@@ -289,7 +329,8 @@ def make_advice(
     if acceptance is not None and failed:
         advice.append(
             Advice(
-                action="Raise tune (e.g. sampler: tune: 2000) so step-size adaptation can settle",
+                action=f"Give warmup more iterations (e.g. {setting(d.dialect, 'tune', 2000)}) "
+                "so step-size adaptation can settle",
                 reason=acceptance.message,
                 remedy="more_tune",
             )

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from hmdiag import _lazy
+from hmdiag.dialects import dialect_of, setting
 from hmdiag.evidence import Evidence, measure_evidence
 from hmdiag.model import GroupTerm as GroupTermInfo
 from hmdiag.runs import RunInfo, has_group, stored_spec
@@ -115,6 +116,15 @@ class Diagnosis:
     mass_matrix: str | None = None
     # where the chains ran (RunInfo.device): "cpu", "gpu: NVIDIA H200"; None where not recorded
     device: str | None = None
+    # the sampler that ran (RunInfo.algorithm): "nuts", "static", "fixed_param"; None: NUTS
+    algorithm: str | None = None
+    # whose settings the advice names (hmdiag.dialects): "hmdiag", "cmdstan", "pymc", ...
+    dialect: str = "hmdiag"
+
+    @property
+    def hmc(self) -> bool:
+        """Whether the draws are HMC transitions (False for a fixed_param run)."""
+        return self.algorithm != "fixed_param"
 
     @property
     def min_ess_per_second(self) -> float | None:
@@ -334,7 +344,9 @@ def _treedepth_hits(
 ) -> tuple[list[int] | None, int | None, bool]:
     flags = _stat(sample_stats, "reached_max_treedepth")
     if flags is not None:
-        return _per_chain_sum(flags), max_treedepth, False
+        # PyMC 5 flags the hits without recording the limit: its default, 10, is assumed.
+        limit = max_treedepth or DEFAULT_MAX_TREEDEPTH
+        return _per_chain_sum(flags), limit, max_treedepth is None
     depth = _stat(sample_stats, "tree_depth")
     if depth is None:
         return None, None, False
@@ -604,6 +616,9 @@ def diagnose(
     sample_stats = _sample_stats(idata)
     chains = int(idata.posterior.sizes["chain"])
     draws = int(idata.posterior.sizes["draw"])
+    if chains == 1:
+        parameters = _one_chain_rhat(idata.posterior, shown, parameters)
+    notes += _run_shape_notes(idata, info, chains)
 
     diverging = _stat(sample_stats, "diverging")
     div_per_chain = _per_chain_sum(diverging)
@@ -630,11 +645,12 @@ def diagnose(
     total_div = sum(div_per_chain) if div_per_chain is not None else None
     if total_div and 0 < total_div < MIN_DIVERGENCES_FOR_LOCALIZATION:
         notes.append(f"only {total_div} divergent draw(s): the hotspot ranking is noisy")
-    sampler = (
-        info.backend
-        or info.inference_library
-        or str(getattr(sample_stats, "attrs", {}).get("inference_library", "unknown"))
+    library = info.inference_library or str(
+        getattr(sample_stats, "attrs", {}).get("inference_library", "unknown")
     )
+    sampler = info.sampler_label or info.backend or library
+    if not info.sampler_label and not info.backend and info.source_version:
+        sampler = f"{library} {info.source_version}"
     evidence = measure_evidence(idata, info, parameters, terms)
     if evidence.sensitivity_note:
         notes.append(evidence.sensitivity_note)
@@ -660,4 +676,50 @@ def diagnose(
         evidence=evidence,
         mass_matrix=info.mass_matrix,
         device=info.device,
+        algorithm=info.algorithm,
+        dialect=dialect_of(info),
     )
+
+
+def _one_chain_rhat(
+    posterior: Any, shown: list[str], parameters: list[ParameterSummary]
+) -> list[ParameterSummary]:
+    """One chain: the split R-hat of its two halves, as Stan computes it (arviz-stats gives
+    NaN; hmdiag.kernels computes it with ``split_one_chain``)."""
+    from dataclasses import replace
+
+    from hmdiag import kernels
+
+    values: dict[str, float] = {}
+    for var in shown:
+        array = posterior[var].transpose(
+            *SAMPLE_DIMS, *(d for d in posterior[var].dims if d not in SAMPLE_DIMS)
+        )
+        names = element_labels(var, array) if array.ndim > 2 else [var]
+        draws = np.asarray(array.values, dtype=float).reshape(*array.shape[:2], -1)
+        rhat = kernels.rhat(draws, chain_axis=0, draw_axis=1, split_one_chain=True)
+        values.update(zip(names, np.atleast_1d(rhat).tolist(), strict=True))
+    return [replace(p, r_hat=values.get(p.name, p.r_hat)) for p in parameters]
+
+
+def _run_shape_notes(idata: Any, info: RunInfo, chains: int) -> list[str]:
+    """What the reader must know about the run's shape: one chain, warmup not counted."""
+    notes = []
+    if chains == 1:
+        notes.append(
+            "one chain: r_hat is the split R-hat of its two halves, which cannot see chains "
+            f"that settle in different regions; run 4 or more chains ({setting(dialect_of(info), 'chains', 4)})"
+        )
+    if info.warmup_dropped:
+        notes.append(
+            f"warmup was saved with the draws: {info.warmup_dropped} warmup rows per chain "
+            "were dropped, and only post-warmup draws are counted"
+        )
+    for group in ("warmup_posterior", "warmup_sample_stats"):
+        if has_group(idata, group):
+            size = int(idata[group].sizes.get("draw", 0))
+            notes.append(
+                f"the run holds {size} warmup draws per chain ({group}); they are not counted"
+            )
+            break
+    return notes

@@ -76,6 +76,8 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
                 "data_sha256": info.data_sha256,
             },
             "verdict": v.label,
+            # Checks that could not be computed: a pass did not see them.
+            "not_assessed": v.not_assessed,
             "checks": [
                 {
                     "name": c.name,

@@ -7,12 +7,14 @@ saved by ArviZ 0.x (hmdiag 0.1, PyMC 5) are NetCDF files with the same groups an
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import glob
 import json
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,17 @@ class RunInfo:
     derived_not_stored: dict[str, int] = field(default_factory=dict)
     # where the chains ran: "cpu", or the JAX device ("gpu: NVIDIA H200"); None if not recorded
     device: str | None = None
+    # The tool that wrote a run hmdiag did not make ("cmdstan", "cmdstanpy", "pymc", "nutpie",
+    # "numpyro"), its version and how to name its sampler ("CmdStan 2.37 (NUTS)")
+    source_tool: str | None = None
+    source_version: str | None = None
+    sampler_label: str | None = None
+    # "nuts", "static" (HMC) or "fixed_param" (no HMC, no adaptation); None: NUTS assumed
+    algorithm: str | None = None
+    # warmup draws per chain found beside the draws and not counted (saved warmup)
+    warmup_dropped: int | None = None
+    # 1 where the tool numbers elements from 1 (Stan: mu[1]); None: from 0
+    index_origin: int | None = None
 
 
 def per_draw(values: Any) -> Any:
@@ -198,7 +211,7 @@ def read_info(idata: Any, label: str) -> RunInfo:
             "derived_not_stored",
         ):
             raw = json.loads(raw) if isinstance(raw, str) else raw
-        elif key in ("seed", "max_treedepth"):
+        elif key in ("seed", "max_treedepth", "warmup_dropped", "index_origin"):
             raw = int(raw)
         elif key in ("target_accept", "sampling_seconds", "wall_seconds"):
             raw = float(raw)
@@ -209,6 +222,8 @@ def read_info(idata: Any, label: str) -> RunInfo:
         values["sampling_seconds"] = float(attrs["sampling_time"])
     if "inference_library" not in values and "inference_library" in attrs:
         values["inference_library"] = str(attrs["inference_library"])
+    if "source_version" not in values and "inference_library_version" in attrs:
+        values["source_version"] = str(attrs["inference_library_version"])
     return RunInfo(label=values.get("spec_name") or label, **values)
 
 
@@ -283,6 +298,9 @@ def open_run(run: Any, label: str | None = None) -> tuple[Any, str, str | None]:
             f"this {type(run).__name__} has no posterior group",
             "pass the result of sampling (pm.sample, nutpie.sample, mcmc.run, model.sample)",
         )
+    if idata is run and _extra_stat_rows(idata) > 0:
+        idata = idata.copy()  # the caller's run stays as it was
+    align_warmup(idata)
     return idata, label or "run", None
 
 
@@ -362,6 +380,7 @@ def load_run(path: str | Path) -> Any:
     if not idata["posterior"].data_vars:
         raise RunFileError(f"{path}: the posterior group holds no variables")
     _load_eagerly(idata, path)
+    align_warmup(idata)
     return idata
 
 
@@ -392,16 +411,21 @@ def _load_zarr(path: Path) -> Any:
     if "posterior" not in group_names(idata) or not idata["posterior"].data_vars:
         raise RunFileError(f"{path}: the zarr store has no posterior group", RUN_HINT)
     _load_eagerly(idata, path)
+    align_warmup(idata)
     return idata
 
 
 def load_cmdstan_csv(files: list[Path]) -> Any:
     """CmdStan ``sample`` output, one CSV file per chain, as a run.
 
-    cmdstanpy parses the files (no CmdStan install needed) and arviz-base converts them
-    (``from_cmdstanpy``); the sampler's ``max_depth`` and ``delta`` from the files' config
-    become the run's max tree depth and target acceptance.
+    ``hmdiag.stan_csv`` checks the headers first (one finished run, draws after warmup);
+    cmdstanpy parses CmdStan 2.x files (no CmdStan install needed) and arviz-base converts
+    them (``from_cmdstanpy``); CmdStan 1.x files are read by ``stan_csv.read_draws_v1``. The
+    header's ``max_depth``, ``delta``, version and sampler become the run's provenance, and
+    names keep Stan's 1-based indices.
     """
+    from hmdiag import stan_csv
+
     for file in files:
         if not file.is_file():
             raise RunFileError(f"{file}: file not found", RUN_HINT)
@@ -411,42 +435,107 @@ def load_cmdstan_csv(files: list[Path]) -> Any:
     if len(set(resolved)) != len(resolved):
         twice = next(f for f in files if resolved.count(f.resolve()) > 1)
         raise RunFileError(f"{twice}: given twice; each chain's file once", RUN_HINT)
+    headers = stan_csv.validate_files(files)
+    version = headers[0].version
+    if version is not None and version[0] < 2:
+        idata = stan_csv.read_draws_v1(headers)
+    else:
+        idata = _read_with_cmdstanpy(files)
+    _store_facts(idata, stan_csv.facts(headers[0]))
+    return idata
+
+
+def _read_with_cmdstanpy(files: list[Path]) -> Any:
     try:
         import cmdstanpy
     except ImportError:  # pragma: no cover - a dependency of hmdiag
         raise RunFileError("reading CmdStan CSV needs cmdstanpy", "pip install cmdstanpy") from None
-    import logging
-
-    logger = logging.getLogger("cmdstanpy")
-    level = logger.level
-    logger.setLevel(logging.ERROR)  # it logs a line per file read
-    try:
-        fit = cmdstanpy.from_csv([str(f) for f in files], method="sample")
-    except Exception as exc:  # cmdstanpy raises ValueError, RuntimeError, KeyError, ...
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        named = next((f for f in files if f.name in first), files[0])
-        raise RunFileError(
-            f"{named}: not CmdStan sample output: {first}",
-            "pass the output_*.csv files of one `method=sample` run (all its chains)",
-        ) from None
-    finally:
-        logger.setLevel(level)
-    if fit is None or not hasattr(fit, "draws_xr"):
-        raise RunFileError(f"{files[0]}: holds no MCMC draws", RUN_HINT)
+    with _quiet_cmdstanpy():
+        try:
+            fit = cmdstanpy.from_csv([str(f) for f in files], method="sample")
+        except Exception as exc:  # cmdstanpy raises ValueError, RuntimeError, KeyError, ...
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            named = next((f for f in files if f.name in first), files[0])
+            raise RunFileError(
+                f"{named}: not CmdStan sample output: {first}",
+                "pass the output_*.csv files of one `method=sample` run (all its chains)",
+            ) from None
     return _from_cmdstanpy(fit)
 
 
-def _from_cmdstanpy(fit: Any) -> Any:
-    """A cmdstanpy ``CmdStanMCMC`` as a run, its ``max_depth`` and ``delta`` kept."""
-    from arviz_base import from_cmdstanpy
+@contextlib.contextmanager
+def _quiet_cmdstanpy() -> Iterator[None]:
+    """cmdstanpy logs a line per file read, and its own convergence warnings (with its own
+    tree-depth count) when the draws are read: hmdiag reports its checks instead."""
+    import logging
 
-    idata = from_cmdstanpy(posterior=fit)
-    config = fit.metadata.cmdstan_config
-    attrs = {
-        ATTR_PREFIX + "max_treedepth": config.get("max_depth"),
-        ATTR_PREFIX + "target_accept": config.get("delta"),
-    }
+    from cmdstanpy.utils import get_logger
+
+    # Its logger configures itself (level DEBUG) on first use: configured now, then quieted.
+    logger = get_logger()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _store_facts(idata: Any, facts: dict[str, Any]) -> None:
+    attrs = {ATTR_PREFIX + k: v for k, v in facts.items() if v is not None}
     for group in ("posterior", "sample_stats"):
         if group in group_names(idata):
-            idata[group].attrs.update({k: v for k, v in attrs.items() if v is not None})
+            idata[group].attrs.update(attrs)
+
+
+def _from_cmdstanpy(fit: Any) -> Any:
+    """A cmdstanpy ``CmdStanMCMC`` as a run: Stan's 1-based names, its ``max_depth`` and
+    ``delta`` kept, and only post-warmup sample stats (see ``align_warmup``)."""
+    from arviz_base import from_cmdstanpy
+
+    with _quiet_cmdstanpy():
+        idata = from_cmdstanpy(posterior=fit, index_origin=1)
+    config = fit.metadata.cmdstan_config
+    version = [config.get(f"stan_version_{p}") for p in ("major", "minor", "patch")]
+    engine = "fixed_param" if config.get("algorithm") == "fixed_param" else config.get("engine")
+    _store_facts(
+        idata,
+        {
+            "max_treedepth": config.get("max_depth"),
+            "target_accept": config.get("delta"),
+            "source_tool": "cmdstanpy",
+            "source_version": ".".join(str(v) for v in version) if None not in version else None,
+            "algorithm": engine,
+            "index_origin": 1,
+        },
+    )
+    align_warmup(idata)
     return idata
+
+
+def _extra_stat_rows(idata: Any) -> int:
+    """How many more draws the sample stats hold than the posterior (0 when aligned)."""
+    if "sample_stats" not in group_names(idata):
+        return 0
+    draws = int(idata["posterior"].sizes["draw"])
+    return int(idata["sample_stats"].sizes.get("draw", draws)) - draws
+
+
+def align_warmup(idata: Any) -> int | None:
+    """Drop warmup rows that a converter left in the sample stats; return how many per chain.
+
+    ``arviz_base.from_cmdstanpy`` keeps the warmup out of the posterior but not out of the
+    sample stats of a ``save_warmup`` run (docs/upstream/arviz-base-warmup-sample-stats.md):
+    divergences, step sizes, acceptance and E-BFMI would count warmup transitions. Warmup
+    always comes first, so the sample stats' leading rows beyond the posterior's draws go.
+    The count is stored as ``hmdiag_warmup_dropped`` for the diagnosis to say so.
+    """
+    extra = _extra_stat_rows(idata)
+    if extra <= 0:
+        return None
+    stats = idata["sample_stats"].to_dataset()
+    kept = stats.isel(draw=slice(extra, None)).assign_coords(draw=idata["posterior"]["draw"].values)
+    kept.attrs[ATTR_PREFIX + "warmup_dropped"] = extra
+    set_group(idata, "sample_stats", kept)
+    idata["posterior"].attrs[ATTR_PREFIX + "warmup_dropped"] = extra
+    return extra

@@ -27,6 +27,19 @@ class Verdict:
         """The checks that failed."""
         return [c for c in self.checks if c.status == "fail"]
 
+    @property
+    def not_assessed(self) -> list[str]:
+        """The checks that could not be computed (``n/a``): a pass says it did not see them."""
+        return [c.name for c in self.checks if c.status == "n/a"]
+
+    @property
+    def headline(self) -> str:
+        """``PASS``, ``PASS (not assessed: r_hat)`` or ``FAIL (divergences, r_hat)``."""
+        if not self.passed:
+            return f"FAIL ({', '.join(c.name for c in self.failed())})"
+        missing = self.not_assessed
+        return f"PASS (not assessed: {', '.join(missing)})" if missing else "PASS"
+
 
 def combined_advice(
     d: Diagnosis, checks: list[CheckResult], pathologies: list[Pathology]

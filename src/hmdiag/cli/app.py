@@ -69,6 +69,7 @@ def guarded[F: Callable[..., Any]](command: F) -> F:
             if _state["debug"]:
                 raise
             terminal.render_error(err, exc)
+            _machine_error(exc, command.__name__, kwargs)
             raise typer.Exit(EXIT_BAD_INPUT) from None
         except KeyboardInterrupt:
             terminal.render_message(err, "interrupted: nothing was written", style="yellow")
@@ -80,6 +81,20 @@ def guarded[F: Callable[..., Any]](command: F) -> F:
             raise typer.Exit(EXIT_INTERNAL) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _machine_error(exc: HmdiagError, command: str, kwargs: dict[str, Any]) -> None:
+    """With --format json, junit or github (or --json), print the error in that format on
+    stdout too: a CI job that saves the report gets a valid document, not an empty file."""
+    from hmdiag.render import ci, json_out
+
+    fmt = str(kwargs.get("fmt") or ("json" if kwargs.get("as_json") else ""))
+    if fmt == "json":
+        typer.echo(json_out.render_error(exc, command))
+    elif fmt == "junit":
+        typer.echo(ci.junit_error(exc.message, exc.hint, command))
+    elif fmt == "github":
+        typer.echo(ci.github_error(exc.message, exc.hint, command))
 
 
 @contextlib.contextmanager

@@ -108,6 +108,7 @@ def rhat(
     draw_axis: int = -1,
     method: str = "rank",
     workers: int | None = None,
+    split_one_chain: bool = False,
 ) -> NDArray[np.float64]:
     """Potential scale reduction factor (R-hat) of every parameter at once.
 
@@ -122,17 +123,24 @@ def rhat(
         of the bulk (z-scaled) and tail (folded, z-scaled) split R-hats.
     workers : int, optional
         Threads to use; defaults to the CPUs available to this process.
+    split_one_chain : bool
+        Compute the split R-hat of a single chain from its two halves, as Stan does (arviz-stats
+        returns NaN for one chain). Only the split methods ("rank", "folded", "z_scale",
+        "split") can.
 
     Returns
     -------
     ndarray
         One value per parameter (shape of the non-chain, non-draw axes). NaN where there are
-        fewer than 2 chains or 4 draws, or the parameter has any NaN draw; as in arviz-stats,
+        fewer than 2 chains (without ``split_one_chain``) or 4 draws, or the parameter has any NaN draw; as in arviz-stats,
         NaN too for a constant parameter (0/0), and huge values (up to inf) when each chain is
         stuck at its own value.
     """
     method = _check_method(method, RHAT_METHODS)
-    return _per_parameter(ary, chain_axis, draw_axis, 2, workers, lambda x: _rhat_chunk(x, method))
+    min_chains = 1 if split_one_chain and method != "identity" else 2
+    return _per_parameter(
+        ary, chain_axis, draw_axis, min_chains, workers, lambda x: _rhat_chunk(x, method)
+    )
 
 
 def ess(

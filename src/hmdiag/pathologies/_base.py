@@ -8,6 +8,7 @@ from typing import Any
 
 from hmdiag.checks import TARGET_ACCEPT_LADDER, Advice, CheckResult
 from hmdiag.diagnostics import Diagnosis
+from hmdiag.dialects import setting, target_accept_name
 from hmdiag.evidence import Correlation
 
 # A non-centered term whose widest effect sd is at most this share of its scale has its effects
@@ -77,7 +78,8 @@ def smaller_steps(d: Diagnosis, reason: str) -> list[Advice]:
         return []
     return [
         Advice(
-            action=f"Raise target_accept to {top:g} (sampler: target_accept: {top:g})",
+            action=f"Raise {target_accept_name(d.dialect)} to {top:g} "
+            f"({setting(d.dialect, 'target_accept', top)})",
             reason=reason,
             remedy="raise_target_accept",
         )
@@ -89,11 +91,11 @@ def adapts_correlations(d: Diagnosis) -> bool:
     return d.mass_matrix in ("dense", "low_rank")
 
 
-def dense_advice(reason: str) -> Advice:
-    """The dense-metric remedy, with the evidence for it."""
+def dense_advice(d: Diagnosis, reason: str) -> Advice:
+    """The dense-metric remedy, with the evidence for it, in the run's tool's terms."""
     return Advice(
-        action="Use a dense mass matrix (sampler: mass_matrix: dense; nutpie adapts a low-rank "
-        "one) so NUTS adapts to the correlation",
+        action=f"Use a dense mass matrix ({setting(d.dialect, 'dense')}) so NUTS adapts to "
+        "the correlation",
         reason=reason,
         remedy="dense_mass_matrix",
     )

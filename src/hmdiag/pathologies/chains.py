@@ -6,6 +6,7 @@ import math
 
 from hmdiag.checks import Advice
 from hmdiag.diagnostics import Diagnosis
+from hmdiag.dialects import setting
 from hmdiag.pathologies._base import CHAINS_APART_SD, STUCK_SD_RATIO, Pathology
 
 
@@ -47,7 +48,8 @@ def chains(d: Diagnosis, failed: set[str]) -> list[Pathology]:
                     numbers=numbers,
                     remedies=[
                         Advice(
-                            action="Give warm-up more steps (sampler: tune: 2000) or change "
+                            action="Give warm-up more steps "
+                            f"({setting(d.dialect, 'tune', 2000)}) or change "
                             "the seed, and see whether the chain joins the others",
                             reason=f"chain {stuck[0]} of `{spread.parameter}` is stuck",
                             remedy="more_tune",

@@ -179,7 +179,7 @@ def ridge(d: Diagnosis, failed: set[str]) -> list[Pathology]:
             if not adapts_correlations(d):
                 remedies.append(
                     dense_advice(
-                        f"posterior correlation {c.r:+.2f} between `{c.first}` and `{c.second}`"
+                        d, f"posterior correlation {c.r:+.2f} between `{c.first}` and `{c.second}`"
                     )
                 )
             if collinear:
@@ -310,7 +310,7 @@ def treedepth(d: Diagnosis, failed: set[str]) -> list[Pathology]:
     remedies = []
     if not adapts_correlations(d):
         remedies.append(
-            dense_advice("it adapts the step to the correlation, so trajectories get short")
+            dense_advice(d, "it adapts the step to the correlation, so trajectories get short")
         )
     return [
         Pathology(

@@ -102,3 +102,27 @@ def junit_xml(reports: Sequence[RunReport]) -> str:
     root.set("errors", "0")
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")
+
+
+def github_error(message: str, hint: str | None, command: str) -> str:
+    """The ``::error`` annotation for a command that could not run (exit 2)."""
+    text = message + (f". Hint: {hint}" if hint else "")
+    return (
+        f"::error title={_escape(f'hmdiag {command}', _PROPERTY_ESCAPES)}::"
+        f"{_escape(text, _DATA_ESCAPES)}"
+    )
+
+
+def junit_error(message: str, hint: str | None, command: str) -> str:
+    """A JUnit document whose one test case holds an ``<error>``: the input could not be
+    read, so no check ran (CI systems show it as an errored test, not a missing file)."""
+    root = ET.Element("testsuites", name="hmdiag", tests="1", failures="0", errors="1")
+    suite = ET.SubElement(
+        root, "testsuite", name=f"hmdiag {command}", tests="1", failures="0", errors="1"
+    )
+    suite.set("skipped", "0")
+    case = ET.SubElement(suite, "testcase", name="input", classname=f"hmdiag.{command}")
+    error = ET.SubElement(case, "error", message=message, type="bad_input")
+    error.text = message + (f"\nhint: {hint}" if hint else "")
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hmdiag.render.text import TAIL_ESS_NOTE, fmt, param_rows
 from hmdiag.report import RunReport
+from hmdiag.verdict import Verdict
 
 _ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️", "n/a": "➖"}
 
@@ -17,7 +18,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 def render_report(report: RunReport, *, show_all: bool = False) -> str:
     """One run's verdict, checks, advice, hotspots and summary as GitHub-flavoured Markdown."""
     d, v = report.diagnosis, report.verdict
-    out = [f"## hmdiag: `{d.label}` — {'PASS ✅' if v.passed else 'FAIL ❌'}", ""]
+    out = [f"## hmdiag: `{d.label}` — {'PASS ✅' if v.passed else 'FAIL ❌'}{_not_assessed(v)}", ""]
     seconds = f", {d.sampling_seconds:.1f} s sampling" if d.sampling_seconds else ""
     device = f" on {d.device}" if d.device else ""
     out += [f"{d.chains} chains × {d.draws} draws, sampler `{d.sampler}`{device}{seconds}.", ""]
@@ -76,3 +77,10 @@ def render_report(report: RunReport, *, show_all: bool = False) -> str:
     for note in d.notes:
         out += ["", f"> {note}"]
     return "\n".join(out) + "\n"
+
+
+def _not_assessed(verdict: Verdict) -> str:
+    """`` (not assessed: r_hat)`` after a pass that could not compute every check."""
+    if not verdict.passed or not verdict.not_assessed:
+        return ""
+    return f" (not assessed: {', '.join(verdict.not_assessed)})"

@@ -50,11 +50,7 @@ def render_internal_error(console: Console, error: BaseException) -> None:
 def verdict_line(report: RunReport) -> str:
     """One line per run for --quiet and CI logs: ``mme4: PASS`` or ``mme3: FAIL (divergences,
     r_hat)``."""
-    failed = report.verdict.failed()
-    label = report.diagnosis.label
-    if not failed:
-        return f"{label}: PASS"
-    return f"{label}: FAIL ({', '.join(c.name for c in failed)})"
+    return f"{report.diagnosis.label}: {report.verdict.headline}"
 
 
 def render_verdict_line(console: Console, report: RunReport) -> None:
@@ -235,7 +231,14 @@ def render_report(console: Console, report: RunReport, *, show_all: bool = False
     console.print(
         f"{d.label}: {d.chains} chains x {d.draws} draws, sampler {d.sampler}{device}{seconds}{rate}"
     )
-    if v.passed:
+    if v.passed and v.not_assessed:
+        console.print(
+            Text(
+                f"verdict: {v.headline} — the other checks passed for {d.label}",
+                style="bold green",
+            )
+        )
+    elif v.passed:
         console.print(Text(f"verdict: PASS — all checks passed for {d.label}", style="bold green"))
     else:
         names = ", ".join(c.name for c in v.failed())
