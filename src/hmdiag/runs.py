@@ -535,7 +535,6 @@ def align_warmup(idata: Any) -> int | None:
         return None
     stats = idata["sample_stats"].to_dataset()
     kept = stats.isel(draw=slice(extra, None)).assign_coords(draw=idata["posterior"]["draw"].values)
-    kept.attrs[ATTR_PREFIX + "warmup_dropped"] = extra
     set_group(idata, "sample_stats", kept)
-    idata["posterior"].attrs[ATTR_PREFIX + "warmup_dropped"] = extra
+    _store_facts(idata, {"warmup_dropped": extra})
     return extra
