@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -441,3 +442,26 @@ def test_output_of_another_method_is_refused(tmp_path: Path) -> None:
     result = runner.invoke(app, ["check", str(optimize)])
     assert result.exit_code == 2
     assert "CmdStan `method=optimize` output; hmdiag checks MCMC runs" in result.stderr
+
+
+@pytest.mark.parametrize("folder", ["mix_2ch", "corr_gauss_depth8"])
+def test_the_same_run_gets_the_same_diagnosis_in_every_process(folder: str) -> None:
+    """The installed entry point, in processes with different string hashing (set and dict
+    order of names), prints byte-identical JSON for one run."""
+    import os
+    import shutil
+    import subprocess
+
+    exe = shutil.which("hmdiag") or str(Path(sys.executable).parent / "hmdiag")
+    files = sorted(str(p) for p in (FOREIGN / folder).glob("*.csv"))
+    outputs = set()
+    for hash_seed in ("0", "1", "4242"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        done = subprocess.run(
+            [exe, "check", *files, "--format", "json"], capture_output=True, env=env, text=True
+        )
+        assert done.returncode in (0, 1), done.stderr
+        document = json.loads(done.stdout)
+        assert document["verdict"]
+        outputs.add(done.stdout)
+    assert len(outputs) == 1

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from hmdiag.pathologies._base import BOUNDARY_HOTSPOT_RANK, BOUNDARY_ZERO_BIN, ks_critical
 from hmdiag.pipeline import fit
 from hmdiag.repairs import DoctorResult, run_doctor
 from hmdiag.report import assess, thresholds_from_checks
@@ -98,11 +99,25 @@ def test_boundary_is_named_once_the_funnel_is_gone_and_the_doctor_passes() -> No
     result = doctored("boundary")
     assert "non_centered" in result.attempts[1].change
     second = result.attempts[1].report
-    assert second.diagnosis.divergences_total and kinds(second)[:1] == ["boundary"]
-    boundary = second.verdict.pathologies[0]
-    assert boundary.numbers["zero_bin_ratio"] >= 0.8
-    assert "little or no variation between batch levels" in boundary.meaning
+    d = second.diagnosis
+    # The pile at 0 is in the draws whatever the divergences do.
+    (shape,) = [s for s in d.evidence.scales if s.scale == "sigma_batch"]
+    assert shape.zero_bin_ratio >= BOUNDARY_ZERO_BIN
+    # Non-centered, the few divergences left (3 of 4000 on one machine, a handful on another:
+    # numba compiles for the host CPU, so the draws differ in the last bits across machines)
+    # name the boundary exactly when they concentrate at small sigma_batch beyond chance.
+    beyond_chance = bool(d.divergences_total) and any(
+        h.variable == "sigma_batch" and h.score >= ks_critical(d.divergences_total, 4000)
+        for h in d.hotspots[:BOUNDARY_HOTSPOT_RANK]
+    )
+    assert (kinds(second)[:1] == ["boundary"]) == beyond_chance, (d.hotspots[:3], kinds(second))
+    if beyond_chance:
+        boundary = second.verdict.pathologies[0]
+        assert boundary.numbers["zero_bin_ratio"] == shape.zero_bin_ratio
+        assert "little or no variation between batch levels" in boundary.meaning
+    assert "funnel" not in kinds(second)
     assert result.fixed is not None and len(result.attempts) <= 5
+    assert not result.fixed.report.diagnosis.divergences_total
 
 
 def test_separation_passes_its_checks_but_is_named_prior_driven() -> None:
