@@ -107,7 +107,8 @@ def test_boundary_is_named_once_the_funnel_is_gone_and_the_doctor_passes() -> No
     # numba compiles for the host CPU, so the draws differ in the last bits across machines)
     # name the boundary exactly when they concentrate at small sigma_batch beyond chance.
     beyond_chance = bool(d.divergences_total) and any(
-        h.variable == "sigma_batch" and h.score >= ks_critical(d.divergences_total, 4000)
+        h.variable == "sigma_batch"
+        and h.score >= ks_critical(d.divergences_total, d.chains * d.draws)
         for h in d.hotspots[:BOUNDARY_HOTSPOT_RANK]
     )
     assert (kinds(second)[:1] == ["boundary"]) == beyond_chance, (d.hotspots[:3], kinds(second))
