@@ -15,6 +15,9 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -448,10 +451,6 @@ def test_output_of_another_method_is_refused(tmp_path: Path) -> None:
 def test_the_same_run_gets_the_same_diagnosis_in_every_process(folder: str) -> None:
     """The installed entry point, in processes with different string hashing (set and dict
     order of names), prints byte-identical JSON for one run."""
-    import os
-    import shutil
-    import subprocess
-
     exe = shutil.which("hmdiag") or str(Path(sys.executable).parent / "hmdiag")
     files = sorted(str(p) for p in (FOREIGN / folder).glob("*.csv"))
     outputs = set()
