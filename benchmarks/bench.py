@@ -97,7 +97,7 @@ def check_large_run(tmp: Path) -> tuple[float, float, int]:
     }
     path = tmp / "large.nc"
     az.from_dict({"posterior": posterior, "sample_stats": stats}).to_netcdf(str(path))
-    from hmdiag.report import assess_loaded
+    from hmdiag.diagnose.report import assess_loaded
     from hmdiag.runs import load_run, read_info
 
     start = time.perf_counter()
@@ -336,7 +336,7 @@ def main() -> None:
         "interpreter start-up and hmdiag's own import are the rest of the wall time):"
     )
     say("")
-    from hmdiag.timing import FIT_PHASES
+    from hmdiag.sampling.timing import FIT_PHASES
 
     say("| model | backend | " + " | ".join(FIT_PHASES) + " | phases total | wall |")
     say("|---|---|" + "---|" * (len(FIT_PHASES) + 2))

@@ -1,4 +1,4 @@
-"""hmdiag.kernels against arviz-stats' array layer, timed in one process.
+"""hmdiag.diagnose.kernels against arviz-stats' array layer, timed in one process.
 
     python benchmarks/kernels_bench.py [--params 2000] [--big 10000] [--repeat 3]
 
@@ -20,7 +20,7 @@ from collections.abc import Callable
 import numpy as np
 from arviz_stats.base import array_stats
 
-from hmdiag import kernels
+from hmdiag.diagnose import kernels
 
 CHAINS, DRAWS = 4, 1000
 

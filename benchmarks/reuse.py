@@ -9,8 +9,8 @@ warnings.simplefilter("ignore")
 
 from pathlib import Path  # noqa: E402
 
-from hmdiag.pipeline import fit  # noqa: E402
 from hmdiag.spec import load_spec, with_sampler_overrides  # noqa: E402
+from hmdiag.workflows.fit import fit  # noqa: E402
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "bangladesh" / "mme4.yaml"
 

@@ -124,7 +124,7 @@ stats = xr.Dataset({{"diverging": (("chain", "draw"), rng.random((4, 1000)) < 0.
                     "acceptance_rate": (("chain", "draw"), rng.uniform(0.6, 1, size=(4, 1000))),
                     "step_size": (("chain", "draw"), np.full((4, 1000), 0.3))}})
 xr.DataTree.from_dict({{"posterior": post, "sample_stats": stats}}).to_netcdf("{tmp}/p10k.nc")
-from hmdiag.report import assess_loaded
+from hmdiag.diagnose.report import assess_loaded
 from hmdiag.runs import load_run, read_info
 import arviz_stats, h5netcdf  # imported on first use inside check; imports are not timed
 start = time.perf_counter()

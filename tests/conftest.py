@@ -61,8 +61,8 @@ _FIT_CACHE: dict[tuple[str, str], Any] = {}
 @pytest.fixture(scope="session")
 def small_fit(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """Fit a Bangladesh config with small settings once per session; returns FitResult."""
-    from hmdiag.pipeline import fit
     from hmdiag.spec import load_spec
+    from hmdiag.workflows.fit import fit
 
     def run(name: str, **sampler: Any) -> Any:
         key = (name, repr(sorted(sampler.items())))

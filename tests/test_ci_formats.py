@@ -87,9 +87,9 @@ def test_github_annotates_failed_checks_and_appends_the_summary(
 
 
 def test_github_escapes_workflow_command_characters(small_fit: Any) -> None:
-    from hmdiag.checks import Thresholds
+    from hmdiag.diagnose.checks import Thresholds
+    from hmdiag.diagnose.report import assess
     from hmdiag.render.ci import github_annotations
-    from hmdiag.report import assess
 
     fit = small_fit("mme0")
     report = assess(fit.idata, fit.info, Thresholds())

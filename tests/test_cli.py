@@ -11,7 +11,7 @@ import xarray as xr
 from typer.testing import CliRunner
 
 from hmdiag.cli import app
-from hmdiag.report import SCHEMA_VERSION
+from hmdiag.diagnose.report import SCHEMA_VERSION
 
 from .conftest import CONFIGS, small_spec
 
@@ -178,7 +178,7 @@ def test_fit_writes_run_that_loads_back(az: Any, tmp_path: Path) -> None:
     assert "parameterization: non_centered" in attrs["hmdiag_spec_text"]
     assert len(attrs["hmdiag_data_sha256"]) == 64 and float(attrs["hmdiag_wall_seconds"]) > 0
     assert not list(out.parent.glob(".*.tmp"))  # no temp file left behind
-    from hmdiag.timing import FIT_PHASES
+    from hmdiag.sampling.timing import FIT_PHASES
 
     timing = doc["timing"]
     assert list(timing)[: len(FIT_PHASES)] == list(FIT_PHASES)
@@ -199,7 +199,7 @@ def test_check_warns_when_the_data_changed_since_the_fit(
     az: Any, saved_runs: dict[str, Path], tmp_path: Path
 ) -> None:
     idata = az.from_netcdf(saved_runs["mme4"])
-    from hmdiag.data import file_sha256
+    from hmdiag.model.data import file_sha256
 
     data = tmp_path / "data.csv"
     data.write_text("y\n1\n")

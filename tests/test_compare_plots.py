@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from hmdiag.cli import app
-from hmdiag.comparison import compare_runs, load_runs, unique_labels
-from hmdiag.plots import KINDS
+from hmdiag.render.plots import KINDS
+from hmdiag.workflows.compare import compare_runs, load_runs, unique_labels
 
 runner = CliRunner()
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -129,7 +129,7 @@ def test_plot_all_for_several_runs_and_no_clobber(
 def test_pair_plot_marks_divergences(saved_runs: dict[str, Path], tmp_path: Path) -> None:
     import numpy as np
 
-    from hmdiag import plots
+    from hmdiag.render import plots
 
     run = plots.plot_run(load_runs([saved_runs["mme0"]])[0])
     diverging = run.idata["sample_stats"]["diverging"].values
@@ -172,7 +172,7 @@ def test_forest_overlays_runs_with_89_percent_hdi(saved_runs: dict[str, Path]) -
     import numpy as np
     from arviz_stats import hdi
 
-    from hmdiag import plots
+    from hmdiag.render import plots
 
     runs = [plots.plot_run(r) for r in load_runs([saved_runs["mme0"], saved_runs["mme4"]])]
     fig = plots.draw("forest", runs, ["a_bar"])
@@ -199,7 +199,7 @@ def test_forest_overlays_runs_with_89_percent_hdi(saved_runs: dict[str, Path]) -
     ],
 )
 def test_legacy_runs_plot(stem: str, tmp_path: Path) -> None:
-    from hmdiag import plots
+    from hmdiag.render import plots
 
     path = Path(__file__).parent / "fixtures" / "legacy" / f"{stem}.nc"
     result = invoke("plot", path, "--out", tmp_path)  # all kinds; no ppc in these runs

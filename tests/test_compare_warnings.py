@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from hmdiag.checks import CheckResult
 from hmdiag.cli import app
-from hmdiag.comparison import (
+from hmdiag.diagnose.checks import CheckResult
+from hmdiag.workflows.compare import (
     LooRow,
     _pareto_k_warnings,
     _ranking_warnings,

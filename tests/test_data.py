@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from hmdiag.data import file_sha256, prepare_data
 from hmdiag.errors import DataError
+from hmdiag.model.data import file_sha256, prepare_data
 from hmdiag.spec import load_spec
 
 from .conftest import CONFIGS, DATA

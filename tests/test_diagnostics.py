@@ -7,10 +7,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hmdiag.checks import Thresholds, next_target_accept
-from hmdiag.diagnostics import diagnose, localize_divergences
+from hmdiag.diagnose.checks import Thresholds, next_target_accept
+from hmdiag.diagnose.summary import diagnose, localize_divergences
+from hmdiag.diagnose.verdict import judge
 from hmdiag.runs import RunInfo, read_info
-from hmdiag.verdict import judge
 
 from .conftest import CONFIGS, healthy_stats, make_idata
 
@@ -327,7 +327,7 @@ def test_an_always_positive_intercept_keeps_the_models_transform(
     az: Any, rng: np.random.Generator
 ) -> None:
     """An intercept whose draws are all positive is an identity parameter, not a log one."""
-    from hmdiag.diagnostics import run_transforms
+    from hmdiag.diagnose.summary import run_transforms
 
     idata = funnel_idata(az, rng)
     idata.posterior["mu"] = idata.posterior["mu"] + 50.0
@@ -348,8 +348,8 @@ def test_an_always_positive_intercept_keeps_the_models_transform(
 def test_large_runs_are_summarized_by_the_kernels_with_arviz_numbers(
     az: Any, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """From KERNEL_MIN_PARAMETERS elements on, hmdiag.kernels gives arviz-stats' numbers."""
-    from hmdiag.diagnostics import KERNEL_MIN_PARAMETERS, summarize_parameters
+    """From KERNEL_MIN_PARAMETERS elements on, hmdiag.diagnose.kernels gives arviz-stats' numbers."""
+    from hmdiag.diagnose.summary import KERNEL_MIN_PARAMETERS, summarize_parameters
 
     sticky = np.empty((CHAINS, DRAWS, 30))
     sticky[:, 0] = rng.normal(size=(CHAINS, 30))
@@ -365,7 +365,7 @@ def test_large_runs_are_summarized_by_the_kernels_with_arviz_numbers(
     names = ["mu", "theta", "slow", "tau"]
     by_arviz = summarize_parameters(idata, names, 0.89, engine="arviz")
     by_kernel = summarize_parameters(idata, names, 0.89, engine="kernel")
-    from hmdiag import diagnostics
+    from hmdiag.diagnose import summary as diagnostics
 
     calls = []
     real = diagnostics._summarize_with_kernels
@@ -392,7 +392,7 @@ def test_large_runs_are_summarized_by_the_kernels_with_arviz_numbers(
 def test_ks_distances_match_scipy_per_row_with_ties(rng: np.random.Generator) -> None:
     from scipy.stats import ks_2samp
 
-    from hmdiag.diagnostics import ks_distances
+    from hmdiag.diagnose.summary import ks_distances
 
     rows = rng.normal(size=(9, 400))
     rows[2] = np.round(rows[2], 1)  # many ties across the two samples

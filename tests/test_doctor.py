@@ -10,11 +10,17 @@ import numpy as np
 import pytest
 import yaml
 
-from hmdiag.checks import Thresholds
-from hmdiag.repairs import apply_remedy, choose_remedy, fixed_spec_text, run_doctor, spec_diff
-from hmdiag.report import assess
+from hmdiag.diagnose.checks import Thresholds
+from hmdiag.diagnose.report import assess
 from hmdiag.runs import RunInfo
 from hmdiag.spec import load_spec
+from hmdiag.workflows.doctor import (
+    apply_remedy,
+    choose_remedy,
+    fixed_spec_text,
+    run_doctor,
+    spec_diff,
+)
 
 from .conftest import CONFIGS, healthy_stats, make_idata
 from .test_e2e import run_hmdiag

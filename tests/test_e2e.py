@@ -163,8 +163,8 @@ def test_compare_full_size_mme0_against_mme4(full_runs: dict[str, Any]) -> None:
 def test_same_seed_gives_identical_draws(small_fit: Any, tmp_path: Path) -> None:
     import numpy as np
 
-    from hmdiag.pipeline import fit
     from hmdiag.spec import load_spec
+    from hmdiag.workflows.fit import fit
 
     first = small_fit("mme4")
     again = fit(load_spec(small_spec("mme4", tmp_path)))
@@ -179,8 +179,8 @@ def test_every_installed_backend_gives_the_same_layout_and_checks(
     small_fit: Any, tmp_path: Path, backend: str
 ) -> None:
     pytest.importorskip(backend)
-    from hmdiag.checks import Thresholds
-    from hmdiag.report import assess
+    from hmdiag.diagnose.checks import Thresholds
+    from hmdiag.diagnose.report import assess
     from hmdiag.runs import save_run
 
     pymc_run = small_fit("mme4", backend="pymc")
@@ -251,8 +251,8 @@ def test_plain_pymc_run_is_checked(tmp_path: Path) -> None:
 
 def test_a_ppc_fit_does_not_spoil_the_cached_model(tmp_path: Path) -> None:
     """fit --ppc then a plain fit of the same structure in one process (doctor, sweeps)."""
-    from hmdiag.pipeline import fit
     from hmdiag.spec import load_spec
+    from hmdiag.workflows.fit import fit
 
     spec = small_spec("mme4", tmp_path, draws=100, tune=100)
     first = fit(load_spec(spec), ppc=True)

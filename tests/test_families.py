@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from hmdiag.data import prepare_data
 from hmdiag.errors import DataError
-from hmdiag.pipeline import fit
+from hmdiag.model.data import prepare_data
 from hmdiag.spec import load_spec
+from hmdiag.workflows.fit import fit
 
 from .conftest import ROOT
 
@@ -231,7 +231,7 @@ def test_prior_check_flags_a_prior_on_the_wrong_scale(tmp_path: Path) -> None:
 
 
 def test_percentile_ordinals() -> None:
-    from hmdiag.checks import percentile
+    from hmdiag.diagnose.checks import percentile
 
     assert [percentile(x) for x in (0.01, 0.02, 0.03, 0.05, 0.11, 0.22, 0.999)] == [
         "1st percentile",

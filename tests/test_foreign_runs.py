@@ -406,7 +406,7 @@ def test_advice_names_cmdstan_settings_on_the_cli_and_cmdstanpy_in_python() -> N
     ],
 )
 def test_each_tool_is_told_its_own_target_acceptance_setting(dialect: str, expected: str) -> None:
-    from hmdiag.dialects import setting
+    from hmdiag.diagnose.dialects import setting
 
     assert setting(dialect, "target_accept", 0.95) == expected
 

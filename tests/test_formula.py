@@ -41,8 +41,8 @@ def test_every_config_has_a_twin() -> None:
 def test_a_twin_expands_to_its_original_and_builds_the_same_graph(twin: Path) -> None:
     from pymc.model_graph import ModelGraph
 
-    from hmdiag.data import prepare_data
     from hmdiag.model import build_model
+    from hmdiag.model.data import prepare_data
 
     formula, long = load_spec(twin), load_spec(original_of(twin))
     assert "formula:" in twin.read_text() and formula.formula is not None
@@ -78,8 +78,8 @@ def test_a_twin_expands_to_its_original_and_builds_the_same_graph(twin: Path) ->
 def test_a_twin_samples_identical_draws(twin: Path) -> None:
     """Same spec, same seed: the formula and its long form give the same draws (few of them:
     the point is identity, not convergence)."""
-    from hmdiag.pipeline import fit
     from hmdiag.spec import with_sampler_overrides
+    from hmdiag.workflows.fit import fit
 
     runs = []
     for path in (twin, original_of(twin)):
@@ -156,7 +156,7 @@ def test_the_formula_terms_map_to_the_long_form(tmp_path: Path, table: pd.DataFr
 
 
 def test_offsets_priors_and_options_by_term(tmp_path: Path, table: pd.DataFrame) -> None:
-    from hmdiag.data import prepare_data
+    from hmdiag.model.data import prepare_data
 
     path = spec_with(
         tmp_path,
@@ -270,8 +270,8 @@ def test_validate_prints_the_long_form(tmp_path: Path) -> None:
 def test_a_stray_value_leaves_a_numeric_column_numeric(tmp_path: Path, table: pd.DataFrame) -> None:
     """One '.' among numbers: the column stays numeric and preparing the data names the value
     (as the long form does), instead of a level per number."""
-    from hmdiag.data import prepare_data
     from hmdiag.errors import DataError
+    from hmdiag.model.data import prepare_data
 
     table = table.astype({"x": object})
     table.loc[4, "x"] = "."
@@ -286,7 +286,7 @@ def test_a_stray_value_leaves_a_numeric_column_numeric(tmp_path: Path, table: pd
 
 
 def test_offset_columns_with_any_name(tmp_path: Path, table: pd.DataFrame) -> None:
-    from hmdiag.data import prepare_data
+    from hmdiag.model.data import prepare_data
 
     table = table.rename(columns={"t": "t.days"})
     path = spec_with(tmp_path, table, formula="k ~ x + offset( log( t.days ) )", family="poisson")
@@ -297,7 +297,7 @@ def test_offset_columns_with_any_name(tmp_path: Path, table: pd.DataFrame) -> No
 
 def test_nested_and_combined_factors(tmp_path: Path, table: pd.DataFrame) -> None:
     """(1 | g/h) is (1 | g) + (1 | g:h); g:h groups by the combined levels of g and h."""
-    from hmdiag.data import prepare_data
+    from hmdiag.model.data import prepare_data
 
     nested = expanded(tmp_path, table, "y ~ x + (1 | g/h)")
     assert [g.factor for g in nested.groups] == ["g", "g:h"]
@@ -327,8 +327,8 @@ def test_nested_and_combined_factors(tmp_path: Path, table: pd.DataFrame) -> Non
 
 def test_categorical_by_numeric_interactions(tmp_path: Path, table: pd.DataFrame) -> None:
     """x*C(kind): a slope of x per non-reference level of kind, as lme4's treatment coding."""
-    from hmdiag.data import prepare_data
     from hmdiag.model import build_model
+    from hmdiag.model.data import prepare_data
 
     path = spec_with(
         tmp_path,

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from hmdiag.pathologies._base import BOUNDARY_HOTSPOT_RANK, BOUNDARY_ZERO_BIN, ks_critical
-from hmdiag.pipeline import fit
-from hmdiag.repairs import DoctorResult, run_doctor
-from hmdiag.report import assess, thresholds_from_checks
+from hmdiag.diagnose.pathologies._base import BOUNDARY_HOTSPOT_RANK, BOUNDARY_ZERO_BIN, ks_critical
+from hmdiag.diagnose.report import assess, thresholds_from_checks
 from hmdiag.spec import load_spec
+from hmdiag.workflows.doctor import DoctorResult, run_doctor
+from hmdiag.workflows.fit import fit
 
 from .conftest import ROOT
 

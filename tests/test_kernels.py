@@ -1,4 +1,4 @@
-"""hmdiag.kernels against arviz-stats' per-element array layer, to 1e-8 relative."""
+"""hmdiag.diagnose.kernels against arviz-stats' per-element array layer, to 1e-8 relative."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from arviz_stats.base import array_stats
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hmdiag import kernels
+from hmdiag.diagnose import kernels
 
 RTOL = 1e-8
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -146,7 +146,7 @@ def test_truncation_stages_are_exercised(
 ) -> None:
     """Independent draws stop within the first direct lags; autocorrelation needs more/FFT."""
     seen: set[Any] = set()
-    from hmdiag.kernels import _blocks
+    from hmdiag.diagnose.kernels import _blocks
 
     direct, fft = _blocks._acov_direct, _blocks._acov_fft
 

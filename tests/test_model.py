@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from hmdiag import _lazy
-from hmdiag.data import prepare_data
 from hmdiag.model import build_model
+from hmdiag.model.data import prepare_data
 from hmdiag.spec import load_spec
 
 from .conftest import CONFIGS, DATA

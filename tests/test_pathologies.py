@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hmdiag.checks import Thresholds
-from hmdiag.diagnostics import diagnose
+from hmdiag.diagnose.checks import Thresholds
+from hmdiag.diagnose.summary import diagnose
+from hmdiag.diagnose.verdict import judge
 from hmdiag.runs import RunInfo
-from hmdiag.verdict import judge
 
 from .conftest import healthy_stats, make_idata
 
@@ -278,13 +278,13 @@ def spec_of(text: str) -> Any:
 
 
 def report_of(idata: Any, info: RunInfo) -> Any:
-    from hmdiag.report import assess
+    from hmdiag.diagnose.report import assess
 
     return assess(idata, info, Thresholds())
 
 
 def test_doctor_makes_the_crossed_term_zero_sum(az: Any, rng: np.random.Generator) -> None:
-    from hmdiag.repairs import apply_remedy, choose_remedy
+    from hmdiag.workflows.doctor import apply_remedy, choose_remedy
 
     drift = sticky(rng, ())
     posterior = {
@@ -308,7 +308,7 @@ def test_doctor_makes_the_crossed_term_zero_sum(az: Any, rng: np.random.Generato
 def test_doctor_on_a_boundary_raises_target_accept_then_tightens_the_prior_once(
     az: Any, rng: np.random.Generator
 ) -> None:
-    from hmdiag.repairs import apply_remedy, choose_remedy
+    from hmdiag.workflows.doctor import apply_remedy, choose_remedy
 
     spec = spec_of(BOUNDARY_SPEC)
     report = report_of(boundary_idata(az, rng, diverge_at_zero=True), boundary_info())
@@ -319,7 +319,7 @@ def test_doctor_on_a_boundary_raises_target_accept_then_tightens_the_prior_once(
     tighter = apply_remedy(spec, second)
     assert str(tighter.groups[0].scale.prior) == "exponential(2)"
     # Tightened once: the same report on the tightened spec does not halve it again.
-    from hmdiag.repairs import _once_key
+    from hmdiag.workflows.doctor import _once_key
 
     again = choose_remedy(tighter, report, {first.change, second.change, _once_key(second)})
     assert again is None or again.kind != "tighten_scale_prior"
@@ -328,8 +328,8 @@ def test_doctor_on_a_boundary_raises_target_accept_then_tightens_the_prior_once(
 def test_doctor_stops_and_says_why_when_no_sampler_change_can_help(
     az: Any, rng: np.random.Generator
 ) -> None:
-    from hmdiag.repairs import run_doctor
     from hmdiag.spec import LoadedSpec
+    from hmdiag.workflows.doctor import run_doctor
 
     mu = rng.normal(size=(CHAINS, DRAWS))
     mu[2] += 10.0
@@ -341,8 +341,8 @@ def test_doctor_stops_and_says_why_when_no_sampler_change_can_help(
 
 
 def test_doctor_stops_when_attempts_stop_improving(az: Any, rng: np.random.Generator) -> None:
-    from hmdiag.repairs import run_doctor
     from hmdiag.spec import LoadedSpec
+    from hmdiag.workflows.doctor import run_doctor
 
     reports = iter(
         [
@@ -453,7 +453,7 @@ groups:
 def test_a_slope_scale_at_its_boundary_gets_its_own_prior_tightened(
     az: Any, rng: np.random.Generator
 ) -> None:
-    from hmdiag.repairs import choose_remedy
+    from hmdiag.workflows.doctor import choose_remedy
 
     sigma = np.abs(rng.normal(0, 1.0, size=(CHAINS, DRAWS)))
     z = rng.normal(size=(CHAINS, DRAWS, 6))
@@ -500,7 +500,7 @@ predictors:
 def test_intercept_against_an_uncentered_predictor_is_standardized(
     az: Any, rng: np.random.Generator
 ) -> None:
-    from hmdiag.repairs import apply_remedy, choose_remedy
+    from hmdiag.workflows.doctor import apply_remedy, choose_remedy
 
     drift = sticky(rng, ())
     posterior = {

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hmdiag.priors import FAMILIES, parse_prior
+from hmdiag.spec.priors import FAMILIES, parse_prior
 
 
 @pytest.mark.parametrize(

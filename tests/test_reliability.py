@@ -82,7 +82,7 @@ def test_same_seed_gives_identical_nutpie_draws(tmp_path: Path) -> None:
     pytest.importorskip("nutpie")
     import numpy as np
 
-    from hmdiag.pipeline import fit
+    from hmdiag.workflows.fit import fit
 
     spec = small_spec("mme4", tmp_path, backend="nutpie", draws=200, tune=200)
     first, again = fit(load_spec(spec)), fit(load_spec(spec))
@@ -161,7 +161,7 @@ def test_nutpie_callbacks_are_the_ones_hmdiag_replaces() -> None:
     fast another way), delete hmdiag's swap instead of updating the fingerprints.
     """
     pytest.importorskip("nutpie")
-    from hmdiag._nutpie_compile import UPSTREAM_SHA256, upstream_fingerprints
+    from hmdiag.sampling.nutpie_compile import UPSTREAM_SHA256, upstream_fingerprints
 
     assert upstream_fingerprints() == UPSTREAM_SHA256
 
@@ -172,9 +172,9 @@ def test_fast_nutpie_compile_gives_nutpies_own_draws(tmp_path: Path) -> None:
     import numpy as np
     from nutpie import compile_pymc
 
-    from hmdiag._nutpie_compile import compile_model, fast_path_applies
-    from hmdiag.data import prepare_data
     from hmdiag.model import build_model
+    from hmdiag.model.data import prepare_data
+    from hmdiag.sampling.nutpie_compile import compile_model, fast_path_applies
 
     assert fast_path_applies(nutpie), "the pinned nutpie must take the fast path"
     original = compile_pymc._make_c_logp_func

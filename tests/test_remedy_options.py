@@ -14,10 +14,9 @@ import yaml
 from typer.testing import CliRunner
 
 from hmdiag import _lazy
-from hmdiag.data import prepare_data
 from hmdiag.errors import HmdiagError, SpecError
 from hmdiag.model import build_model, model_transforms, transforms_from_spec
-from hmdiag.pipeline import cached_model, fit
+from hmdiag.model.data import prepare_data
 from hmdiag.runs import RunInfo, attach_info, load_run, read_info, save_run
 from hmdiag.sampling import SamplerSettings, _pymc_nuts, resolve_settings, sample
 from hmdiag.spec import (
@@ -28,6 +27,7 @@ from hmdiag.spec import (
     validate_spec,
     with_sampler_overrides,
 )
+from hmdiag.workflows.fit import cached_model, fit
 
 from .conftest import CONFIGS, DATA, ROOT
 

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from hmdiag.data import prepare_data
 from hmdiag.errors import DataError, SpecError
+from hmdiag.model.data import prepare_data
 from hmdiag.spec import load_spec
 
 from .conftest import CONFIGS, DATA
@@ -104,7 +104,7 @@ def test_unclear_responses_are_refused_naming_the_values(
 
 
 def test_words_fit_to_the_same_draws_as_0_1(tmp_path: Path, bangladesh: pd.DataFrame) -> None:
-    from hmdiag.pipeline import fit
+    from hmdiag.workflows.fit import fit
 
     table = bangladesh.copy()
     table["use_contraception"] = np.where(bangladesh["use_contraception"] == 1, "Y", "N")
@@ -117,7 +117,7 @@ def test_words_fit_to_the_same_draws_as_0_1(tmp_path: Path, bangladesh: pd.DataF
 
 
 def test_successes_over_trials_is_response_plus_trials(tmp_path: Path) -> None:
-    from hmdiag.pipeline import fit
+    from hmdiag.workflows.fit import fit
 
     raw = pd.read_csv(DATA)
     table = (

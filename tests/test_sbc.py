@@ -11,7 +11,7 @@ import yaml
 from typer.testing import CliRunner
 
 from hmdiag.cli import app
-from hmdiag.sbc import RANK_DRAWS, SimulationResult, calibration
+from hmdiag.workflows.sbc import RANK_DRAWS, SimulationResult, calibration
 
 from .conftest import ROOT
 

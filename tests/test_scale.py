@@ -15,8 +15,8 @@ import yaml
 from typer.testing import CliRunner
 
 from hmdiag.cli import app
-from hmdiag.data import file_columns, prepare_data, read_table, rows_read
 from hmdiag.errors import DataError
+from hmdiag.model.data import file_columns, prepare_data, read_table, rows_read
 from hmdiag.spec import load_spec
 
 from .conftest import small_spec
@@ -36,9 +36,9 @@ def test_per_draw_log_densities_equal_pymcs_pointwise_sums(tmp_path: Path) -> No
     ``pm.compute_log_likelihood``/``compute_log_prior`` give element by element."""
     import pymc as pm
 
-    from hmdiag.pipeline import fit
     from hmdiag.runs import per_draw
     from hmdiag.sampling import Storage, _log_density_totals
+    from hmdiag.workflows.fit import fit
 
     spec = small_spec("mme4", tmp_path, draws=50, tune=100)
     with warnings.catch_warnings():
@@ -67,9 +67,9 @@ def test_per_draw_log_densities_equal_pymcs_pointwise_sums(tmp_path: Path) -> No
 def test_default_run_keeps_the_total_that_the_pointwise_group_sums_to(
     small_fit: Any, tmp_path: Path
 ) -> None:
-    from hmdiag.pipeline import fit
     from hmdiag.runs import log_likelihood_total
     from hmdiag.sampling import Storage
+    from hmdiag.workflows.fit import fit
 
     default = small_fit("mme4")
     assert "log_likelihood" not in default.idata.children
@@ -224,9 +224,9 @@ def test_chunked_psis_loo_equals_arviz_stats_loo(
     the relative efficiency it computes (here with hmdiag's kernels)."""
     import arviz_stats as azs
 
-    from hmdiag import comparison as compare
-    from hmdiag.pipeline import fit
     from hmdiag.sampling import Storage
+    from hmdiag.workflows import compare
+    from hmdiag.workflows.fit import fit
 
     spec = small_spec("mme2", tmp_path, draws=200, tune=200)
     with warnings.catch_warnings():
@@ -303,8 +303,8 @@ def test_compare_shows_the_worst_elements_of_a_long_vector_and_all_with_all(
 
 
 def test_plots_of_every_variable_cut_long_vectors(az: Any, tmp_path: Path) -> None:
-    from hmdiag import plots
-    from hmdiag.comparison import load_runs
+    from hmdiag.render import plots
+    from hmdiag.workflows.compare import load_runs
 
     runs = [plots.plot_run(r) for r in load_runs([_wide_run(az, tmp_path / "w.nc", 3)])]
     trace = plots.draw("trace", runs, None)
@@ -346,8 +346,8 @@ def test_single_chain_loo_uses_reff_1_as_arviz_stats_does(small_fit: Any) -> Non
     import arviz_stats as azs
     import pymc as pm
 
-    from hmdiag import comparison as compare
     from hmdiag.sampling import add_log_likelihood
+    from hmdiag.workflows import compare
 
     result = small_fit("mme4")
     one = result.idata.isel(chain=[0])
@@ -363,7 +363,7 @@ def test_single_chain_loo_uses_reff_1_as_arviz_stats_does(small_fit: Any) -> Non
 def test_csv_read_in_chunks_keeps_line_numbers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hmdiag import data as data_module
+    from hmdiag.model import data as data_module
 
     csv = _wide_csv(tmp_path)
     lines = csv.read_text().splitlines()
@@ -382,7 +382,7 @@ def test_csv_read_in_chunks_keeps_line_numbers(
 def test_kernel_summaries_in_slices_equal_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
     import xarray as xr
 
-    from hmdiag import diagnostics
+    from hmdiag.diagnose import summary as diagnostics
 
     rng = np.random.default_rng(4)
     posterior = xr.Dataset(
@@ -474,7 +474,7 @@ def test_a_jax_run_names_its_device_and_check_prints_it(
 def test_element_labels_keep_integer_and_float_coordinates_apart() -> None:
     import xarray as xr
 
-    from hmdiag.diagnostics import element_labels
+    from hmdiag.diagnose.summary import element_labels
 
     floats = xr.DataArray(
         np.zeros((1, 2, 2)), dims=("chain", "draw", "w"), coords={"w": [1.0, 2.0]}

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from hmdiag.cli import app
 from hmdiag.errors import HmdiagError, SpecError
-from hmdiag.sweep import expand, parse_set
+from hmdiag.workflows.sweep import expand, parse_set
 
 from .conftest import small_spec
 from .test_e2e import HMDIAG

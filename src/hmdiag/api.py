@@ -1,6 +1,6 @@
 """hmdiag from Python, for notebooks: the CLI's pipeline, returning the objects it renders.
 
-``fit`` and ``check`` return a ``RunReport`` (``hmdiag.report``), ``compare`` a
+``fit`` and ``check`` return a ``RunReport`` (``hmdiag.diagnose.report``), ``compare`` a
 ``Comparison`` and ``doctor`` a ``DoctorResult``. In Jupyter each shows itself as the HTML
 report's tables (``_repr_html_``); ``.to_dict()`` gives the document the CLI prints with
 ``--json``. The run itself is ``report.run`` (an ``xarray.DataTree``).
@@ -22,7 +22,7 @@ from hmdiag.errors import HmdiagError
 def _threshold_overrides(thresholds: dict[str, Any] | None) -> dict[str, Any]:
     import math
 
-    from hmdiag.checks import Thresholds
+    from hmdiag.diagnose.checks import Thresholds
 
     unknown = sorted(set(thresholds or {}) - set(Thresholds.__dataclass_fields__))
     if unknown:
@@ -65,10 +65,10 @@ def fit(
     """
     import warnings
 
-    from hmdiag.pipeline import fit as run_fit
-    from hmdiag.report import assess, thresholds_from_checks
+    from hmdiag.diagnose.report import assess, thresholds_from_checks
     from hmdiag.runs import check_output_path, save_run
     from hmdiag.spec import load_spec, with_sampler_overrides
+    from hmdiag.workflows.fit import fit as run_fit
 
     loaded = with_sampler_overrides(load_spec(Path(spec)), **sampler)
     if out is not None:
@@ -108,7 +108,7 @@ def check(
     """
     import warnings
 
-    from hmdiag.report import assess_loaded
+    from hmdiag.diagnose.report import assess_loaded
     from hmdiag.runs import open_run, read_info
 
     overrides, names, prob = (
@@ -142,7 +142,7 @@ def compare(
     Returns the ``Comparison``; ``.reports`` holds each run's ``RunReport``."""
     import warnings
 
-    from hmdiag.comparison import compare_runs, load_runs
+    from hmdiag.workflows.compare import compare_runs, load_runs
 
     if len(runs) < 2:
         raise HmdiagError("compare needs at least two runs", "e.g. hmdiag.compare(run_a, run_b)")
@@ -169,16 +169,16 @@ def doctor(
     """Fit, diagnose and repair, as ``hmdiag doctor`` does; returns the ``DoctorResult``
     (``.fixed`` is the passing attempt, with its spec, or None). ``runs_dir`` keeps each
     attempt's run (``force`` replaces earlier ones); the fixed spec is not written
-    (``hmdiag.repairs.fixed_spec_text`` gives its YAML)."""
+    (``hmdiag.workflows.doctor.fixed_spec_text`` gives its YAML)."""
     import warnings
 
-    from hmdiag import repairs
     from hmdiag.runs import check_output_path
     from hmdiag.spec import load_spec, with_sampler_overrides
+    from hmdiag.workflows import doctor as repairs
 
     if not 1 <= max_attempts <= 10:
         raise HmdiagError(f"max_attempts must be between 1 and 10, got {max_attempts}")
-    from hmdiag.data import prepare_data
+    from hmdiag.model.data import prepare_data
 
     loaded = with_sampler_overrides(load_spec(Path(spec)), backend=backend)
     name = loaded.spec.name

@@ -74,15 +74,15 @@ def validate(
 
 def _validated_structure(config: Path) -> tuple[Any, Any]:
     """A loaded spec and its model structure as validate prints it."""
-    from hmdiag.data import prepare_data
+    from hmdiag.model.data import prepare_data
+    from hmdiag.model.structure import describe
     from hmdiag.spec import load_spec
-    from hmdiag.structure import describe
 
     loaded = load_spec(config)
     data = prepare_data(loaded)
     if loaded.spec.model is not None:
-        from hmdiag.pipeline import cached_model
-        from hmdiag.structure import describe_python
+        from hmdiag.model.structure import describe_python
+        from hmdiag.workflows.fit import cached_model
 
         with quiet_warnings():
             return loaded, describe_python(loaded.spec, data, cached_model(loaded, data))
@@ -127,7 +127,7 @@ def init(
     from hmdiag.render import terminal
     from hmdiag.runs import check_output_path, write_atomically
     from hmdiag.spec import load_spec
-    from hmdiag.starter import starter_spec
+    from hmdiag.spec.starter import starter_spec
 
     # A parameter name: letters, digits and _, not starting with a digit.
     stem = re.sub(r"\W+", "_", name or data.stem).strip("_") or "model"
@@ -205,9 +205,9 @@ def fit(
 
     Exit 0 healthy, 1 sampled but a check failed, 2 bad input.
     """
-    from hmdiag.data import prepare_data, rows_read
+    from hmdiag.diagnose.report import thresholds_from_checks
+    from hmdiag.model.data import prepare_data, rows_read
     from hmdiag.render import terminal
-    from hmdiag.report import thresholds_from_checks
     from hmdiag.runs import check_output_path
     from hmdiag.spec import load_spec, with_sampler_overrides
 
@@ -228,7 +228,7 @@ def fit(
     thresholds = thresholds_from_checks(spec.checks).with_overrides(
         **threshold_overrides(max_rhat, min_ess, max_divergences, max_treedepth_hits, min_bfmi)
     )
-    from hmdiag.timing import PhaseTimes
+    from hmdiag.sampling.timing import PhaseTimes
 
     timer = PhaseTimes()
     with timer.phase("build"):
@@ -241,10 +241,10 @@ def fit(
             f"fitting {spec.name}: {rows_read(data)}; {spec.sampler.chains} chains x {spec.sampler.draws} draws ({spec.sampler.backend})",
         )
 
-    from hmdiag.pipeline import fit as run_fit
-    from hmdiag.report import assess
+    from hmdiag.diagnose.report import assess
     from hmdiag.runs import save_run
     from hmdiag.sampling import Storage, import_backend
+    from hmdiag.workflows.fit import fit as run_fit
 
     with quiet_warnings():
         with timer.phase("import"):
@@ -314,7 +314,7 @@ def check(
 
     Exit 0 all checks pass, 1 a check failed, 2 unreadable input.
     """
-    from hmdiag.report import assess_loaded
+    from hmdiag.diagnose.report import assess_loaded
     from hmdiag.runs import load_cmdstan_csv, load_run, read_info, run_label
 
     output = output_format(fmt, as_json, as_markdown)
@@ -353,11 +353,11 @@ def prior(
 
     Exit 0 (warnings are printed, not failed), 2 on bad input.
     """
-    from hmdiag.data import prepare_data
     from hmdiag.model import build_model
-    from hmdiag.prior import check_prior, simulate_prior
+    from hmdiag.model.data import prepare_data
     from hmdiag.render import prior_out, terminal
     from hmdiag.spec import load_spec
+    from hmdiag.workflows.prior_check import check_prior, simulate_prior
 
     if not 10 <= draws <= 100_000:
         raise HmdiagError(f"--draws must be between 10 and 100000, got {draws}")

@@ -46,8 +46,8 @@ def compare(
 
     Exit 0 when every run passes its checks, 1 when any fails, 2 on unreadable input.
     """
-    from hmdiag.comparison import compare_runs, load_runs
     from hmdiag.render import compare_out, terminal
+    from hmdiag.workflows.compare import compare_runs, load_runs
 
     output = output_format(fmt, as_json, as_markdown)
     if len(runs) < 2:
@@ -64,7 +64,7 @@ def compare(
         verdicts_only = quiet or output == OutputFormat.junit
         comparison = compare_runs(loaded, loo=not verdicts_only)
         if plot is not None:
-            from hmdiag import plots
+            from hmdiag.render import plots
 
             figure = plots.draw("ess", [plots.plot_run(r) for r in loaded], var)
             plots.save_figure(figure, plot, force=force, flag="--plot")
@@ -116,10 +116,9 @@ def plot(
 
     Per-run kinds write OUT/<run>-<kind>.png; forest and ess overlay all runs.
     """
-    from hmdiag import plots
-    from hmdiag.comparison import load_runs
-    from hmdiag.render import terminal
+    from hmdiag.render import plots, terminal
     from hmdiag.runs import has_group
+    from hmdiag.workflows.compare import load_runs
 
     kinds = list(plots.KINDS) if "all" in kind else kind
     unknown = [k for k in kinds if k not in plots.KINDS]
@@ -158,10 +157,9 @@ def report(
 
     Exit 0 when every run passes, 1 when any fails, 2 on bad input.
     """
-    from hmdiag import plots
-    from hmdiag.comparison import compare_runs, load_runs
-    from hmdiag.render import html, terminal
+    from hmdiag.render import html, plots, terminal
     from hmdiag.runs import check_output_path, write_atomically
+    from hmdiag.workflows.compare import compare_runs, load_runs
 
     check_output_path(out, force=force)
     with quiet_warnings():

@@ -52,10 +52,10 @@ def doctor(
 
     Exit 0 when a passing spec was found, 1 when attempts ran out, 2 on bad input.
     """
-    from hmdiag import repairs as doc
     from hmdiag.render import doctor_out, terminal
     from hmdiag.runs import check_output_path, write_atomically
     from hmdiag.spec import load_spec, with_sampler_overrides
+    from hmdiag.workflows import doctor as doc
 
     if not 1 <= max_attempts <= 10:
         raise HmdiagError(f"--max-attempts must be between 1 and 10, got {max_attempts}")
@@ -70,7 +70,7 @@ def doctor(
     run_paths = {k: runs_dir / f"{name}-attempt{k}.nc" for k in range(1, max_attempts + 1)}
     for path in run_paths.values():
         check_output_path(path, force=force, flag="--runs-dir")
-    from hmdiag.data import prepare_data
+    from hmdiag.model.data import prepare_data
 
     prepare_data(loaded)  # bad data fails here, before any sampling
     console = terminal.make_console(stderr=as_json)
@@ -150,8 +150,8 @@ def sweep(
 
     Exit 0 when every variant ran and passed, 1 when any failed its checks or errored, 2 on bad input.
     """
-    from hmdiag import sweep as sw
     from hmdiag.render import sweep_out, terminal
+    from hmdiag.workflows import sweep as sw
 
     if out.exists() and not out.is_dir():
         raise HmdiagError(f"{out}: is a file; --out needs a folder")
@@ -166,7 +166,7 @@ def sweep(
     todo = [v for v in variants if not sw.finished(manifest, v, out)]
     console = terminal.make_console(stderr=True)
     if todo:
-        from hmdiag.cluster import dask_client
+        from hmdiag.workflows.cluster import dask_client
 
         with dask_client(workers, scheduler) as client:
             from dask.distributed import as_completed
@@ -195,7 +195,7 @@ def sweep(
                     advance(entry)
     entries = [manifest["variants"][v.id] for v in variants]
     if plot is not None:
-        from hmdiag import plots
+        from hmdiag.render import plots
 
         with quiet_warnings():
             plots.save_figure(plots.plot_sweep(entries, keys), plot, force=force, flag="--plot")
@@ -247,11 +247,11 @@ def sbc(
 
     Exit 0 when every parameter's ranks look uniform, 1 when any is miscalibrated, 2 on bad input.
     """
-    from hmdiag import sbc as sbc_core
-    from hmdiag.cluster import dask_client
-    from hmdiag.data import prepare_data
+    from hmdiag.model.data import prepare_data
     from hmdiag.render import sbc_out, terminal
     from hmdiag.spec import load_spec
+    from hmdiag.workflows import sbc as sbc_core
+    from hmdiag.workflows.cluster import dask_client
 
     if not 10 <= sims <= 100_000:
         raise HmdiagError(f"--sims must be between 10 and 100000, got {sims}")
@@ -285,7 +285,7 @@ def sbc(
     results.sort(key=lambda r: r.index)
     outcome = sbc_core.calibration(results)
     if plot is not None:
-        from hmdiag import plots
+        from hmdiag.render import plots
 
         with quiet_warnings():
             plots.save_figure(plots.plot_sbc(outcome), plot, force=force, flag="--plot")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
-from hmdiag.report import RunReport
+from hmdiag.diagnose.report import RunReport
 
 # GitHub's workflow-command escapes: data escapes % and line breaks, properties also : and ,.
 _DATA_ESCAPES = {"%": "%25", "\r": "%0D", "\n": "%0A"}

@@ -10,9 +10,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from hmdiag.comparison import Comparison
+from hmdiag.diagnose.report import SCHEMA_VERSION, json_ready
 from hmdiag.render.text import COMPACT_ELEMENTS, fmt
-from hmdiag.report import SCHEMA_VERSION, json_ready
+from hmdiag.workflows.compare import Comparison
 
 HEADLINE = (
     ("verdict", lambda r: r.verdict.upper()),

@@ -9,10 +9,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from hmdiag.diagnose.report import SCHEMA_VERSION, json_ready, pathology_to_dict
 from hmdiag.render.text import fmt
-from hmdiag.repairs import Attempt, DoctorResult
-from hmdiag.repairs import caveats as doctor_caveats
-from hmdiag.report import SCHEMA_VERSION, json_ready, pathology_to_dict
+from hmdiag.workflows.doctor import Attempt, DoctorResult
+from hmdiag.workflows.doctor import caveats as doctor_caveats
 
 
 def attempt_numbers(attempt: Attempt) -> dict[str, Any]:

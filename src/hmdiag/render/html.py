@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hmdiag import __version__
-from hmdiag.checks import percentile
-from hmdiag.comparison import Comparison
+from hmdiag.diagnose.checks import percentile
+from hmdiag.diagnose.report import RunReport
 from hmdiag.render.compare_out import HEADLINE, _cell
 from hmdiag.render.text import TAIL_ESS_NOTE, fmt, is_bad, param_rows
-from hmdiag.report import RunReport
+from hmdiag.workflows.compare import Comparison
 
 CSS = """
 body{font:14px/1.45 -apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;background:#f6f7f9;color:#1d232b}

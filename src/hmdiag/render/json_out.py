@@ -1,11 +1,11 @@
-"""JSON renderer: the versioned schema from ``hmdiag.report``."""
+"""JSON renderer: the versioned schema from ``hmdiag.diagnose.report``."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from hmdiag.report import RunReport, report_to_dict
+from hmdiag.diagnose.report import RunReport, report_to_dict
 
 
 def dumps(document: Any) -> str:

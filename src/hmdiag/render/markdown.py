@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from hmdiag.diagnose.report import RunReport
+from hmdiag.diagnose.verdict import Verdict
 from hmdiag.render.text import TAIL_ESS_NOTE, fmt, param_rows
-from hmdiag.report import RunReport
-from hmdiag.verdict import Verdict
 
 _ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️", "n/a": "➖"}
 

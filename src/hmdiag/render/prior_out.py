@@ -9,10 +9,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from hmdiag.checks import percentile
-from hmdiag.prior import PriorCheck
+from hmdiag.diagnose.checks import percentile
+from hmdiag.diagnose.report import SCHEMA_VERSION, json_ready
 from hmdiag.render.text import fmt
-from hmdiag.report import SCHEMA_VERSION, json_ready
+from hmdiag.workflows.prior_check import PriorCheck
 
 
 def render(console: Console, check: PriorCheck, name: str) -> None:

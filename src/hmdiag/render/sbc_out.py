@@ -12,8 +12,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from hmdiag.report import SCHEMA_VERSION, json_ready
-from hmdiag.sbc import RANK_DRAWS, SbcResult
+from hmdiag.diagnose.report import SCHEMA_VERSION, json_ready
+from hmdiag.workflows.sbc import RANK_DRAWS, SbcResult
 
 
 @contextlib.contextmanager

@@ -11,8 +11,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from hmdiag.diagnose.report import SCHEMA_VERSION
 from hmdiag.render.text import fmt
-from hmdiag.report import SCHEMA_VERSION
 
 
 @contextlib.contextmanager

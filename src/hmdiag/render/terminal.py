@@ -9,12 +9,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from hmdiag.checks import percentile
+from hmdiag.diagnose.checks import percentile
+from hmdiag.diagnose.pathologies import Pathology
+from hmdiag.diagnose.report import RunReport
 from hmdiag.errors import HmdiagError
-from hmdiag.pathologies import Pathology
+from hmdiag.model.structure import ModelStructure
 from hmdiag.render.text import TAIL_ESS_NOTE, fmt, is_bad, summary_cells, visible_parameters
-from hmdiag.report import RunReport
-from hmdiag.structure import ModelStructure
 
 _STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "n/a": "dim"}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from hmdiag.diagnostics import ParameterSummary
-from hmdiag.report import RunReport
+from hmdiag.diagnose.report import RunReport
+from hmdiag.diagnose.summary import ParameterSummary
 
 COMPACT_ELEMENTS = 8
 # Tail ESS follows Vehtari et al. (2021), not arviz-stats 1.x's default quantiles (0.11, 0.89).

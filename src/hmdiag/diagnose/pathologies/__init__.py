@@ -1,0 +1,49 @@
+"""The pathology catalog: name how a run fails, where, and what repairs it.
+
+Pure functions over a ``Diagnosis`` (its measured ``Evidence``) and the run's checks, one
+module per family of entries (``geometry``, ``chains``, ``prior``). Every threshold is a named
+constant in ``_base`` and is listed in the README's "Pathology catalog". A
+pathology that describes the sampler's trouble (ridge, boundary, tree-depth saturation,
+chains disagree) is reported only when a check it explains failed; one that describes the
+posterior itself (a prior that sets the estimate) is reported on passing runs too.
+"""
+
+from __future__ import annotations
+
+from hmdiag.diagnose.checks import CheckResult
+from hmdiag.diagnose.pathologies._base import (
+    PINNED_RATIO,
+    TITLES,
+    Pathology,
+    failed_checks,
+    ks_critical,
+    pinned_ratio,
+)
+from hmdiag.diagnose.pathologies.chains import chains
+from hmdiag.diagnose.pathologies.geometry import boundary, funnel, ridge, treedepth
+from hmdiag.diagnose.pathologies.prior import prior
+from hmdiag.diagnose.summary import Diagnosis
+
+__all__ = [
+    "PINNED_RATIO",
+    "TITLES",
+    "Pathology",
+    "detect_pathologies",
+    "ks_critical",
+    "pinned_ratio",
+]
+
+
+def detect_pathologies(d: Diagnosis, checks: list[CheckResult]) -> list[Pathology]:
+    """Every catalog entry the evidence supports: sampling pathologies first (the funnel, chains,
+    the ridge, tree depth, the boundary), then the prior-driven estimates."""
+    failed = failed_checks(checks)
+    found = (
+        funnel(d, failed)
+        + chains(d, failed)
+        + ridge(d, failed)
+        + treedepth(d, failed)
+        + boundary(d, failed)
+        + prior(d)
+    )
+    return found

@@ -1,0 +1,333 @@
+"""Sampling geometry: funnel, ridge (non-identification), scale at its boundary, tree-depth saturation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hmdiag.diagnose.checks import Advice, percentile
+from hmdiag.diagnose.evidence import Correlation, ScaleShape
+from hmdiag.diagnose.pathologies._base import (
+    BOUNDARY_HOTSPOT_RANK,
+    BOUNDARY_ZERO_BIN,
+    PINNED_RATIO,
+    RIDGE_CORRELATION,
+    SAMPLING_CHECKS,
+    TREEDEPTH_SATURATION,
+    Pathology,
+    adapts_correlations,
+    dense_advice,
+    ks_critical,
+    pair_text,
+    pinned_ratio,
+    smaller_steps,
+    term_of,
+)
+from hmdiag.diagnose.summary import Diagnosis
+
+
+def funnel(d: Diagnosis, failed: set[str]) -> list[Pathology]:
+    """Divergences at small values of a group scale: the funnel between the scale and its effects."""
+    if "divergences" not in failed:
+        return []
+    hotspot = next((h for h in d.hotspots[:2] if h.funnel), None)
+    if hotspot is None:
+        return []
+    term = next((t for t in d.group_terms if t.scale == hotspot.variable), None)
+    where = (
+        f"`{hotspot.variable}` (group {term.factor}, {term.parameterization})"
+        if term
+        else f"`{hotspot.variable}`"
+    )
+    remedies = []
+    if term is None or term.parameterization == "centered":
+        target = term.factor if term else hotspot.variable
+        remedies.append(
+            Advice(
+                action=f"Reparameterize group `{term.effect}` ({term.factor}) as non_centered "
+                "(groups: parameterization: non_centered)"
+                if term
+                else f"Non-center the effects that `{hotspot.variable}` scales: "
+                f"theta = mu + z * {hotspot.variable}, z ~ Normal(0, 1)",
+                reason="a funnel: the effects' spread collapses with the scale, and raising "
+                "target_accept rarely cures it",
+                remedy="non_center",
+                target=target,
+            )
+        )
+    else:
+        remedies += smaller_steps(
+            d, "the term is already non-centered; what is left of the funnel needs smaller steps"
+        )
+    return [
+        Pathology(
+            kind="funnel",
+            where=where,
+            evidence=f"divergences concentrate at small `{hotspot.variable}`: KS distance "
+            f"{hotspot.score:.2f}, median divergent draw at the {percentile(hotspot.quantile)}",
+            meaning="the sampler cannot follow the neck of the funnel between the group scale "
+            "and its effects",
+            numbers={
+                "parameter": hotspot.variable,
+                "ks_distance": hotspot.score,
+                "divergent_quantile": hotspot.quantile,
+                "divergences": d.divergences_total,
+            },
+            remedies=remedies,
+            explains=("divergences", "e_bfmi"),
+        )
+    ]
+
+
+def _can_sum_to_zero(term: Any) -> bool:
+    """A partially pooled, uncorrelated intercept term with normal effects (spec rules)."""
+    return (
+        term.pooling == "partial"
+        and not term.correlated
+        and term.slope is None
+        and term.effects != "zero_sum"
+    )
+
+
+def _on_ridge(d: Diagnosis, pairs: list[Correlation]) -> bool:
+    """Whether the top divergence hotspot is one of the ridge's parameters (or its term's)."""
+    names = set()
+    for name in [n for c in pairs for n in (c.first, c.second)]:
+        term = term_of(d, name)
+        names |= {term.effect, term.offset, term.scale} if term else {name}
+    return bool(d.hotspots) and d.hotspots[0].variable in names
+
+
+def ridge(d: Diagnosis, failed: set[str]) -> list[Pathology]:
+    """A posterior correlation so strong that the data identify only a combination of terms."""
+    if not failed & set(SAMPLING_CHECKS):
+        return []
+    strong = [c for c in d.evidence.correlations if abs(c.r) >= RIDGE_CORRELATION]
+    if not strong:
+        return []
+    c = strong[0]
+    structure = d.evidence.structure
+    means = [n for n in (c.first, c.second) if n.startswith("mean(")]
+    remedies: list[Advice] = []
+    if means:
+        # A group mean trades off against the intercept or another term: pin it to zero.
+        # Every term whose mean lies on a strong pair; a term that does not carry the intercept
+        # first, then the one that does (non-centered, it trades sigma * mean(z) against it).
+        names = [n for x in strong for n in (x.first, x.second) if n.startswith("mean(")]
+        terms = []
+        for t in (term_of(d, n) for n in names):
+            if t is not None and t not in terms and _can_sum_to_zero(t):
+                terms.append(t)
+        terms.sort(key=lambda t: t.effect == structure.absorbing_effect)
+        term = terms[0] if terms else None
+        ratio = pinned_ratio(d, term) if term is not None else None
+        if (
+            term is not None
+            and term.effect == structure.absorbing_effect
+            and term.parameterization == "non_centered"
+            and ratio is not None
+            and ratio <= PINNED_RATIO
+        ):
+            remedies.append(
+                Advice(
+                    action=f"Reparameterize group `{term.effect}` ({term.factor}) as centered",
+                    reason=f"it carries the intercept, and the data pin its effects (sd at most "
+                    f"{ratio:.2f} of `{term.scale}`): non-centered, the intercept trades off "
+                    f"against {term.scale} * mean({term.offset})",
+                    remedy="center",
+                    target=term.factor,
+                )
+            )
+        elif term is not None:
+            remedies.append(
+                Advice(
+                    action=f"Make the `{term.effect}` effects sum to zero "
+                    f"(groups: factor {term.factor}: effects: zero_sum)",
+                    reason=f"only a sum of the intercept and the mean of `{term.effect}` is "
+                    "identified; a sum-to-zero constraint (pm.ZeroSumNormal) removes the ridge",
+                    remedy="zero_sum",
+                    target=term.factor,
+                )
+            )
+        meaning = "the data identify only a sum of these terms, so the sampler drifts along a ridge"
+    else:
+        columns = structure.coefficient_columns
+        pair = {c.first, c.second}
+        unscaled = [
+            columns[n] for n in pair if n in columns and columns[n] not in structure.standardized
+        ]
+        if structure.intercept in pair and unscaled:
+            remedies.append(
+                Advice(
+                    action=f"Standardize the predictor `{unscaled[0]}` "
+                    f"(predictors: column {unscaled[0]}: standardize: true)",
+                    reason=f"the intercept and `{c.first if c.first != structure.intercept else c.second}` "
+                    "trade off because the predictor is far from 0; centering it decorrelates them",
+                    remedy="standardize",
+                    target=unscaled[0],
+                )
+            )
+            meaning = "the intercept is the prediction at predictor 0, far from the data"
+        else:
+            coefficients = set(columns) | set(structure.interactions)
+            collinear = pair <= coefficients
+            meaning = (
+                "the predictors are nearly collinear: the data pin down a combination of "
+                "these coefficients, not each one"
+                if collinear
+                else "the data pin down a combination of these parameters, not each one"
+            )
+            if not adapts_correlations(d):
+                remedies.append(
+                    dense_advice(
+                        d, f"posterior correlation {c.r:+.2f} between `{c.first}` and `{c.second}`"
+                    )
+                )
+            if collinear:
+                remedies.append(
+                    Advice(
+                        action=f"Or drop one of the two predictors, or replace them by their sum "
+                        f"(the data cannot separate `{c.first}` from `{c.second}`)",
+                        reason="a model change; the doctor reports it but does not make it",
+                        remedy="drop_term",
+                        target=c.second,
+                    )
+                )
+    explains = [n for n in SAMPLING_CHECKS if n in failed]
+    if "divergences" in failed and _on_ridge(d, strong):
+        explains.append("divergences")
+    return [
+        Pathology(
+            kind="ridge",
+            where=" and ".join(f"`{n}`" for n in (c.first, c.second)),
+            evidence="posterior correlation "
+            + "; ".join(pair_text(x) for x in strong[:3])
+            + f" (|r| >= {RIDGE_CORRELATION:g})",
+            meaning=meaning,
+            numbers={"first": c.first, "second": c.second, "correlation": c.r},
+            remedies=remedies,
+            explains=tuple(explains),
+        )
+    ]
+
+
+def _involved(d: Diagnosis, shape: ScaleShape, failed: set[str]) -> str | None:
+    """Why a scale near 0 is behind the divergences: it ranks among the top hotspots with a KS
+    distance beyond chance (None when it does not)."""
+    if "divergences" not in failed or not d.divergences_total:
+        return None
+    needed = ks_critical(d.divergences_total, d.chains * d.draws)
+    for rank, hotspot in enumerate(d.hotspots[:BOUNDARY_HOTSPOT_RANK], start=1):
+        if hotspot.variable == shape.scale and hotspot.score >= needed:
+            return (
+                f"`{shape.scale}` is divergence hotspot #{rank} (KS {hotspot.score:.2f}, "
+                f"beyond chance at {needed:.2f})"
+            )
+    return None
+
+
+def boundary(d: Diagnosis, failed: set[str]) -> list[Pathology]:
+    """A group scale whose posterior piles up at 0, behind the divergences."""
+    found = []
+    for shape in d.evidence.scales:
+        if shape.zero_bin_ratio < BOUNDARY_ZERO_BIN:
+            continue
+        why = _involved(d, shape, failed)
+        if why is None:
+            continue
+        term = term_of(d, shape.scale)
+        remedies = []
+        if term is not None and term.parameterization == "centered":
+            remedies.append(
+                Advice(
+                    action=f"Reparameterize group `{term.effect}` ({term.factor}) as non_centered",
+                    reason="near 0 the centered effects squeeze into a funnel",
+                    remedy="non_center",
+                    target=term.factor,
+                )
+            )
+        factor = term.factor if term else shape.scale
+        where = f"{factor}:{term.slope}" if term is not None and term.slope else factor
+        tighter = Advice(
+            action=f"Give `{shape.scale}` a tighter prior that puts less mass on large "
+            "scales (groups: scale: prior: halfnormal(...))",
+            reason=f"the data support little variation between {factor} levels "
+            f"(median {shape.median:.3g}, 95th percentile {shape.q95:.3g})",
+            remedy="tighten_scale_prior",
+            target=where,
+        )
+        if term is not None and term.parameterization == "non_centered":
+            # Already as well parameterized as it gets: smaller steps first, then the prior.
+            remedies += smaller_steps(
+                d, "the term is already non-centered; the curvature left near 0 needs smaller steps"
+            )
+        remedies.append(tighter)
+        remedies.append(
+            Advice(
+                action=f"Or drop the {factor} term: a model without it may describe these data "
+                "as well (compare both with hmdiag compare)",
+                reason="a model change; the doctor reports it but does not make it",
+                remedy="drop_term",
+                target=factor,
+            )
+        )
+        found.append(
+            Pathology(
+                kind="boundary",
+                where=f"`{shape.scale}` (group {factor})",
+                evidence=f"`{shape.scale}` has its mode at 0: {100 * shape.near_zero:.0f}% of "
+                f"draws lie below {shape.q95 / 10:.3g} (a tenth of its 95th percentile), "
+                f"{shape.zero_bin_ratio:.2f} of the fullest bin; {why}",
+                meaning=f"the data support little or no variation between {factor} levels: "
+                "the scale piles up at its boundary, 0",
+                numbers={
+                    "parameter": shape.scale,
+                    "near_zero": shape.near_zero,
+                    "zero_bin_ratio": shape.zero_bin_ratio,
+                    "q05": shape.q05,
+                    "median": shape.median,
+                    "q95": shape.q95,
+                },
+                remedies=remedies,
+                explains=("divergences",),
+            )
+        )
+    return found
+
+
+def treedepth(d: Diagnosis, failed: set[str]) -> list[Pathology]:
+    """Trajectories cut off at the maximum tree depth by a strongly correlated posterior."""
+    if "tree_depth" not in failed or not d.treedepth_hits_total:
+        return []
+    fraction = d.treedepth_hits_total / max(1, d.chains * d.draws)
+    if fraction < TREEDEPTH_SATURATION:
+        return []
+    strongest = d.evidence.correlations[0] if d.evidence.correlations else None
+    why = (
+        f"; strongest posterior correlation {pair_text(strongest)}" if strongest is not None else ""
+    )
+    depth = d.max_treedepth if d.max_treedepth is not None else "(the maximum)"
+    metric = d.mass_matrix or "diag"
+    remedies = []
+    if not adapts_correlations(d):
+        remedies.append(
+            dense_advice(d, "it adapts the step to the correlation, so trajectories get short")
+        )
+    return [
+        Pathology(
+            kind="treedepth_saturation",
+            where=f"`{strongest.first}` and `{strongest.second}`"
+            if strongest
+            else "the whole posterior",
+            evidence=f"{100 * fraction:.0f}% of transitions hit max tree depth {depth}{why}",
+            meaning="trajectories are cut off before they cross the posterior: with a "
+            f"{metric} mass matrix a strongly correlated posterior takes very many small steps",
+            numbers={
+                "fraction": fraction,
+                "hits": d.treedepth_hits_total,
+                "max_treedepth": d.max_treedepth,
+                "correlation": strongest.r if strongest else None,
+            },
+            remedies=remedies,
+            explains=tuple(sorted(failed & {"tree_depth", "ess_bulk", "ess_tail"})),
+        )
+    ]
