@@ -199,7 +199,7 @@ def test_check_warns_when_the_data_changed_since_the_fit(
     az: Any, saved_runs: dict[str, Path], tmp_path: Path
 ) -> None:
     idata = az.from_netcdf(saved_runs["mme4"])
-    from hmdiag.model.data import file_sha256
+    from hmdiag.spec.table import file_sha256
 
     data = tmp_path / "data.csv"
     data.write_text("y\n1\n")

@@ -10,8 +10,9 @@ import pytest
 import yaml
 
 from hmdiag.errors import DataError
-from hmdiag.model.data import file_sha256, prepare_data
+from hmdiag.model.data import prepare_data
 from hmdiag.spec import load_spec
+from hmdiag.spec.table import file_sha256
 
 from .conftest import CONFIGS, DATA
 

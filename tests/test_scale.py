@@ -16,8 +16,9 @@ from typer.testing import CliRunner
 
 from hmdiag.cli import app
 from hmdiag.errors import DataError
-from hmdiag.model.data import file_columns, prepare_data, read_table, rows_read
+from hmdiag.model.data import prepare_data, rows_read
 from hmdiag.spec import load_spec
+from hmdiag.spec.table import file_columns, read_table
 
 from .conftest import small_spec
 
@@ -363,14 +364,14 @@ def test_single_chain_loo_uses_reff_1_as_arviz_stats_does(small_fit: Any) -> Non
 def test_csv_read_in_chunks_keeps_line_numbers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hmdiag.model import data as data_module
+    from hmdiag.spec import table as table_module
 
     csv = _wide_csv(tmp_path)
     lines = csv.read_text().splitlines()
     lines[150] = lines[150].replace(lines[150].split(",")[2], "high", 1)  # x on line 151
     lines.insert(40, "")  # a blank line: line numbers after it move by one
     csv.write_text("\n".join(lines) + "\n")
-    monkeypatch.setattr(data_module, "READ_CHUNK_ROWS", 7)
+    monkeypatch.setattr(table_module, "READ_CHUNK_ROWS", 7)
     frame = read_table(csv, ["y", "g", "x"])
     assert len(frame) == 200 and list(frame.columns) == ["y", "g", "x"]
     assert frame.index[-1] + 2 == len(lines)  # the last row's physical line

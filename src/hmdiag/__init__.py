@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.3.0"
+from hmdiag._version import __version__
+
 __all__ = ["__version__", "check", "compare", "doctor", "fit"]
 
 

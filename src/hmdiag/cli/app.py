@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hmdiag import __version__
+from hmdiag._version import __version__
 from hmdiag.errors import HmdiagError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130

@@ -116,8 +116,8 @@ def plot(
 
     Per-run kinds write OUT/<run>-<kind>.png; forest and ess overlay all runs.
     """
+    from hmdiag._datatree import has_group
     from hmdiag.render import plots, terminal
-    from hmdiag.runs import has_group
     from hmdiag.workflows.compare import load_runs
 
     kinds = list(plots.KINDS) if "all" in kind else kind

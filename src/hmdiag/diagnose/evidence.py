@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from hmdiag import _lazy
-from hmdiag.runs import RunInfo, has_group, log_likelihood_total, stored_spec
+from hmdiag._datatree import has_group
+from hmdiag.runs import RunInfo, log_likelihood_total, stored_spec
 
 # Correlations weaker than this are not kept as evidence (the ridge threshold is higher).
 REPORTED_CORRELATION = 0.8

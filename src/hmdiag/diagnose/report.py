@@ -6,7 +6,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from hmdiag import __version__
+from hmdiag import _views
+from hmdiag._version import __version__
 from hmdiag.diagnose.checks import Thresholds
 from hmdiag.diagnose.pathologies import Pathology
 from hmdiag.diagnose.summary import TAIL_ESS_CI_PROB, Diagnosis
@@ -34,9 +35,7 @@ class RunReport:
 
     def _repr_html_(self) -> str:
         """Jupyter's view: the HTML report's section for this run, without plots."""
-        from hmdiag.render.html import notebook_fragment
-
-        return notebook_fragment([self])
+        return _views.view("run.html", [self])
 
     def with_timing(self, timing: dict[str, float]) -> RunReport:
         """The same report with the command's phase times (save and diagnose included)."""

@@ -23,10 +23,11 @@ from typing import Any
 import numpy as np
 
 from hmdiag import _lazy
+from hmdiag._datatree import has_group
 from hmdiag.diagnose.dialects import dialect_of, setting
 from hmdiag.diagnose.evidence import Evidence, measure_evidence
 from hmdiag.model import GroupTerm as GroupTermInfo
-from hmdiag.runs import RunInfo, has_group, stored_spec
+from hmdiag.runs import RunInfo, stored_spec
 from hmdiag.sampling import STAT_ALIASES
 
 DEFAULT_MAX_TREEDEPTH = 10  # PyMC, Stan and NumPyro all default to 10
@@ -527,7 +528,7 @@ def data_drift_note(info: RunInfo) -> str | None:
         return None
     from pathlib import Path
 
-    from hmdiag.model.data import file_sha256
+    from hmdiag.spec.table import file_sha256
 
     path = Path(info.data_path)
     if not path.exists():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,12 +12,9 @@ import pandas as pd
 
 from hmdiag.errors import DataError
 from hmdiag.spec import LoadedSpec, ModelSpec
+from hmdiag.spec.table import file_columns, file_sha256, read_table, with_combined
 
 MAX_ROWS_LISTED = 5
-# Rows parsed at a time: only the columns a spec uses are kept from each chunk. pandas infers
-# each chunk's column types on its own, as its default low_memory parsing does anyway: a
-# column with text in one chunk only is an error of _numeric for numeric roles, as before.
-READ_CHUNK_ROWS = 100_000
 # Counts are stored as int64; larger magnitudes are data errors, not numbers to model.
 MAX_ABS_VALUE = 1e15
 
@@ -75,98 +71,11 @@ def rows_read(data: PreparedData) -> str:
     return text
 
 
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes (stored in runs so a changed data file is noticed)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _rows(index: pd.Index) -> str:
     # Row numbers as a user sees them in the file: header is line 1, first data row line 2.
     shown = [str(int(i) + 2) for i in index[:MAX_ROWS_LISTED]]
     more = f" and {len(index) - MAX_ROWS_LISTED} more" if len(index) > MAX_ROWS_LISTED else ""
     return ", ".join(shown) + more
-
-
-def _starts_as_utf8(path: Path, probe_bytes: int = 1 << 20) -> bool:
-    """Whether the file's first MiB decodes as UTF-8.
-
-    pandas 3's tokenizer can fail on binary garbage before it decodes a byte, which would
-    report a confusing field-count error instead of the encoding.
-    """
-    import codecs
-
-    with path.open("rb") as handle:
-        head = handle.read(probe_bytes)
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def read_table(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
-    """Read a CSV file; raise ``DataError`` naming the file when it cannot be read.
-
-    With ``columns``, only those of them the file has are parsed (a wide file costs what its
-    used columns cost); ``file_columns(frame)`` still names every column of the file, for
-    messages about a column that is not there.
-    """
-    if not path.exists():
-        raise DataError(
-            f"{path}: data file not found", "data.path is resolved relative to the spec file"
-        )
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory, not a CSV file")
-    if not path.is_file():
-        # A device or pipe (/dev/zero, a FIFO) would be read forever.
-        raise DataError(
-            f"{path}: is not a regular file (a device, pipe or socket)",
-            "data.path must name a CSV file",
-        )
-    try:
-        utf8 = _starts_as_utf8(path)
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read as CSV: {exc.strerror or exc}") from None
-    if not utf8:
-        raise DataError(f"{path}: not UTF-8 text; save the CSV as UTF-8")
-    try:
-        # Keep blank lines while parsing so row index + 2 stays the physical line number.
-        # Chunks of rows, each cut to the wanted columns at once: every field is still
-        # tokenized, so a ragged row is still an error (pandas' usecols would hide it).
-        reader = pd.read_csv(
-            path, skip_blank_lines=False, encoding="utf-8", chunksize=READ_CHUNK_ROWS
-        )
-        keep = None if columns is None else set(columns)
-        with reader:
-            # Blank lines (every field empty) go before the cut, judged on every column.
-            parts = [
-                chunk.dropna(how="all")[[c for c in chunk.columns if keep is None or c in keep]]
-                for chunk in reader
-            ]
-        header = [str(c) for c in parts[0].columns] if columns is None else None
-        if header is None:
-            header = list(pd.read_csv(path, nrows=0, encoding="utf-8").columns)
-        frame = pd.concat(parts) if len(parts) > 1 else parts[0]
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not UTF-8 text; save the CSV as UTF-8") from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: the CSV file is empty") from None
-    except (pd.errors.ParserError, ValueError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{path}: cannot read as CSV: {first}") from None
-    if not len(frame):
-        raise DataError(f"{path}: the CSV has a header but no rows")
-    frame.attrs["file_columns"] = header
-    return frame
-
-
-def file_columns(frame: pd.DataFrame) -> list[str]:
-    """Every column of the file a frame was read from (``read_table`` may parse fewer)."""
-    return [str(c) for c in frame.attrs.get("file_columns", frame.columns)]
 
 
 def _apply_filter(frame: pd.DataFrame, spec: ModelSpec, path: Path) -> pd.DataFrame:
@@ -382,15 +291,6 @@ def _check_response(
             f"{path}: response {column!r} exceeds trials in {int(over.sum())} row(s) "
             f"(lines {_rows(frame.index[over])}); successes must be <= trials"
         )
-
-
-def with_combined(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """``frame`` with the combined factor ``a:b`` (the levels of a and b joined by ``:``)
-    as a column, when the factor names several columns."""
-    if len(columns) == 1:
-        return frame
-    combined = frame[columns].astype(str).agg(":".join, axis=1)
-    return frame.assign(**{":".join(columns): combined})
 
 
 def _group(frame: pd.DataFrame, factor: str, path: Path) -> GroupData:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from hmdiag import _views
 from hmdiag.diagnose.report import SCHEMA_VERSION, json_ready
 from hmdiag.render.text import COMPACT_ELEMENTS, fmt
-from hmdiag.workflows.compare import Comparison
+
+if TYPE_CHECKING:
+    from hmdiag.workflows.compare import Comparison
 
 HEADLINE = (
     ("verdict", lambda r: r.verdict.upper()),
@@ -42,6 +45,7 @@ def _checks_cell(r: Any) -> Text:
     return Text("PASS", style="green") if r.checks_passed else Text("FAIL", style="bold red")
 
 
+@_views.register("comparison.dict")
 def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
     """The JSON document for ``compare --json`` (same ``schema_version`` as ``check``)."""
     return json_ready(

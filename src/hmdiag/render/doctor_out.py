@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from hmdiag import _views
 from hmdiag.diagnose.report import SCHEMA_VERSION, json_ready, pathology_to_dict
 from hmdiag.render.text import fmt
-from hmdiag.workflows.doctor import Attempt, DoctorResult
-from hmdiag.workflows.doctor import caveats as doctor_caveats
+
+if TYPE_CHECKING:
+    from hmdiag.workflows.doctor import Attempt, DoctorResult
 
 
 def attempt_numbers(attempt: Attempt) -> dict[str, Any]:
@@ -79,7 +81,7 @@ def render_terminal(
     console.print(table)
     for a in result.attempts[1:]:
         console.print(Text(f"why attempt {a.number}: ", style="bold") + Text(a.reason))
-    for p in doctor_caveats(result):
+    for p in result.caveats():
         console.print(
             Text(
                 f"no sampler change fixes the {p.title} at {p.where}: ",
@@ -99,6 +101,7 @@ def render_terminal(
         console.print(Text(diff))
 
 
+@_views.register("doctor.dict")
 def result_to_dict(result: DoctorResult, fixed_path: Any, diff: str | None) -> dict[str, Any]:
     """The JSON document for ``doctor --json``."""
     return json_ready(
@@ -122,6 +125,6 @@ def result_to_dict(result: DoctorResult, fixed_path: Any, diff: str | None) -> d
                 }
                 for a in result.attempts
             ],
-            "caveats": [pathology_to_dict(p) for p in doctor_caveats(result)],
+            "caveats": [pathology_to_dict(p) for p in result.caveats()],
         }
     )

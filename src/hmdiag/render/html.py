@@ -5,14 +5,17 @@ from __future__ import annotations
 import base64
 import html
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hmdiag import __version__
+from hmdiag import _views
+from hmdiag._version import __version__
 from hmdiag.diagnose.checks import percentile
 from hmdiag.diagnose.report import RunReport
 from hmdiag.render.compare_out import HEADLINE, _cell
 from hmdiag.render.text import TAIL_ESS_NOTE, fmt, is_bad, param_rows
-from hmdiag.workflows.compare import Comparison
+
+if TYPE_CHECKING:
+    from hmdiag.workflows.compare import Comparison
 
 CSS = """
 body{font:14px/1.45 -apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;background:#f6f7f9;color:#1d232b}
@@ -270,6 +273,7 @@ def _scoped_css() -> str:
     return "".join(rules)
 
 
+@_views.register("run.html")
 def notebook_fragment(reports: list[RunReport], comparison: Comparison | None = None) -> str:
     """Jupyter's ``_repr_html_``: the report's sections without plots, styles scoped to the
     fragment."""
@@ -281,6 +285,7 @@ def notebook_fragment(reports: list[RunReport], comparison: Comparison | None = 
     return "".join(parts)
 
 
+@_views.register("doctor.html")
 def doctor_fragment(result: Any) -> str:
     """Jupyter's view of a ``DoctorResult``: the attempts, then the last attempt's section."""
     rows = []

@@ -21,7 +21,7 @@ def render_report(report: RunReport) -> str:
 def error_document(error: Any, command: str) -> dict[str, Any]:
     """What ``--format json`` prints when a command exits 2 (schema ``error-v1``): the
     problem and its hint, so a CI job that saves stdout still gets a valid document."""
-    from hmdiag import __version__
+    from hmdiag._version import __version__
 
     return {
         "schema_version": 1,

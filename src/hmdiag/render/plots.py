@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from hmdiag import _lazy
+from hmdiag._datatree import group_dataset, has_group
 from hmdiag.errors import HmdiagError
-from hmdiag.runs import group_dataset, has_group, write_atomically
+from hmdiag.runs import write_atomically
 
 PER_RUN_KINDS = ("trace", "rank", "pair", "energy", "autocorr", "ppc")
 CROSS_RUN_KINDS = ("forest", "ess")

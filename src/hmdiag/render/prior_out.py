@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -12,7 +12,9 @@ from rich.text import Text
 from hmdiag.diagnose.checks import percentile
 from hmdiag.diagnose.report import SCHEMA_VERSION, json_ready
 from hmdiag.render.text import fmt
-from hmdiag.workflows.prior_check import PriorCheck
+
+if TYPE_CHECKING:
+    from hmdiag.workflows.prior_check import PriorCheck
 
 
 def render(console: Console, check: PriorCheck, name: str) -> None:

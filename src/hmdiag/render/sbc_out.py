@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -13,7 +13,9 @@ from rich.table import Table
 from rich.text import Text
 
 from hmdiag.diagnose.report import SCHEMA_VERSION, json_ready
-from hmdiag.workflows.sbc import RANK_DRAWS, SbcResult
+
+if TYPE_CHECKING:
+    from hmdiag.workflows.sbc import SbcResult
 
 
 @contextlib.contextmanager
@@ -32,7 +34,7 @@ def progress(console: Console, total: int, enabled: bool) -> Iterator[Callable[[
 def render(console: Console, result: SbcResult) -> None:
     """One row per parameter, then the verdict."""
     table = Table(
-        title=f"simulation-based calibration (ranks 0..{RANK_DRAWS}, chi-square, alpha {result.alpha:g} Bonferroni)",
+        title=f"simulation-based calibration (ranks 0..{result.rank_draws}, chi-square, alpha {result.alpha:g} Bonferroni)",
         title_justify="left",
     )
     for h in ("parameter", "simulations", "bins", "chi2", "p", "calibrated"):
@@ -68,7 +70,7 @@ def to_dict(result: SbcResult) -> dict[str, Any]:
             "kind": "sbc",
             "verdict": "pass" if result.passed else "fail",
             "alpha": result.alpha,
-            "rank_draws": RANK_DRAWS,
+            "rank_draws": result.rank_draws,
             "parameters": [asdict(p) for p in result.parameters],
             "simulations": [asdict(s) for s in result.simulations],
         }

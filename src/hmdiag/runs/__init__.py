@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hmdiag._datatree import group_dataset, group_names, has_group, set_group
 from hmdiag.errors import OutputError, RunFileError
 
 ATTR_PREFIX = "hmdiag_"
@@ -153,28 +154,6 @@ def write_atomically(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def group_names(run: Any) -> list[str]:
-    """The run's groups (``posterior``, ``sample_stats``, ...) in file order."""
-    return [str(name) for name in run.children]
-
-
-def has_group(run: Any, name: str) -> bool:
-    """Whether the run has a group called ``name``."""
-    return name in run.children
-
-
-def group_dataset(run: Any, name: str) -> Any | None:
-    """Group ``name`` as an ``xarray.Dataset`` (``None`` if the run lacks it)."""
-    return run[name].to_dataset() if has_group(run, name) else None
-
-
-def set_group(run: Any, name: str, dataset: Any) -> None:
-    """Add or replace group ``name`` with ``dataset`` (its attributes become the group's)."""
-    import xarray as xr
-
-    run[name] = xr.DataTree(dataset)
 
 
 def attach_info(idata: Any, info: RunInfo) -> None:
@@ -425,6 +404,7 @@ def load_cmdstan_csv(files: list[Path]) -> Any:
     names keep Stan's 1-based indices.
     """
     from hmdiag.runs import stan_csv
+
     for file in files:
         if not file.is_file():
             raise RunFileError(f"{file}: file not found", RUN_HINT)

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 
 from hmdiag import _lazy
+from hmdiag._datatree import group_dataset, has_group, set_group
 from hmdiag.errors import HmdiagError
 from hmdiag.model import BuiltModel
-from hmdiag.runs import group_dataset, has_group, set_group
 from hmdiag.sampling.nutpie_compile import compile_model
 from hmdiag.sampling.timing import PhaseTimes
 from hmdiag.spec import SamplerSpec, mass_matrix_problem

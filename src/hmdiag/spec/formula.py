@@ -479,7 +479,7 @@ def _string_columns(raw: dict[str, Any], path: Path) -> Any:
         import pandas as pd
 
         from hmdiag.errors import DataError
-        from hmdiag.model.data import read_table
+        from hmdiag.spec.table import read_table
 
         # The project's reader: it refuses what is not a regular file (/dev/zero, a pipe)
         # instead of hanging on it.

@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from hmdiag import _lazy
+from hmdiag import _lazy, _views
+from hmdiag._datatree import has_group
 from hmdiag.diagnose.checks import CheckResult
 from hmdiag.diagnose.report import RunReport
-from hmdiag.runs import has_group
 
 PARETO_K_BAD = 0.7
 
@@ -98,15 +98,11 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document ``hmdiag compare --json`` prints."""
-        from hmdiag.render.compare_out import comparison_to_dict
-
-        return comparison_to_dict(self)
+        return _views.view("comparison.dict", self)
 
     def _repr_html_(self) -> str:
         """Jupyter's view: the HTML report's comparison, then each run's section."""
-        from hmdiag.render.html import notebook_fragment
-
-        return notebook_fragment(list(self.reports), self)
+        return _views.view("run.html", list(self.reports), self)
 
 
 def unique_labels(labels: list[str]) -> list[str]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hmdiag import _views
 from hmdiag.diagnose.checks import TARGET_ACCEPT_LADDER, Advice, next_target_accept
 from hmdiag.diagnose.pathologies import PINNED_RATIO, Pathology, pinned_ratio
 from hmdiag.diagnose.report import RunReport
@@ -69,15 +70,17 @@ class DoctorResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document ``hmdiag doctor --json`` prints (no fixed spec written)."""
-        from hmdiag.render.doctor_out import result_to_dict
-
-        return result_to_dict(self, None, None)
+        return _views.view("doctor.dict", self, None, None)
 
     def _repr_html_(self) -> str:
         """Jupyter's view: the attempts table and the last attempt's report."""
-        from hmdiag.render.html import doctor_fragment
+        return _views.view("doctor.html", self)
 
-        return doctor_fragment(self)
+    def caveats(self) -> list[Pathology]:
+        """Pathologies of the last attempt that no sampler setting can fix (said even when
+        passing)."""
+        last = self.fixed or self.attempts[-1]
+        return [p for p in last.report.verdict.pathologies if not p.sampler_fixable]
 
 
 def _set_group(index: int, key: str, value: Any) -> Callable[[dict[str, Any]], None]:
@@ -477,12 +480,6 @@ def run_doctor(
         current = LoadedSpec(spec=spec, path=loaded.path, text=spec_to_yaml(spec))
         change, reason = remedy.change, remedy.reason
     return DoctorResult(attempts, None, f"no passing spec within {max_attempts} attempts")
-
-
-def caveats(result: DoctorResult) -> list[Pathology]:
-    """Pathologies of the last attempt that no sampler setting can fix (said even when passing)."""
-    last = result.fixed or result.attempts[-1]
-    return [p for p in last.report.verdict.pathologies if not p.sampler_fixable]
 
 
 def fixed_spec_text(

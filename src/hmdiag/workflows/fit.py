@@ -7,7 +7,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from hmdiag import __version__
+from hmdiag._version import __version__
 from hmdiag.model import BuiltModel, build_model, build_python_model, model_transforms
 from hmdiag.model.data import PreparedData, prepare_data
 from hmdiag.runs import RunInfo, attach_info
@@ -76,9 +76,10 @@ def recompute_log_likelihood(idata: Any, info: RunInfo) -> str | None:
     from pathlib import Path
 
     from hmdiag import _lazy
-    from hmdiag.model.data import file_sha256
-    from hmdiag.runs import has_group, stored_spec
+    from hmdiag._datatree import has_group
+    from hmdiag.runs import stored_spec
     from hmdiag.sampling import add_log_likelihood
+    from hmdiag.spec.table import file_sha256
 
     if has_group(idata, "log_likelihood"):
         return None

@@ -56,6 +56,11 @@ class SbcResult:
         """Every parameter's ranks are consistent with uniform."""
         return bool(self.parameters) and all(p.calibrated for p in self.parameters)
 
+    @property
+    def rank_draws(self) -> int:
+        """The largest rank: posterior draws kept per simulation (ranks are 0..rank_draws)."""
+        return RANK_DRAWS
+
 
 def _scalar_draws(dataset: Any, names: list[str]) -> dict[str, np.ndarray]:
     """Flatten variables into ``name`` / ``name[level]`` -> draws (chain and draw stacked)."""
