@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from hmdiag.diagnose.checks import Thresholds, next_target_accept
-from hmdiag.diagnose.summary import diagnose, localize_divergences
+from hmdiag.diagnose.diagnosis import diagnose
+from hmdiag.diagnose.summary import localize_divergences
 from hmdiag.diagnose.verdict import judge
 from hmdiag.runs import RunInfo, read_info
 
@@ -368,10 +369,10 @@ def test_large_runs_are_summarized_by_the_kernels_with_arviz_numbers(
     from hmdiag.diagnose import summary as diagnostics
 
     calls = []
-    real = diagnostics._summarize_with_kernels
+    real = diagnostics.summarize_with_kernels
     monkeypatch.setattr(
         diagnostics,
-        "_summarize_with_kernels",
+        "summarize_with_kernels",
         lambda *args: calls.append(len(args[1])) or real(*args),
     )
     assert summarize_parameters(idata, names, 0.89) == by_kernel

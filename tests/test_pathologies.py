@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from hmdiag.diagnose.checks import Thresholds
-from hmdiag.diagnose.summary import diagnose
+from hmdiag.diagnose.diagnosis import diagnose
 from hmdiag.diagnose.verdict import judge
 from hmdiag.runs import RunInfo
 

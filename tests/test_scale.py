@@ -397,16 +397,16 @@ def test_kernel_summaries_in_slices_equal_one_pass(monkeypatch: pytest.MonkeyPat
     posterior["m"] = np.exp(posterior["m"])
     mask = np.zeros(200, dtype=bool)
     mask[rng.choice(200, 9, replace=False)] = True
-    request = diagnostics._HotspotRequest(mask, frozenset({"w", "m"}), None, {"m": "log"})
-    whole, whole_spots = diagnostics._summarize_with_kernels(posterior, ["w", "m"], 0.89, request)
+    request = diagnostics.HotspotRequest(mask, frozenset({"w", "m"}), None, {"m": "log"})
+    whole, whole_spots = diagnostics.summarize_with_kernels(posterior, ["w", "m"], 0.89, request)
     monkeypatch.setattr(diagnostics, "_SUMMARY_SLICE", 3)
-    sliced, sliced_spots = diagnostics._summarize_with_kernels(posterior, ["w", "m"], 0.89, request)
+    sliced, sliced_spots = diagnostics.summarize_with_kernels(posterior, ["w", "m"], 0.89, request)
     assert [p.name for p in sliced] == [p.name for p in whole]
     assert sliced[0].name == "w[0, 0]" and sliced[5].name == "w[1, 0]"
     assert sliced == whole
     assert sliced_spots == whole_spots and len(whole_spots) == 36
     # ... and equal the hotspots scored on their own (localize_divergences' path).
-    alone = diagnostics._localize(
+    alone = diagnostics.localize_hotspots(
         xr.DataTree.from_dict({"posterior": posterior}), ["w", "m"], request
     )
     assert sorted(whole_spots, key=lambda h: h.parameter) == sorted(

@@ -8,8 +8,9 @@ import math
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from hmdiag.diagnose.diagnosis import ACCEPTANCE_TOLERANCE, Diagnosis
 from hmdiag.diagnose.dialects import setting, target_accept_name
-from hmdiag.diagnose.summary import ACCEPTANCE_TOLERANCE, Diagnosis, ParameterSummary
+from hmdiag.diagnose.summary import ParameterSummary
 
 Status = Literal["pass", "fail", "warn", "n/a"]
 TARGET_ACCEPT_LADDER = (0.9, 0.95, 0.99)

@@ -9,8 +9,9 @@ from typing import Any
 from hmdiag import _views
 from hmdiag._version import __version__
 from hmdiag.diagnose.checks import Thresholds
+from hmdiag.diagnose.diagnosis import Diagnosis
 from hmdiag.diagnose.pathologies import Pathology
-from hmdiag.diagnose.summary import TAIL_ESS_CI_PROB, Diagnosis
+from hmdiag.diagnose.summary import TAIL_ESS_CI_PROB
 from hmdiag.diagnose.verdict import Verdict
 from hmdiag.runs import RunInfo
 
@@ -185,7 +186,7 @@ def assess(
     hdi_prob: float = 0.89,
 ) -> RunReport:
     """Diagnose and judge one run."""
-    from hmdiag.diagnose.summary import diagnose
+    from hmdiag.diagnose.diagnosis import diagnose
     from hmdiag.diagnose.verdict import judge
 
     diagnosis = diagnose(idata, info, var_names=var_names, hdi_prob=hdi_prob)

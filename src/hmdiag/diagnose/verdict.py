@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hmdiag.diagnose.checks import Advice, CheckResult, Thresholds, make_advice, run_checks
+from hmdiag.diagnose.diagnosis import Diagnosis
 from hmdiag.diagnose.pathologies import Pathology, detect_pathologies
-from hmdiag.diagnose.summary import Diagnosis
 
 
 @dataclass(frozen=True)

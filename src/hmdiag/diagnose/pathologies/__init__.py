@@ -11,6 +11,7 @@ posterior itself (a prior that sets the estimate) is reported on passing runs to
 from __future__ import annotations
 
 from hmdiag.diagnose.checks import CheckResult
+from hmdiag.diagnose.diagnosis import Diagnosis
 from hmdiag.diagnose.pathologies._base import (
     PINNED_RATIO,
     TITLES,
@@ -22,7 +23,6 @@ from hmdiag.diagnose.pathologies._base import (
 from hmdiag.diagnose.pathologies.chains import chains
 from hmdiag.diagnose.pathologies.geometry import boundary, funnel, ridge, treedepth
 from hmdiag.diagnose.pathologies.prior import prior
-from hmdiag.diagnose.summary import Diagnosis
 
 __all__ = [
     "PINNED_RATIO",

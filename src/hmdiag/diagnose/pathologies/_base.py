@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hmdiag.diagnose.checks import TARGET_ACCEPT_LADDER, Advice, CheckResult
+from hmdiag.diagnose.diagnosis import Diagnosis
 from hmdiag.diagnose.dialects import setting, target_accept_name
 from hmdiag.diagnose.evidence import Correlation
-from hmdiag.diagnose.summary import Diagnosis
 
 # A non-centered term whose widest effect sd is at most this share of its scale has its effects
 # pinned by the data: centered mixes better (the ridge's carrier term, the doctor's recentering).

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 
 from hmdiag.diagnose.checks import Advice
+from hmdiag.diagnose.diagnosis import Diagnosis
 from hmdiag.diagnose.dialects import setting
 from hmdiag.diagnose.pathologies._base import CHAINS_APART_SD, STUCK_SD_RATIO, Pathology
-from hmdiag.diagnose.summary import Diagnosis
 
 
 def chains(d: Diagnosis, failed: set[str]) -> list[Pathology]:

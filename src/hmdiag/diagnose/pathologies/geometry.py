@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hmdiag.diagnose.checks import Advice, percentile
+from hmdiag.diagnose.diagnosis import Diagnosis
 from hmdiag.diagnose.evidence import Correlation, ScaleShape
 from hmdiag.diagnose.pathologies._base import (
     BOUNDARY_HOTSPOT_RANK,
@@ -22,7 +23,6 @@ from hmdiag.diagnose.pathologies._base import (
     smaller_steps,
     term_of,
 )
-from hmdiag.diagnose.summary import Diagnosis
 
 
 def funnel(d: Diagnosis, failed: set[str]) -> list[Pathology]:

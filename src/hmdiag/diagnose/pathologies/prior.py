@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from hmdiag.diagnose.checks import Advice
+from hmdiag.diagnose.diagnosis import Diagnosis
 from hmdiag.diagnose.evidence import Sensitivity
 from hmdiag.diagnose.pathologies._base import CONFLICT_PRIOR_Z, SENSITIVITY_THRESHOLD, Pathology
-from hmdiag.diagnose.summary import Diagnosis
 
 
 def prior(d: Diagnosis) -> list[Pathology]:
