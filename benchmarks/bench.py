@@ -348,7 +348,7 @@ def main() -> None:
     say(where_time_goes(rows))
     totals = {b: sum(r[2] for r in rows if r[1] == b) for b in local}
     fastest = min(totals, key=totals.get)
-    from hmdiag.spec import SamplerSpec
+    from hmdiag.spec.settings import SamplerSpec
 
     default = SamplerSpec().backend
     say("")

@@ -104,7 +104,7 @@ class Evidence:
 
 def run_structure(info: RunInfo) -> RunStructure:
     """Population terms, their priors and the intercept-absorbing group, from the stored spec."""
-    from hmdiag.spec import AUX_PARAMS
+    from hmdiag.spec.fields import AUX_PARAMS
 
     spec = stored_spec(info)
     if spec is None or spec.model is not None:

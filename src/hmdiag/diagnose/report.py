@@ -155,7 +155,7 @@ def thresholds_from_spec_text(text: str | None) -> tuple[Thresholds, float | Non
         return Thresholds(), None
     import yaml
 
-    from hmdiag.spec import ChecksSpec
+    from hmdiag.spec.settings import ChecksSpec
 
     try:
         raw = yaml.safe_load(text)

@@ -9,8 +9,10 @@ import numpy as np
 
 from hmdiag import _lazy
 from hmdiag.model.data import PreparedData
-from hmdiag.spec import AUX_PARAMS, GroupSpec, ModelSpec
+from hmdiag.spec import ModelSpec
+from hmdiag.spec.fields import AUX_PARAMS
 from hmdiag.spec.priors import FAMILIES, Prior
+from hmdiag.spec.terms import GroupSpec
 
 OBS_DIM = "obs_id"
 

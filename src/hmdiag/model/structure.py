@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from hmdiag.model.data import PreparedData
-from hmdiag.spec import AUX_PARAMS, ModelSpec
+from hmdiag.spec import ModelSpec
+from hmdiag.spec.fields import AUX_PARAMS
 
 
 @dataclass(frozen=True)

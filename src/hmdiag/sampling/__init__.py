@@ -16,7 +16,7 @@ from hmdiag.errors import HmdiagError
 from hmdiag.model import BuiltModel
 from hmdiag.sampling.nutpie_compile import compile_model
 from hmdiag.sampling.timing import PhaseTimes
-from hmdiag.spec import SamplerSpec, mass_matrix_problem
+from hmdiag.spec.settings import SamplerSpec, mass_matrix_problem
 
 # Sample-stat names differ by sampler; runs written by hmdiag use PyMC's names.
 STAT_ALIASES: dict[str, tuple[str, ...]] = {
