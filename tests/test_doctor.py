@@ -14,13 +14,8 @@ from hmdiag.diagnose.checks import Thresholds
 from hmdiag.diagnose.report import assess
 from hmdiag.runs import RunInfo
 from hmdiag.spec import load_spec
-from hmdiag.workflows.doctor import (
-    apply_remedy,
-    choose_remedy,
-    fixed_spec_text,
-    run_doctor,
-    spec_diff,
-)
+from hmdiag.spec.written import fixed_spec_text, spec_diff
+from hmdiag.workflows.doctor import apply_remedy, choose_remedy, run_doctor
 
 from .conftest import CONFIGS, healthy_stats, make_idata
 from .test_e2e import run_hmdiag

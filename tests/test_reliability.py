@@ -22,13 +22,13 @@ from .test_e2e import HMDIAG
 
 KILL_DURING_SAVE = """
 import os, signal, sys
-import hmdiag.runs
+import hmdiag.runs.files
 
 def die_before_rename(src, dst):
     # The new run is fully written to its temp file; die before it replaces the old one.
     os.kill(os.getpid(), signal.SIGKILL)
 
-hmdiag.runs.os.replace = die_before_rename
+hmdiag.runs.files.os.replace = die_before_rename
 from hmdiag.cli import main
 sys.argv = ["hmdiag", "fit", sys.argv[1], "--out", sys.argv[2], "--force", "--quiet"]
 main()

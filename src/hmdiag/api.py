@@ -66,7 +66,8 @@ def fit(
     import warnings
 
     from hmdiag.diagnose.report import assess, thresholds_from_checks
-    from hmdiag.runs import check_output_path, save_run
+    from hmdiag.runs import save_run
+    from hmdiag.runs.files import check_output_path
     from hmdiag.spec import load_spec, with_sampler_overrides
     from hmdiag.workflows.fit import fit as run_fit
 
@@ -172,7 +173,7 @@ def doctor(
     (``hmdiag.workflows.doctor.fixed_spec_text`` gives its YAML)."""
     import warnings
 
-    from hmdiag.runs import check_output_path
+    from hmdiag.runs.files import check_output_path
     from hmdiag.spec import load_spec, with_sampler_overrides
     from hmdiag.workflows import doctor as repairs
 

@@ -125,7 +125,7 @@ def init(
     import re
 
     from hmdiag.render import terminal
-    from hmdiag.runs import check_output_path, write_atomically
+    from hmdiag.runs.files import check_output_path, write_atomically
     from hmdiag.spec import load_spec
     from hmdiag.spec.starter import starter_spec
 
@@ -208,7 +208,7 @@ def fit(
     from hmdiag.diagnose.report import thresholds_from_checks
     from hmdiag.model.data import prepare_data, rows_read
     from hmdiag.render import terminal
-    from hmdiag.runs import check_output_path
+    from hmdiag.runs.files import check_output_path
     from hmdiag.spec import load_spec, with_sampler_overrides
 
     output = output_format(fmt, as_json, as_markdown)

@@ -55,7 +55,7 @@ def compare(
             "compare needs at least two runs", "e.g. hmdiag compare runs/mme0.nc runs/mme4.nc"
         )
     if plot is not None:
-        from hmdiag.runs import check_output_path
+        from hmdiag.runs.files import check_output_path
 
         check_output_path(plot, force=force, flag="--plot")
     with quiet_warnings():
@@ -158,7 +158,7 @@ def report(
     Exit 0 when every run passes, 1 when any fails, 2 on bad input.
     """
     from hmdiag.render import html, plots, terminal
-    from hmdiag.runs import check_output_path, write_atomically
+    from hmdiag.runs.files import check_output_path, write_atomically
     from hmdiag.workflows.compare import compare_runs, load_runs
 
     check_output_path(out, force=force)

@@ -53,7 +53,7 @@ def doctor(
     Exit 0 when a passing spec was found, 1 when attempts ran out, 2 on bad input.
     """
     from hmdiag.render import doctor_out, terminal
-    from hmdiag.runs import check_output_path, write_atomically
+    from hmdiag.runs.files import check_output_path, write_atomically
     from hmdiag.spec import load_spec, with_sampler_overrides
     from hmdiag.workflows import doctor as doc
 
@@ -156,7 +156,7 @@ def sweep(
     if out.exists() and not out.is_dir():
         raise HmdiagError(f"{out}: is a file; --out needs a folder")
     if plot is not None:
-        from hmdiag.runs import check_output_path
+        from hmdiag.runs.files import check_output_path
 
         check_output_path(plot, force=force, flag="--plot")
     variants = sw.expand(configs, set_ or [], seeds)  # every variant validated before anything runs
@@ -256,7 +256,7 @@ def sbc(
     if not 10 <= sims <= 100_000:
         raise HmdiagError(f"--sims must be between 10 and 100000, got {sims}")
     if plot is not None:
-        from hmdiag.runs import check_output_path
+        from hmdiag.runs.files import check_output_path
 
         check_output_path(plot, force=force, flag="--plot")
     fit_spec = load_spec(config)

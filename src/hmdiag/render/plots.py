@@ -16,7 +16,7 @@ from typing import Any
 from hmdiag import _lazy
 from hmdiag._datatree import group_dataset, has_group
 from hmdiag.errors import HmdiagError
-from hmdiag.runs import write_atomically
+from hmdiag.runs.files import write_atomically
 
 PER_RUN_KINDS = ("trace", "rank", "pair", "energy", "autocorr", "ppc")
 CROSS_RUN_KINDS = ("forest", "ess")

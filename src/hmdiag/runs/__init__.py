@@ -21,6 +21,7 @@ from typing import Any
 
 from hmdiag._datatree import group_dataset, group_names, has_group, set_group
 from hmdiag.errors import OutputError, RunFileError
+from hmdiag.runs.files import write_atomically
 
 ATTR_PREFIX = "hmdiag_"
 
@@ -102,58 +103,6 @@ def _validated_spec(text: str) -> Any | None:
         return ModelSpec.model_validate(yaml.safe_load(text))
     except Exception:
         return None
-
-
-def check_output_path(path: Path, *, force: bool, flag: str = "--out") -> None:
-    """Fail early (before any sampling) if ``path`` cannot be written or would be clobbered."""
-    if path.exists() and path.is_dir():
-        raise OutputError(f"{path}: is a directory; {flag} needs a file path")
-    if path.exists() and not path.is_file():
-        raise OutputError(
-            f"{path}: is not a regular file (a device, pipe or socket); {flag} needs a file path"
-        )
-    if path.exists() and not force:
-        raise OutputError(
-            f"{path}: already exists; refusing to overwrite",
-            f"pass --force to replace it, or choose another {flag}",
-        )
-    existing = path.parent
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise OutputError(f"{path}: {existing} is a file, not a folder", f"choose another {flag}")
-    if not os.access(existing, os.W_OK):
-        raise OutputError(
-            f"{path}: folder {existing} is not writable", f"choose a writable {flag} location"
-        )
-
-
-def write_atomically(
-    path: Path, write: Any, *, force: bool, suffix: str = "", flag: str = "--out"
-) -> None:
-    """Call ``write(tmp_path)`` on a temp file beside ``path``, then rename it into place.
-
-    A crash or kill mid-write leaves any previous file untouched; without ``force`` an
-    existing file is never replaced.
-    """
-    check_output_path(path, force=force, flag=flag)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        # mkstemp makes the file private (0600); give it the mode a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        if path.exists() and not force:
-            raise OutputError(
-                f"{path}: appeared while writing; refusing to overwrite", "pass --force"
-            )
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def attach_info(idata: Any, info: RunInfo) -> None:

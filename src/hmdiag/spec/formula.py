@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hmdiag.spec.table import categorical_test
+
 # brms/Bambi family names -> hmdiag likelihoods
 FAMILIES = {
     "bernoulli": "bernoulli",
@@ -460,50 +462,6 @@ def expand_spec_file(raw: dict[str, Any], path: Path) -> dict[str, Any]:
     from hmdiag.errors import SpecError
 
     try:
-        return expand_formula(raw, _string_columns(raw, path))
+        return expand_formula(raw, categorical_test(raw, path))
     except ValueError as exc:
         raise SpecError(str(path), [str(exc)]) from None
-
-
-def _string_columns(raw: dict[str, Any], path: Path) -> Any:
-    """Whether a data column holds anything but numbers (read once, on first use); False for
-    every column when the file cannot be read (preparing the data reports that)."""
-    import functools
-
-    data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
-    location = Path(str(data.get("path", "")))
-    location = location if location.is_absolute() else path.parent / location
-
-    @functools.cache
-    def table() -> Any:
-        import pandas as pd
-
-        from hmdiag.errors import DataError
-        from hmdiag.spec.table import read_table
-
-        # The project's reader: it refuses what is not a regular file (/dev/zero, a pipe)
-        # instead of hanging on it.
-        try:
-            return read_table(location, None)
-        except DataError:  # missing or unreadable: prepare_data names the problem later
-            return pd.DataFrame()
-
-    def categorical(column: str) -> bool:
-        frame = table()
-        return column in frame.columns and looks_categorical(frame[column])
-
-    return categorical
-
-
-def looks_categorical(values: Any) -> bool:
-    """A column of words, not of numbers: numeric dtype no, else yes when at most half of its
-    values read as numbers (a stray '.' in a numeric column stays numeric, so that preparing
-    the data names the bad value instead of the model growing a level per number)."""
-    import pandas as pd
-
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        return False
-    present = values.dropna()
-    if present.empty:
-        return False
-    return float(pd.to_numeric(present, errors="coerce").notna().mean()) <= 0.5

@@ -74,8 +74,8 @@ def starter_spec(
     Numeric predictors are standardized, so the intercept is the linear predictor at their
     means and every slope prior is per standard deviation of its column.
     """
-    from hmdiag.spec.formula import FAMILIES, looks_categorical, parse_formula
-    from hmdiag.spec.table import read_table, with_combined
+    from hmdiag.spec.formula import FAMILIES, parse_formula
+    from hmdiag.spec.table import looks_categorical, read_table, with_combined
 
     table = read_table(data_path, None)
     columns = set(table.columns)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -111,3 +112,47 @@ def with_combined(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
         return frame
     combined = frame[columns].astype(str).agg(":".join, axis=1)
     return frame.assign(**{":".join(columns): combined})
+
+
+def categorical_test(raw: dict[str, Any], path: Path) -> Any:
+    """Whether a data column holds anything but numbers (read once, on first use); False for
+    every column when the file cannot be read (preparing the data reports that)."""
+    import functools
+
+    data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
+    location = Path(str(data.get("path", "")))
+    location = location if location.is_absolute() else path.parent / location
+
+    @functools.cache
+    def table() -> Any:
+        import pandas as pd
+
+        from hmdiag.errors import DataError
+        from hmdiag.spec.table import read_table
+
+        # The project's reader: it refuses what is not a regular file (/dev/zero, a pipe)
+        # instead of hanging on it.
+        try:
+            return read_table(location, None)
+        except DataError:  # missing or unreadable: prepare_data names the problem later
+            return pd.DataFrame()
+
+    def categorical(column: str) -> bool:
+        frame = table()
+        return column in frame.columns and looks_categorical(frame[column])
+
+    return categorical
+
+
+def looks_categorical(values: Any) -> bool:
+    """A column of words, not of numbers: numeric dtype no, else yes when at most half of its
+    values read as numbers (a stray '.' in a numeric column stays numeric, so that preparing
+    the data names the bad value instead of the model growing a level per number)."""
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return False
+    present = values.dropna()
+    if present.empty:
+        return False
+    return float(pd.to_numeric(present, errors="coerce").notna().mean()) <= 0.5

@@ -6,9 +6,7 @@ as a parameter so it can be tested without sampling.
 
 from __future__ import annotations
 
-import difflib
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -480,25 +478,3 @@ def run_doctor(
         current = LoadedSpec(spec=spec, path=loaded.path, text=spec_to_yaml(spec))
         change, reason = remedy.change, remedy.reason
     return DoctorResult(attempts, None, f"no passing spec within {max_attempts} attempts")
-
-
-def fixed_spec_text(
-    original: LoadedSpec, fixed: ModelSpec, target: Path, changes: list[str]
-) -> str:
-    """YAML of the fixed spec, with data.path rewritten relative to where it is written."""
-    data_path = original.data_path.resolve()
-    if not original.spec.data.path.is_absolute():
-        data_path = Path(os.path.relpath(data_path, target.resolve().parent))
-    raw_spec = fixed.model_copy(update={"data": fixed.data.model_copy(update={"path": data_path})})
-    header = [
-        f"# Written by hmdiag doctor from {original.path.name}.",
-        *[f"# change: {c}" for c in changes],
-    ]
-    return "\n".join(header) + "\n" + spec_to_yaml(raw_spec)
-
-
-def spec_diff(original: ModelSpec, fixed: ModelSpec, name_a: str, name_b: str) -> str:
-    """A short unified diff of the two specs' settings (defaults omitted)."""
-    a = spec_to_yaml(original).splitlines()
-    b = spec_to_yaml(fixed).splitlines()
-    return "\n".join(difflib.unified_diff(a, b, fromfile=name_a, tofile=name_b, lineterm="", n=1))

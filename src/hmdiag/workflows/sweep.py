@@ -140,7 +140,7 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
     """Write the manifest atomically (a re-run trusts it)."""
-    from hmdiag.runs import write_atomically
+    from hmdiag.runs.files import write_atomically
 
     text = json.dumps(manifest, indent=2, default=str)
     write_atomically(
