@@ -164,7 +164,7 @@ def main() -> None:
     assert cold_script.returncode == 0, cold_script.stderr
     cold_pymc_s, _ = fit(CONFIGS / "mme4.yaml", "pymc", tmp / "cold-pymc.nc", cold_env("pymc"))
     warm_s, _ = fit(CONFIGS / "mme4.yaml", "pymc", tmp / "warm.nc")
-    # nutpie with its stock C callbacks vs hmdiag's element-wise ones (src/hmdiag/_nutpie_compile.py),
+    # nutpie with its stock C callbacks vs hmdiag's element-wise ones (src/hmdiag/sampling/nutpie_compile.py),
     # warm numba cache for both, best of two interleaved runs each.
     nutpie_stock = nutpie_fast = float("inf")
     if "nutpie" in available:

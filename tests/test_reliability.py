@@ -155,7 +155,7 @@ def test_fuzzed_yaml_text_only_raises_spec_errors(tmp_path_factory: Any, text: s
 
 
 def test_nutpie_callbacks_are_the_ones_hmdiag_replaces() -> None:
-    """Fails when nutpie changes its C callback factories: re-check _nutpie_compile.py then.
+    """Fails when nutpie changes its C callback factories: re-check sampling/nutpie_compile.py then.
 
     If the new release contains docs/upstream/nutpie-elementwise-copy.patch (or makes the copy
     fast another way), delete hmdiag's swap instead of updating the fingerprints.
@@ -200,16 +200,16 @@ def test_a_model_numba_cannot_compile_names_the_pymc_backend(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     nutpie = pytest.importorskip("nutpie")
-    from hmdiag import sampling
     from hmdiag.errors import HmdiagError
+    from hmdiag.sampling import nutpie_backend
 
     def refuse(model: Any, module: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("No Numba implementation for Op SomeCustomOp\nmore detail")
 
-    monkeypatch.setattr(sampling, "compile_model", refuse)
+    monkeypatch.setattr(nutpie_backend, "compile_model", refuse)
     built = type("Built", (), {"model": object()})()
     with pytest.raises(HmdiagError) as caught:
-        sampling._nutpie_compiled(built, nutpie, None)
+        nutpie_backend.nutpie_compiled(built, nutpie, None)
     assert "nutpie could not compile this model with numba: No Numba implementation" in str(
         caught.value
     )

@@ -18,7 +18,9 @@ from hmdiag.errors import HmdiagError, SpecError
 from hmdiag.model import build_model, model_transforms, transforms_from_spec
 from hmdiag.model.data import prepare_data
 from hmdiag.runs import RunInfo, attach_info, load_run, read_info, save_run
-from hmdiag.sampling import SamplerSettings, _pymc_nuts, resolve_settings, sample
+from hmdiag.sampling import sample
+from hmdiag.sampling.pymc_backend import _pymc_nuts
+from hmdiag.sampling.settings import SamplerSettings, resolve_settings
 from hmdiag.spec import (
     LoadedSpec,
     load_spec,

@@ -38,7 +38,8 @@ def test_per_draw_log_densities_equal_pymcs_pointwise_sums(tmp_path: Path) -> No
     import pymc as pm
 
     from hmdiag.runs import per_draw
-    from hmdiag.sampling import Storage, _log_density_totals
+    from hmdiag.sampling.log_density import _log_density_totals
+    from hmdiag.sampling.settings import Storage
     from hmdiag.workflows.fit import fit
 
     spec = small_spec("mme4", tmp_path, draws=50, tune=100)
@@ -69,7 +70,7 @@ def test_default_run_keeps_the_total_that_the_pointwise_group_sums_to(
     small_fit: Any, tmp_path: Path
 ) -> None:
     from hmdiag.runs import log_likelihood_total
-    from hmdiag.sampling import Storage
+    from hmdiag.sampling.settings import Storage
     from hmdiag.workflows.fit import fit
 
     default = small_fit("mme4")
@@ -97,9 +98,9 @@ def test_large_derived_variables_are_not_stored_by_default(
 ) -> None:
     """The real case is 2,972 student effects; here the limit is lowered below mme4's 3
     districts so a small fit shows the same behaviour."""
-    from hmdiag import sampling
+    from hmdiag.sampling import settings
 
-    monkeypatch.setattr(sampling, "DERIVED_AUTO_LIMIT", 2)
+    monkeypatch.setattr(settings, "DERIVED_AUTO_LIMIT", 2)
     spec = small_spec("mme4", tmp_path, draws=100, tune=200)
     out = tmp_path / "run.nc"
     result = invoke("fit", spec, "--out", out, "--json")
@@ -141,7 +142,7 @@ def test_no_derived_drops_even_small_ones_and_draws_stay_identical(tmp_path: Pat
 
 
 def test_derived_sizes_come_from_the_models_dims(small_fit: Any) -> None:
-    from hmdiag.sampling import derived_not_stored
+    from hmdiag.sampling.settings import derived_not_stored
 
     built = small_fit("mme4").built
     assert derived_not_stored(built, None) == {}
@@ -225,7 +226,7 @@ def test_chunked_psis_loo_equals_arviz_stats_loo(
     the relative efficiency it computes (here with hmdiag's kernels)."""
     import arviz_stats as azs
 
-    from hmdiag.sampling import Storage
+    from hmdiag.sampling.settings import Storage
     from hmdiag.workflows import compare
     from hmdiag.workflows.fit import fit
 
@@ -251,7 +252,7 @@ def test_chunked_psis_loo_equals_arviz_stats_loo(
 def test_pointwise_log_likelihood_equals_pymcs(small_fit: Any) -> None:
     import pymc as pm
 
-    from hmdiag.sampling import add_log_likelihood
+    from hmdiag.sampling.log_density import add_log_likelihood
 
     result = small_fit("mme4")
     run = result.idata.copy()
@@ -324,7 +325,7 @@ def test_pointwise_log_likelihood_of_a_multivariate_observation_has_one_value_pe
     import xarray as xr
 
     from hmdiag.model import BuiltModel
-    from hmdiag.sampling import add_log_likelihood
+    from hmdiag.sampling.log_density import add_log_likelihood
 
     rng = np.random.default_rng(0)
     observed = rng.normal(size=(6, 2))
@@ -347,7 +348,7 @@ def test_single_chain_loo_uses_reff_1_as_arviz_stats_does(small_fit: Any) -> Non
     import arviz_stats as azs
     import pymc as pm
 
-    from hmdiag.sampling import add_log_likelihood
+    from hmdiag.sampling.log_density import add_log_likelihood
     from hmdiag.workflows import compare
 
     result = small_fit("mme4")
@@ -437,7 +438,7 @@ def test_a_jax_run_names_its_device_and_check_prints_it(
 
     jax = pytest.importorskip("jax")
     from hmdiag.runs import attach_info, save_run
-    from hmdiag.sampling import sampling_device
+    from hmdiag.sampling.jax_backend import sampling_device
 
     class FakeGpu:
         platform = "gpu"

@@ -243,7 +243,7 @@ def fit(
 
     from hmdiag.diagnose.report import assess
     from hmdiag.runs import save_run
-    from hmdiag.sampling import Storage, import_backend
+    from hmdiag.sampling.settings import Storage, import_backend
     from hmdiag.workflows.fit import fit as run_fit
 
     with quiet_warnings():

@@ -24,7 +24,7 @@ import numpy as np
 from hmdiag import _lazy
 from hmdiag._datatree import has_group
 from hmdiag.runs import RunInfo, stored_spec
-from hmdiag.sampling import STAT_ALIASES
+from hmdiag.sampling.layout import STAT_ALIASES
 
 FUNNEL_QUANTILE = 0.3
 # Tail ESS at the 5% and 95% quantiles (Vehtari et al. 2021): arviz-stats reads them from this.

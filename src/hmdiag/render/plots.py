@@ -80,7 +80,7 @@ def _plot_data(run: PlotRun, *groups: str) -> Any:
     """
     import xarray as xr
 
-    from hmdiag.sampling import canonical_stat_names
+    from hmdiag.sampling.layout import canonical_stat_names
 
     nodes = {}
     for name in groups:

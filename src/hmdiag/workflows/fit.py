@@ -11,14 +11,9 @@ from hmdiag._version import __version__
 from hmdiag.model import BuiltModel, build_model, build_python_model, model_transforms
 from hmdiag.model.data import PreparedData, prepare_data
 from hmdiag.runs import RunInfo, attach_info
-from hmdiag.sampling import (
-    SamplerSettings,
-    Storage,
-    derived_not_stored,
-    resolve_settings,
-    sample,
-    sampling_device,
-)
+from hmdiag.sampling import sample
+from hmdiag.sampling.jax_backend import sampling_device
+from hmdiag.sampling.settings import SamplerSettings, Storage, derived_not_stored, resolve_settings
 from hmdiag.sampling.timing import PhaseTimes
 from hmdiag.spec import LoadedSpec, spec_to_raw
 
@@ -78,7 +73,7 @@ def recompute_log_likelihood(idata: Any, info: RunInfo) -> str | None:
     from hmdiag import _lazy
     from hmdiag._datatree import has_group
     from hmdiag.runs import stored_spec
-    from hmdiag.sampling import add_log_likelihood
+    from hmdiag.sampling.log_density import add_log_likelihood
     from hmdiag.spec.table import file_sha256
 
     if has_group(idata, "log_likelihood"):

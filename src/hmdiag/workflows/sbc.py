@@ -83,7 +83,8 @@ def simulate_and_fit(
     from hmdiag import _lazy
     from hmdiag.model import build_model
     from hmdiag.model.data import prepare_data
-    from hmdiag.sampling import resolve_settings, sample
+    from hmdiag.sampling import sample
+    from hmdiag.sampling.settings import resolve_settings
 
     pm = _lazy.pymc()
     result = SimulationResult(index=index)
