@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hmdiag.diagnose import kernels
+from hmdiag.diagnose.kernels import _blocks
 
 RTOL = 1e-8
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -261,7 +262,7 @@ def test_property_random_shapes(
     for prob in (0.0, 0.05, 0.11, 0.5, 0.89, 1.0, float(rng.random())):
         flat = np.sort(ary.reshape(n_params, -1), axis=-1)
         np.testing.assert_array_equal(
-            kernels._quantile_sorted(flat, prob), np.quantile(flat, prob, axis=-1)
+            _blocks._quantile_sorted(flat, prob), np.quantile(flat, prob, axis=-1)
         )
 
 

@@ -28,30 +28,21 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from hmdiag.diagnose.kernels._blocks import (
-    _RESOLUTION,
-    _all_tied,
-    _ess_core,
-    _ess_quantile,
-    _flat,
-    _folded_z,
-    _hdi_sorted,
-    _mcse_quantile_from_sorted,
-    _mcse_sd,
-    _quantile_sorted,
-    _quantiles,
-    _rhat_core,
-    _sort_rows,
-    _split_chains,
-    _subset_separation,
-    _z_from_sorted,
+from hmdiag.diagnose.kernels._blocks import _flat, _hdi_sorted, _subset_separation
+from hmdiag.diagnose.kernels._chunks import (
+    _MIN_DRAWS,
+    SUMMARY_KEYS,
+    _ess_chunk,
+    _mcse_chunk,
+    _rhat_chunk,
+    _summary_chunk,
 )
+from hmdiag.diagnose.kernels._memory import _prime_allocator, release_memory
 
 __all__ = [
     "DEFAULT_TAIL_PROB",
@@ -83,19 +74,15 @@ ESS_METHODS = (
     "identity",
 )
 MCSE_METHODS = ("mean", "sd", "median", "quantile")
-SUMMARY_KEYS = ("mean", "sd", "mcse_mean", "mcse_sd", "ess_bulk", "ess_tail", "r_hat")
 
 # arviz-stats' default rcParams["stats.ci_prob"], which its ``ess(method="tail")`` and
 # ``summary`` use when no prob is given: tail ESS is then min(ESS(q=0.11), ESS(q=0.89)).
 # (ArviZ 0.x and the Vehtari et al. paper use 0.05/0.95; pass prob=0.05 for that.)
 DEFAULT_TAIL_PROB = 0.89
 
-_MIN_DRAWS = 4
 # Parameters per work chunk: about this many values (1 MiB arrays), small enough that a chunk's
 # temporaries fit within the allocator's primed trim threshold (see _prime_allocator).
 _CHUNK_VALUES = 1 << 17
-
-_Chunk = dict[str, NDArray[np.float64]]
 
 
 # --- public API ------------------------------------------------------------------------------
@@ -450,42 +437,6 @@ def _map_chunks(
     return [r for r, _ in pairs], np.concatenate([h for _, h in pairs])
 
 
-def release_memory() -> None:
-    """Hand the memory freed by earlier kernel calls back to the OS (glibc's ``malloc_trim``).
-
-    ``_prime_allocator`` makes glibc keep freed temporaries for reuse, which is what a run of
-    calls wants; call this after the last one so the process does not carry them (about
-    130 MB after summarizing InstEval's 4,135 parameters on 2 threads). A no-op elsewhere.
-    """
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
-@lru_cache(maxsize=1)
-def _malloc_trim() -> Callable[[int], int] | None:
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    try:
-        return ctypes.CDLL(name).malloc_trim if name else None
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
-        return None
-
-
-@lru_cache(maxsize=1)
-def _prime_allocator() -> None:
-    """Free one 16 MiB block so that glibc keeps the chunks' temporaries for reuse.
-
-    glibc hands freed memory back to the OS once twice its mmap threshold (initially 128 KiB)
-    is free, and raises that threshold only when a large mmapped block is freed. Without this,
-    every chunk's temporaries are fresh pages: over a million page faults for 10,000
-    parameters, ~40% of the run time in a VM. Other allocators ignore it.
-    """
-    np.empty(2 << 20)
-
-
 def _per_parameter(
     ary: ArrayLike,
     chain_axis: int | None,
@@ -505,123 +456,3 @@ def _per_parameter(
 
 
 # --- chunk kernels: x is (param, chain, draw) float64, NaN-free ------------------------------
-
-
-def _rhat_chunk(x: NDArray[np.float64], method: str) -> NDArray[np.float64]:
-    if method == "identity":
-        return _rhat_core(x)
-    split = _split_chains(x)
-    if method == "split":
-        return _rhat_core(split)
-    order, values = _sort_rows(split)
-    if method == "z_scale":
-        return _rhat_core(_z_from_sorted(order, values, split.shape))
-    folded = _rhat_core(_folded_z(order, values, split.shape))
-    if method == "folded":
-        return folded
-    bulk = _rhat_core(_z_from_sorted(order, values, split.shape))
-    # Python's max(bulk, tail) as arviz-stats uses it: NaN bulk wins, NaN tail loses.
-    return np.where(folded > bulk, folded, bulk)
-
-
-def _ess_chunk(
-    x: NDArray[np.float64], method: str, relative: bool, prob: float | Sequence[float] | None
-) -> NDArray[np.float64]:
-    if method == "identity":
-        return _ess_core(x, relative)
-    if method == "mean":
-        return _ess_core(_split_chains(x), relative)
-    if method == "sd":
-        centered = x - _flat(x).mean(axis=-1)[:, None, None]
-        return _ess_core(_split_chains(centered**2), relative)
-    if method in ("bulk", "z_scale"):
-        split = _split_chains(x)
-        order, values = _sort_rows(split)
-        z = _z_from_sorted(order, values, split.shape)
-        return _ess_core(z, relative, constant=_all_tied(values))
-    if method == "folded":
-        split = _split_chains(x)
-        return _ess_core(_folded_z(*_sort_rows(split), split.shape), relative)
-    if method == "mad":
-        dist = np.abs(x - np.median(_flat(x), axis=-1)[:, None, None])
-        below = (dist <= np.median(_flat(dist), axis=-1)[:, None, None]).astype(float)
-        split = _split_chains(below)
-        return _ess_core(_z_from_sorted(*_sort_rows(split), split.shape), relative)
-    if method == "local":
-        low, high = _quantiles(x, prob)
-        inside = (low[:, None, None] <= x) & (x <= high[:, None, None])
-        return _ess_core(_split_chains(inside.astype(float)), relative)
-    if method == "tail":
-        low, high = (_ess_quantile(x, q, relative) for q in prob)
-        # Python's min(low, high) as arviz-stats uses it.
-        return np.where(high < low, high, low)
-    return _ess_quantile(x, 0.5 if method == "median" else prob, relative)
-
-
-def _mcse_chunk(x: NDArray[np.float64], method: str, prob: float | None) -> NDArray[np.float64]:
-    flat = _flat(x)
-    if method == "mean":
-        return flat.std(axis=-1, ddof=1) / np.sqrt(_ess_core(_split_chains(x), False))
-    if method == "sd":
-        return _mcse_sd(x, flat.mean(axis=-1))
-    ess_q = _ess_quantile(x, prob, False)
-    return _mcse_quantile_from_sorted(np.sort(flat, axis=-1), ess_q, prob)
-
-
-def _summary_chunk(
-    x: NDArray[np.float64],
-    probs: tuple[float, float],
-    hdi_prob: float | None = None,
-    separate: tuple[NDArray[np.bool_], Callable[[NDArray[np.float64]], NDArray[np.float64]] | None]
-    | None = None,
-) -> _Chunk:
-    n_par, n_chain, n_draw = x.shape
-    flat = _flat(x)
-    nan = np.full(n_par, np.nan)
-    mean = flat.mean(axis=-1) if flat.shape[-1] else nan
-    sd = flat.std(axis=-1, ddof=1) if flat.shape[-1] >= 2 else nan
-    out = {"mean": mean, "sd": sd}
-    if n_draw < _MIN_DRAWS:
-        if separate is not None:
-            ks, below = _subset_separation(flat, np.sort(flat, axis=-1), *separate)
-            out |= {"subset_ks": ks, "subset_median_quantile": below}
-        if hdi_prob is not None:
-            bounds = (
-                _hdi_sorted(np.sort(flat, axis=-1), hdi_prob)
-                if flat.shape[-1] >= 2
-                else np.full((n_par, 2), np.nan)
-            )
-            out |= {"hdi_low": bounds[:, 0], "hdi_high": bounds[:, 1]}
-        return dict.fromkeys(SUMMARY_KEYS, nan) | out
-
-    split = _split_chains(x)
-    order, values = _sort_rows(split)
-    z_bulk = _z_from_sorted(order, values, split.shape)
-    out["ess_bulk"] = _ess_core(z_bulk, False, constant=_all_tied(values))
-    if n_chain >= 2:
-        bulk = _rhat_core(z_bulk)
-        tail = _rhat_core(_folded_z(order, values, split.shape))
-        out["r_hat"] = np.where(tail > bulk, tail, bulk)
-    else:
-        out["r_hat"] = nan
-
-    # An odd draw count drops each chain's middle draw from the split; quantiles use them all.
-    full_sorted = values if n_draw % 2 == 0 else np.sort(flat, axis=-1)
-    if separate is not None:
-        ks, below = _subset_separation(flat, full_sorted, *separate)
-        out |= {"subset_ks": ks, "subset_median_quantile": below}
-    if hdi_prob is not None:
-        bounds = _hdi_sorted(full_sorted, hdi_prob)
-        out["hdi_low"], out["hdi_high"] = bounds[:, 0], bounds[:, 1]
-    low, high = (
-        _ess_core(
-            _split_chains((x <= _quantile_sorted(full_sorted, q)[:, None, None]).astype(float)),
-            False,
-        )
-        for q in probs
-    )
-    out["ess_tail"] = np.where(high < low, high, low)
-    constant = (values[:, -1] - values[:, 0]) < _RESOLUTION  # arviz-stats' max - min test
-    out["mcse_mean"] = sd / np.sqrt(_ess_core(split, False, constant=constant))
-    out["mcse_sd"] = _mcse_sd(x, mean)
-    return out
