@@ -129,7 +129,7 @@ def test_plot_all_for_several_runs_and_no_clobber(
 def test_pair_plot_marks_divergences(saved_runs: dict[str, Path], tmp_path: Path) -> None:
     import numpy as np
 
-    from hmdiag.render import plots
+    from hmdiag.render import plot_kit, plots
 
     run = plots.plot_run(load_runs([saved_runs["mme0"]])[0])
     diverging = run.idata["sample_stats"]["diverging"].values
@@ -158,21 +158,21 @@ def test_pair_plot_marks_divergences(saved_runs: dict[str, Path], tmp_path: Path
     np.testing.assert_allclose(
         np.sort(red_points(panel), axis=0), np.sort(expected, axis=0), rtol=1e-12
     )
-    plots.save_figure(fig, tmp_path / "pair.png", force=False)
+    plot_kit.save_figure(fig, tmp_path / "pair.png", force=False)
     assert_png(tmp_path / "pair.png")
     # --var with one scalar (as hmdiag's advice suggests): paired with the other parameters
     alone = plots.draw("pair", [run], ["a_bar"])
     assert f"red = {n_div} divergent draws" in alone.get_suptitle()
     assert "a_bar" in {ax.get_xlabel() for ax in alone.axes}
     assert sum(len(red_points(ax)) for ax in alone.axes) == n_div * 10  # 5 parameters: 10 pairs
-    plots.figure_png(alone)
+    plot_kit.figure_png(alone)
 
 
 def test_forest_overlays_runs_with_89_percent_hdi(saved_runs: dict[str, Path]) -> None:
     import numpy as np
     from arviz_stats import hdi
 
-    from hmdiag.render import plots
+    from hmdiag.render import plot_kit, plots
 
     runs = [plots.plot_run(r) for r in load_runs([saved_runs["mme0"], saved_runs["mme4"]])]
     fig = plots.draw("forest", runs, ["a_bar"])
@@ -186,7 +186,7 @@ def test_forest_overlays_runs_with_89_percent_hdi(saved_runs: dict[str, Path]) -
         for prob in (0.89, 0.5):
             bounds = np.asarray(hdi(draws, prob=prob))
             assert any(np.allclose(line.get_xdata(), bounds) for line in lines), (run.label, prob)
-    plots.figure_png(fig)
+    plot_kit.figure_png(fig)
 
 
 @pytest.mark.parametrize(

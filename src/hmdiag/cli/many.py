@@ -64,10 +64,10 @@ def compare(
         verdicts_only = quiet or output == OutputFormat.junit
         comparison = compare_runs(loaded, loo=not verdicts_only)
         if plot is not None:
-            from hmdiag.render import plots
+            from hmdiag.render import plot_kit, plots
 
             figure = plots.draw("ess", [plots.plot_run(r) for r in loaded], var)
-            plots.save_figure(figure, plot, force=force, flag="--plot")
+            plot_kit.save_figure(figure, plot, force=force, flag="--plot")
     if output == OutputFormat.json:
         from hmdiag.render.json_out import dumps
 
@@ -157,7 +157,7 @@ def report(
 
     Exit 0 when every run passes, 1 when any fails, 2 on bad input.
     """
-    from hmdiag.render import html, plots, terminal
+    from hmdiag.render import html, plot_kit, plots, terminal
     from hmdiag.runs.files import check_output_path, write_atomically
     from hmdiag.workflows.compare import compare_runs, load_runs
 
@@ -171,7 +171,7 @@ def report(
             for kind in ("rank", "pair", "trace", "energy"):
                 try:
                     images.append(
-                        (f"{run.label}: {kind}", plots.figure_png(plots.draw(kind, [run], var)))
+                        (f"{run.label}: {kind}", plot_kit.figure_png(plots.draw(kind, [run], var)))
                     )
                 except HmdiagError:
                     continue  # e.g. no energy stat: leave that figure out
@@ -181,7 +181,7 @@ def report(
             []
             if comparison is None
             else [
-                (f"{k} across runs", plots.figure_png(plots.draw(k, plot_runs, var)))
+                (f"{k} across runs", plot_kit.figure_png(plots.draw(k, plot_runs, var)))
                 for k in ("forest", "ess")
             ]
         )

@@ -195,10 +195,12 @@ def sweep(
                     advance(entry)
     entries = [manifest["variants"][v.id] for v in variants]
     if plot is not None:
-        from hmdiag.render import plots
+        from hmdiag.render import plot_kit, study_plots
 
         with quiet_warnings():
-            plots.save_figure(plots.plot_sweep(entries, keys), plot, force=force, flag="--plot")
+            plot_kit.save_figure(
+                study_plots.plot_sweep(entries, keys), plot, force=force, flag="--plot"
+            )
     skipped = len(variants) - len(todo)
     if as_json:
         from hmdiag.render.json_out import dumps
@@ -285,10 +287,10 @@ def sbc(
     results.sort(key=lambda r: r.index)
     outcome = sbc_core.calibration(results)
     if plot is not None:
-        from hmdiag.render import plots
+        from hmdiag.render import plot_kit, study_plots
 
         with quiet_warnings():
-            plots.save_figure(plots.plot_sbc(outcome), plot, force=force, flag="--plot")
+            plot_kit.save_figure(study_plots.plot_sbc(outcome), plot, force=force, flag="--plot")
     if as_json:
         from hmdiag.render.json_out import dumps
 

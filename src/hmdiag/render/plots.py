@@ -6,17 +6,23 @@ Each function draws one figure and returns it; ``write_plots`` saves them atomic
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hmdiag import _lazy
 from hmdiag._datatree import group_dataset, has_group
 from hmdiag.errors import HmdiagError
-from hmdiag.runs.files import write_atomically
+from hmdiag.render.plot_kit import (
+    arviz_plots,
+    figure_of,
+    flat_labeller,
+    integer_ticks,
+    pyplot,
+    save_figure,
+    titled,
+)
 
 PER_RUN_KINDS = ("trace", "rank", "pair", "energy", "autocorr", "ppc")
 CROSS_RUN_KINDS = ("forest", "ess")
@@ -38,38 +44,6 @@ class PlotRun:
     variables: list[str]
     free_variables: list[str]
     ess_bulk: dict[str, float]
-
-
-def _pyplot() -> Any:
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _azp() -> Any:
-    """arviz-plots, after pinning matplotlib to the headless Agg backend."""
-    _pyplot()
-    return _lazy.arviz_plots()
-
-
-def _figure(pc: Any) -> Any:
-    """The matplotlib Figure behind an arviz-plots PlotCollection / PlotMatrix."""
-    return pc.viz["figure"].item()
-
-
-def _labeller() -> Any:
-    """arviz-base's labeller, writing elements as ``a[1]`` (hmdiag's names) on one line."""
-    from arviz_base.labels import BaseLabeller
-
-    class FlatLabeller(BaseLabeller):
-        def make_label_vert(self, var_name: Any, sel: Any, isel: Any) -> str:
-            return self.make_label_flat(var_name, sel, isel)
-
-    return FlatLabeller()
 
 
 def _plot_data(run: PlotRun, *groups: str) -> Any:
@@ -182,35 +156,21 @@ def _of(shown: int, total: int) -> str:
     return "" if shown == total else f"; first {shown} of {total} parameters"
 
 
-def _integer_ticks(ax: Any, axis: str) -> None:
-    from matplotlib.ticker import MaxNLocator
-
-    getattr(ax, f"{axis}axis").set_major_locator(MaxNLocator(integer=True))
-
-
-def _titled(fig: Any, title: str) -> Any:
-    # tight_layout reserves the title's height below the top edge, but suptitle's default
-    # y=0.98 sits lower on tall figures (rank, autocorr grids) and runs into subplot titles
-    fig.suptitle(title, fontsize=12, y=1.0 - 0.08 / fig.get_figheight())
-    fig.tight_layout()
-    return fig
-
-
 def plot_trace(run: PlotRun, var_names: list[str] | None) -> Any:
     """Marginal density and trace per variable, divergent draws ticked along the bottom."""
     data = _plot_data(run, "posterior", "sample_stats")
     names = _select(run, var_names)
     coords, shown, total = _cut_long_dims(data["posterior"], names)
-    pc = _azp().plot_trace_dist(
+    pc = arviz_plots().plot_trace_dist(
         data,
         var_names=names,
         coords=coords,
         compact=True,
         backend="matplotlib",
-        labeller=_labeller(),
+        labeller=flat_labeller(),
     )
     cut = f" (first {shown} of {total} parameters)" if shown != total else ""
-    return _titled(_figure(pc), f"{run.label}: trace{cut}")
+    return titled(figure_of(pc), f"{run.label}: trace{cut}")
 
 
 def plot_rank(run: PlotRun, var_names: list[str] | None) -> Any:
@@ -219,11 +179,11 @@ def plot_rank(run: PlotRun, var_names: list[str] | None) -> Any:
     names, coords, shown, total = _limit_panels(
         data["posterior"], _select(run, var_names), MAX_PANELS
     )
-    pc = _azp().plot_rank(
-        data, var_names=names, coords=coords, backend="matplotlib", labeller=_labeller()
+    pc = arviz_plots().plot_rank(
+        data, var_names=names, coords=coords, backend="matplotlib", labeller=flat_labeller()
     )
-    return _titled(
-        _figure(pc),
+    return titled(
+        figure_of(pc),
         f"{run.label}: rank plot (Δ-ECDF of fractional ranks per chain{_of(shown, total)})\n"
         "near 0 = good mixing; p: multi-chain uniformity test, dots where it fails",
     )
@@ -245,14 +205,14 @@ def plot_pair(run: PlotRun, var_names: list[str] | None) -> Any:
     has_div = stats is not None and "diverging" in stats
     n_div = int(stats["diverging"].sum()) if has_div else 0
     side = min(2.2 * shown + 1.0, 14.0)
-    pc = _azp().plot_pair(
+    pc = arviz_plots().plot_pair(
         data,
         var_names=names,
         coords=coords,
         marginal=True,
         triangle="lower",
         backend="matplotlib",
-        labeller=_labeller(),
+        labeller=flat_labeller(),
         visuals={
             "scatter": {"alpha": 0.25},
             "divergence": {"color": "red", "alpha": 0.8, "size": 12} if n_div else False,
@@ -265,7 +225,7 @@ def plot_pair(run: PlotRun, var_names: list[str] | None) -> Any:
         note = f"red = {n_div} divergent draws"
     else:
         note = "no divergent draws"
-    return _titled(_figure(pc), f"{run.label}: pair plot ({note}{_of(shown, total)})")
+    return titled(figure_of(pc), f"{run.label}: pair plot ({note}{_of(shown, total)})")
 
 
 def plot_energy(run: PlotRun, var_names: list[str] | None) -> Any:
@@ -276,10 +236,12 @@ def plot_energy(run: PlotRun, var_names: list[str] | None) -> Any:
         raise HmdiagError(
             f"{run.label}: the run records no energy; the energy plot needs sample_stats.energy"
         )
-    pc = _azp().plot_energy(data, backend="matplotlib", figure_kwargs={"figsize": (10.0, 4.0)})
-    fig = _figure(pc)
-    _integer_ticks(fig.axes[0], "y")  # the E-BFMI panel: one point per chain
-    return _titled(fig, f"{run.label}: energy (left: E-BFMI per chain, dashed at 0.3)")
+    pc = arviz_plots().plot_energy(
+        data, backend="matplotlib", figure_kwargs={"figsize": (10.0, 4.0)}
+    )
+    fig = figure_of(pc)
+    integer_ticks(fig.axes[0], "y")  # the E-BFMI panel: one point per chain
+    return titled(fig, f"{run.label}: energy (left: E-BFMI per chain, dashed at 0.3)")
 
 
 def plot_autocorr(run: PlotRun, var_names: list[str] | None) -> Any:
@@ -288,11 +250,11 @@ def plot_autocorr(run: PlotRun, var_names: list[str] | None) -> Any:
     names, coords, shown, total = _limit_panels(
         data["posterior"], _select(run, var_names), MAX_PANELS
     )
-    pc = _azp().plot_autocorr(
-        data, var_names=names, coords=coords, backend="matplotlib", labeller=_labeller()
+    pc = arviz_plots().plot_autocorr(
+        data, var_names=names, coords=coords, backend="matplotlib", labeller=flat_labeller()
     )
-    return _titled(
-        _figure(pc), f"{run.label}: autocorrelation (one line per chain{_of(shown, total)})"
+    return titled(
+        figure_of(pc), f"{run.label}: autocorrelation (one line per chain{_of(shown, total)})"
     )
 
 
@@ -317,7 +279,7 @@ def plot_ppc(run: PlotRun, var_names: list[str] | None) -> Any:
             f"{run.label}: the run has no observed data for its posterior predictive",
             "fit it with hmdiag fit --ppc",
         )
-    azp = _azp()
+    azp = arviz_plots()
     figsize = (8.0, 4.0 * math.ceil(len(names) / 2))
     discrete = all(predictive[v].dtype.kind == "i" and observed[v].dtype.kind == "i" for v in names)
     if discrete:
@@ -326,12 +288,12 @@ def plot_ppc(run: PlotRun, var_names: list[str] | None) -> Any:
             var_names=names,
             ci_prob=0.89,
             backend="matplotlib",
-            labeller=_labeller(),
+            labeller=flat_labeller(),
             figure_kwargs={"figsize": figsize},
         )
-        fig = _figure(pc)
+        fig = figure_of(pc)
         for ax in fig.axes:
-            _integer_ticks(ax, "x")
+            integer_ticks(ax, "x")
         what = "rootogram: count of each value, observed (black) vs predictive 89% interval"
     else:
         pc = azp.plot_ppc_dist(
@@ -339,12 +301,12 @@ def plot_ppc(run: PlotRun, var_names: list[str] | None) -> Any:
             var_names=names,
             num_samples=100,
             backend="matplotlib",
-            labeller=_labeller(),
+            labeller=flat_labeller(),
             figure_kwargs={"figsize": figsize},
         )
-        fig = _figure(pc)
+        fig = figure_of(pc)
         what = "observed (black) over 100 posterior predictive draws"
-    return _titled(fig, f"{run.label}: posterior predictive check\n({what})")
+    return titled(fig, f"{run.label}: posterior predictive check\n({what})")
 
 
 def plot_forest(runs: list[PlotRun], var_names: list[str] | None) -> Any:
@@ -366,7 +328,7 @@ def plot_forest(runs: list[PlotRun], var_names: list[str] | None) -> Any:
         posterior = tree["posterior"].to_dataset()
         long = {d: slice(0, MAX_VECTOR_ELEMENTS) for d in posterior.dims if d not in SAMPLE_DIMS}
         tree["posterior"] = posterior.isel(long)
-    pc = _azp().plot_forest(
+    pc = arviz_plots().plot_forest(
         data if len(runs) > 1 else data[runs[0].label],
         var_names=names,
         combined=True,
@@ -376,12 +338,12 @@ def plot_forest(runs: list[PlotRun], var_names: list[str] | None) -> Any:
         # runs of different lengths are NaN-padded to a common draw axis when combined
         stats={key: {"skipna": True} for key in ("trunk", "twig", "point_estimate")},
         backend="matplotlib",
-        labeller=_labeller(),
+        labeller=flat_labeller(),
     )
     if len(runs) > 1:
         pc.add_legend("model", title="run")
-    return _titled(
-        _figure(pc),
+    return titled(
+        figure_of(pc),
         " vs ".join(r.label for r in runs)
         + f": 89% HDI (thick: 50% HDI; dot: mean{_of(shown, total)})",
     )
@@ -391,7 +353,7 @@ def plot_ess(runs: list[PlotRun], var_names: list[str] | None) -> Any:
     """Grouped bars of bulk ESS per parameter, one bar per run."""
     import numpy as np
 
-    plt = _pyplot()
+    plt = pyplot()
     names = [n for n in runs[0].ess_bulk if all(n in r.ess_bulk for r in runs)]
     if var_names:
         names = [n for n in names if n.split("[")[0] in var_names]
@@ -424,7 +386,7 @@ def plot_ess(runs: list[PlotRun], var_names: list[str] | None) -> Any:
     ax.set_ylabel("bulk effective sample size")
     ax.legend(fontsize=9)
     lowest_note = f" ({len(names)} lowest of {total} parameters)" if len(names) < total else ""
-    return _titled(fig, "bulk ESS: " + " vs ".join(r.label for r in runs) + lowest_note)
+    return titled(fig, "bulk ESS: " + " vs ".join(r.label for r in runs) + lowest_note)
 
 
 PER_RUN: dict[str, Callable[[PlotRun, list[str] | None], Any]] = {
@@ -459,24 +421,9 @@ def planned_files(
     return plan
 
 
-def save_figure(fig: Any, path: Path, *, force: bool, flag: str = "--out") -> None:
-    """Write ``fig`` as PNG atomically, then close it."""
-    plt = _pyplot()
-    try:
-        write_atomically(
-            path,
-            lambda tmp: fig.savefig(tmp, format="png", dpi=100),
-            force=force,
-            suffix=".png",
-            flag=flag,
-        )
-    finally:
-        plt.close(fig)
-
-
 def draw(kind: str, runs: list[PlotRun], var_names: list[str] | None) -> Any:
     """Draw one figure of ``kind``."""
-    _pyplot()
+    pyplot()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if kind in PER_RUN:
@@ -518,70 +465,3 @@ def plot_run(run: Any) -> PlotRun:
     return PlotRun(
         label=run.label, idata=run.idata, variables=shown, free_variables=free, ess_bulk=ess
     )
-
-
-def figure_png(fig: Any) -> bytes:
-    """Render a figure to PNG bytes (for inline HTML) and close it."""
-    import io
-
-    plt = _pyplot()
-    buffer = io.BytesIO()
-    try:
-        fig.savefig(buffer, format="png", dpi=90)
-    finally:
-        plt.close(fig)
-    return buffer.getvalue()
-
-
-def plot_sweep(entries: list[dict[str, Any]], keys: list[str]) -> Any:
-    """Divergences and ESS/s against the first swept setting, one line per other combination."""
-    plt = _pyplot()
-    done = [e for e in entries if e["status"] == "done"]
-    if not done or not keys:
-        raise HmdiagError("sweep plot: no finished variants with swept settings to plot")
-    x_key, others = keys[0], keys[1:]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for entry in done:
-        label = (
-            ", ".join(f"{k.split('.')[-1]}={entry['settings'].get(k)}" for k in others)
-            or entry["config"].rsplit("/", 1)[-1]
-        )
-        groups.setdefault(label, []).append(entry)
-    for label, group in groups.items():
-        group.sort(key=lambda e: (str(type(e["settings"][x_key])), e["settings"][x_key]))
-        xs = [str(e["settings"][x_key]) for e in group]
-        axes[0].plot(xs, [e["summary"]["divergences"] or 0 for e in group], marker="o", label=label)
-        axes[1].plot(
-            xs, [e["summary"]["ess_per_second"] or 0 for e in group], marker="o", label=label
-        )
-    axes[0].set_ylabel("divergences")
-    axes[1].set_ylabel("min bulk ESS per second")
-    for ax in axes:
-        ax.set_xlabel(x_key)
-        ax.legend(fontsize=8)
-    return _titled(fig, "sweep: divergences and ESS/s by " + x_key)
-
-
-def plot_sbc(result: Any) -> Any:
-    """Rank histograms per parameter with the 99% band expected under uniformity."""
-    from scipy.stats import binom
-
-    plt = _pyplot()
-    params = result.parameters
-    if not params:
-        raise HmdiagError("SBC plot: no parameter could be ranked")
-    cols = min(4, len(params))
-    rows = math.ceil(len(params) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
-    for ax, p in zip(axes.ravel(), params, strict=False):
-        expected = p.simulations / p.bins
-        low, high = binom.interval(0.99, p.simulations, 1 / p.bins)
-        ax.axhspan(low, high, color="0.85")
-        ax.axhline(expected, color="0.4", lw=1)
-        ax.bar(range(p.bins), p.counts, width=0.9, color="C3" if not p.calibrated else "C0")
-        ax.set_title(f"{p.parameter} (p={p.p_value:.2g})", fontsize=9)
-        ax.set_xticks([])
-    for ax in axes.ravel()[len(params) :]:
-        ax.set_visible(False)
-    return _titled(fig, "SBC rank histograms (grey: 99% band under uniformity)")
