@@ -190,7 +190,7 @@ def test_no_source_file_is_over_500_lines(module: str) -> None:
 
 def test_the_readme_code_map_names_every_stage_folder() -> None:
     text = README.read_text()
-    match = re.search(r"^## Code map\n(.*?)(?=^## )", text, re.M | re.S)
+    match = re.search(r"^## Code map\n(.*?)(?=^## |\Z)", text, re.M | re.S)
     assert match, "README.md has no '## Code map' section"
     section = match.group(1)
     listed = set(re.findall(r"^[-*]\s+`([a-z_]+)/`", section, re.M))
