@@ -170,7 +170,7 @@ def doctor(
     """Fit, diagnose and repair, as ``hmdiag doctor`` does; returns the ``DoctorResult``
     (``.fixed`` is the passing attempt, with its spec, or None). ``runs_dir`` keeps each
     attempt's run (``force`` replaces earlier ones); the fixed spec is not written
-    (``hmdiag.workflows.doctor.fixed_spec_text`` gives its YAML)."""
+    (``hmdiag.spec.written.fixed_spec_text`` gives its YAML)."""
     import warnings
 
     from hmdiag.runs.files import check_output_path

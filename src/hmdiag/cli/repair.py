@@ -55,6 +55,7 @@ def doctor(
     from hmdiag.render import doctor_out, terminal
     from hmdiag.runs.files import check_output_path, write_atomically
     from hmdiag.spec import load_spec, with_sampler_overrides
+    from hmdiag.spec.written import fixed_spec_text, spec_diff
     from hmdiag.workflows import doctor as doc
 
     if not 1 <= max_attempts <= 10:
@@ -87,14 +88,14 @@ def doctor(
     diff = None
     if result.fixed is not None and result.fixed.number > 1:
         changes = [a.change for a in result.attempts[1 : result.fixed.number]]
-        text = doc.fixed_spec_text(loaded, result.fixed.spec, fixed_path, changes)
+        text = fixed_spec_text(loaded, result.fixed.spec, fixed_path, changes)
         write_atomically(
             fixed_path,
             lambda tmp: tmp.write_text(text, encoding="utf-8"),
             force=force,
             suffix=".yaml",
         )
-        diff = doc.spec_diff(loaded.spec, result.fixed.spec, str(config), str(fixed_path))
+        diff = spec_diff(loaded.spec, result.fixed.spec, str(config), str(fixed_path))
     written = fixed_path if diff is not None else None
     if as_json:
         from hmdiag.render.json_out import dumps
