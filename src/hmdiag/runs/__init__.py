@@ -13,14 +13,13 @@ import glob
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hmdiag._datatree import group_dataset, group_names, has_group, set_group
-from hmdiag.errors import OutputError, RunFileError
+from hmdiag.errors import RunFileError
 from hmdiag.runs.files import write_atomically
 
 ATTR_PREFIX = "hmdiag_"
