@@ -17,7 +17,7 @@ _VIEWS: dict[str, Callable[..., Any]] = {}
 
 
 def register(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator: make ``fn`` the renderer called ``name`` (e.g. ``"comparison.html"``)."""
+    """Decorator: make ``fn`` the renderer called ``name`` (e.g. ``"comparison.dict"``)."""
 
     def add(fn: Callable[..., Any]) -> Callable[..., Any]:
         _VIEWS[name] = fn
