@@ -226,8 +226,8 @@ def test_chunked_psis_loo_equals_arviz_stats_loo(
     the relative efficiency it computes (here with hmdiag's kernels)."""
     import arviz_stats as azs
 
+    from hmdiag.diagnose import model_fit
     from hmdiag.sampling.settings import Storage
-    from hmdiag.workflows import compare
     from hmdiag.workflows.fit import fit
 
     spec = small_spec("mme2", tmp_path, draws=200, tune=200)
@@ -236,16 +236,16 @@ def test_chunked_psis_loo_equals_arviz_stats_loo(
         run = fit(load_spec(spec), storage=Storage(pointwise_loglik=True)).idata
         expected = azs.loo(run, pointwise=True)
     n_obs = run["log_likelihood"]["use_contraception"].shape[-1]
-    monkeypatch.setattr(compare, "LOO_CHUNK_VALUES", 400 * 10)  # 10 observations a chunk
-    got = compare.psis_loo(run)
+    monkeypatch.setattr(model_fit, "LOO_CHUNK_VALUES", 400 * 10)  # 10 observations a chunk
+    got = model_fit.psis_loo(run)
     assert got.n_data_points == n_obs and got.n_samples == expected.n_samples
     for attr in ("elpd", "se", "p"):
         np.testing.assert_allclose(getattr(got, attr), getattr(expected, attr), rtol=1e-10)
     np.testing.assert_allclose(got.elpd_i.values, expected.elpd_i.values, rtol=1e-10)
     np.testing.assert_allclose(got.pareto_k.values, expected.pareto_k.values, rtol=1e-10)
     assert got.warning == expected.warning and got.good_k == expected.good_k
-    monkeypatch.setattr(compare, "LOO_CHUNK_VALUES", 1 << 24)
-    whole = compare.psis_loo(run)
+    monkeypatch.setattr(model_fit, "LOO_CHUNK_VALUES", 1 << 24)
+    whole = model_fit.psis_loo(run)
     np.testing.assert_allclose(whole.elpd, expected.elpd, rtol=1e-10)
 
 
@@ -348,8 +348,8 @@ def test_single_chain_loo_uses_reff_1_as_arviz_stats_does(small_fit: Any) -> Non
     import arviz_stats as azs
     import pymc as pm
 
+    from hmdiag.diagnose.model_fit import psis_loo
     from hmdiag.sampling.log_density import add_log_likelihood
-    from hmdiag.workflows import compare
 
     result = small_fit("mme4")
     one = result.idata.isel(chain=[0])
@@ -357,7 +357,7 @@ def test_single_chain_loo_uses_reff_1_as_arviz_stats_does(small_fit: Any) -> Non
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         expected = azs.loo(one, pointwise=True)
-        got = compare.psis_loo(one)
+        got = psis_loo(one)
     np.testing.assert_allclose(got.elpd, expected.elpd, rtol=1e-12)
     np.testing.assert_allclose(got.pareto_k.values, expected.pareto_k.values, rtol=1e-12)
 

@@ -29,6 +29,10 @@ def _threshold_overrides(thresholds: dict[str, Any] | None) -> dict[str, Any]:
         valid = ", ".join(Thresholds.__dataclass_fields__)
         raise HmdiagError(f"unknown threshold {unknown[0]!r}", f"thresholds are: {valid}")
     for key, value in (thresholds or {}).items():
+        if key == "fail_on_misfit":
+            if not isinstance(value, bool):
+                raise HmdiagError(f"threshold fail_on_misfit must be True or False, got {value!r}")
+            continue
         number = isinstance(value, int | float) and not isinstance(value, bool)
         if not number or not math.isfinite(value) or value < 0:
             raise HmdiagError(f"threshold {key} must be a number >= 0, got {value!r}")
@@ -126,8 +130,16 @@ def check(
         if info.source_tool == "cmdstan":
             # In Python, CmdStan's settings are cmdstanpy's arguments (adapt_delta=...).
             info = replace(info, source_tool="cmdstanpy")
+        from hmdiag.workflows.fit import model_fit_for_run
+
         report = assess_loaded(
-            idata, info, source=source, overrides=overrides, var_names=names, hdi_prob=prob
+            idata,
+            info,
+            source=source,
+            overrides=overrides,
+            var_names=names,
+            hdi_prob=prob,
+            model_fit=model_fit_for_run(idata, info),
         )
     return replace(report, run=idata)
 

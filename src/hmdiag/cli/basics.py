@@ -13,6 +13,7 @@ from hmdiag.cli.options import (
     AllOpt,
     BackendOpt,
     ConfigArg,
+    FailOnMisfitOpt,
     FormatOpt,
     HdiOpt,
     JsonOpt,
@@ -200,6 +201,7 @@ def fit(
     max_divergences: MaxDivOpt = None,
     max_treedepth_hits: MaxDepthOpt = None,
     min_bfmi: MinBfmiOpt = None,
+    fail_on_misfit: FailOnMisfitOpt = None,
 ) -> None:
     """Sample a spec with NUTS, save the run (NetCDF) and diagnose it.
 
@@ -226,7 +228,9 @@ def fit(
     out_path = out or Path("runs") / f"{spec.name}.nc"
     check_output_path(out_path, force=force)
     thresholds = thresholds_from_checks(spec.checks).with_overrides(
-        **threshold_overrides(max_rhat, min_ess, max_divergences, max_treedepth_hits, min_bfmi)
+        **threshold_overrides(
+            max_rhat, min_ess, max_divergences, max_treedepth_hits, min_bfmi, fail_on_misfit
+        )
     )
     from hmdiag.sampling.timing import PhaseTimes
 
@@ -308,6 +312,7 @@ def check(
     max_divergences: MaxDivOpt = None,
     max_treedepth_hits: MaxDepthOpt = None,
     min_bfmi: MinBfmiOpt = None,
+    fail_on_misfit: FailOnMisfitOpt = None,
     hdi_prob: HdiOpt = None,
 ) -> None:
     """Diagnose a saved run against the thresholds.
@@ -326,14 +331,22 @@ def check(
         )
     run = runs[0]
     overrides = threshold_overrides(
-        max_rhat, min_ess, max_divergences, max_treedepth_hits, min_bfmi
+        max_rhat, min_ess, max_divergences, max_treedepth_hits, min_bfmi, fail_on_misfit
     )
     prob = validated_hdi_prob(hdi_prob)
     with quiet_warnings():
         idata = load_run(run) if len(runs) == 1 else load_cmdstan_csv(runs)
         info = read_info(idata, run_label(run))
+        from hmdiag.workflows.fit import model_fit_for_run
+
         report = assess_loaded(
-            idata, info, source=str(run), overrides=overrides, var_names=var, hdi_prob=prob
+            idata,
+            info,
+            source=str(run),
+            overrides=overrides,
+            var_names=var,
+            hdi_prob=prob,
+            model_fit=model_fit_for_run(idata, info),
         )
     raise typer.Exit(emit_report(report, output, show_all=show_all, quiet=quiet))
 

@@ -91,6 +91,16 @@ MaxDepthOpt = Annotated[
 MinBfmiOpt = Annotated[
     float | None, typer.Option("--min-bfmi", help="Minimum E-BFMI per chain. [default: 0.3]")
 ]
+FailOnMisfitOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--fail-on-misfit/--warn-on-misfit",
+        help="A model that does not fit the data (Pareto k, posterior predictive p-values) "
+        "fails the model_fit check instead of warning. [default: the spec's "
+        "checks.fail_on_misfit, else warn]",
+        show_default=False,
+    ),
+]
 WorkersOpt = Annotated[int, typer.Option("--workers", help="Workers of the local Dask cluster.")]
 SchedulerOpt = Annotated[
     str | None,
@@ -116,6 +126,7 @@ def threshold_overrides(
     max_div: int | None,
     max_depth: int | None,
     min_bfmi: float | None,
+    fail_on_misfit: bool | None = None,
 ) -> dict[str, Any]:
     """Validated threshold flags as overrides (``None`` = keep the spec's or default)."""
     for flag, value in (("--max-rhat", max_rhat), ("--min-ess", min_ess), ("--min-bfmi", min_bfmi)):
@@ -137,6 +148,7 @@ def threshold_overrides(
         "max_divergences": max_div,
         "max_treedepth_hits": max_depth,
         "min_bfmi": min_bfmi,
+        "fail_on_misfit": fail_on_misfit,
     }
 
 

@@ -25,6 +25,8 @@ class Thresholds:
     max_divergences: int = 0
     max_treedepth_hits: int = 0
     min_bfmi: float = 0.3
+    # model_fit fails (instead of warning) when the model does not fit the data
+    fail_on_misfit: bool = False
 
     def with_overrides(self, **overrides: float | int | None) -> Thresholds:
         """A copy with the given non-``None`` values replaced (command-line flags)."""
@@ -223,7 +225,40 @@ def run_checks(d: Diagnosis, t: Thresholds) -> list[CheckResult]:
         _check_ess(d, t, "bulk"),
         _check_ess(d, t, "tail"),
         _check_acceptance(d),
+        _check_model_fit(d, t),
     ]
+
+
+def _check_model_fit(d: Diagnosis, t: Thresholds) -> CheckResult:
+    """Influential observations (Pareto k) and extreme posterior predictive p-values: a
+    warning, or a failure with ``fail_on_misfit`` (``hmdiag.diagnose.model_fit``)."""
+    fit = d.model_fit
+    if fit is None or not fit.assessed:
+        reason = fit.reason if fit is not None else "not measured"
+        return CheckResult("model_fit", "n/a", None, None, f"model fit not assessed: {reason}")
+    problems = []
+    if fit.n_influential:
+        rows = ", ".join(r.label for r in fit.influential[:3])
+        more = f" and {fit.n_influential - 3} more" if fit.n_influential > 3 else ""
+        problems.append(
+            f"{fit.n_influential} observation(s) with Pareto k > {fit.k_limit:.3g} ({rows}{more})"
+        )
+    problems += [
+        f"{c.statistic} {c.observed:.4g} outside the replicated data (p = {c.p_value:.3f})"
+        for c in fit.extreme()
+    ]
+    worst = fit.influential[0].label if fit.influential else None
+    if problems:
+        status: Status = "fail" if t.fail_on_misfit else "warn"
+        return CheckResult(
+            "model_fit", status, fit.max_k, fit.k_limit, "; ".join(problems), worst=worst
+        )
+    parts = []
+    if fit.max_k is not None:
+        parts.append(f"max Pareto k {fit.max_k:.3g} <= {fit.k_limit:.3g}")
+    if fit.predictive:
+        parts.append(f"{len(fit.predictive)} posterior predictive statistics within range")
+    return CheckResult("model_fit", "pass", fit.max_k, fit.k_limit, "; ".join(parts))
 
 
 def percentile(fraction: float) -> str:

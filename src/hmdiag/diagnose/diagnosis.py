@@ -13,6 +13,14 @@ from hmdiag import _lazy
 from hmdiag._datatree import has_group
 from hmdiag.diagnose.dialects import dialect_of, setting
 from hmdiag.diagnose.evidence import Evidence, measure_evidence
+from hmdiag.diagnose.model_fit import (
+    FitData,
+    ModelFit,
+    fit_data_from_run,
+    measure_model_fit,
+    model_fit_from_dict,
+    unavailable,
+)
 from hmdiag.diagnose.summary import (
     MIN_DIVERGENCES_FOR_LOCALIZATION,
     SAMPLE_DIMS,
@@ -82,6 +90,8 @@ class Diagnosis:
     algorithm: str | None = None
     # whose settings the advice names (hmdiag.diagnose.dialects): "hmdiag", "cmdstan", "pymc", ...
     dialect: str = "hmdiag"
+    # does the model fit the data (Pareto k, posterior predictive checks); None: not measured
+    model_fit: ModelFit | None = None
 
     @property
     def hmc(self) -> bool:
@@ -193,8 +203,12 @@ def diagnose(
     *,
     var_names: list[str] | None = None,
     hdi_prob: float = 0.89,
+    model_fit: ModelFit | None = None,
 ) -> Diagnosis:
-    """Measure a run: summary per parameter, per-chain sampler stats and divergence hotspots."""
+    """Measure a run: summary per parameter, per-chain sampler stats and divergence hotspots.
+
+    ``model_fit``: the model criticism a workflow computed; without it, the summary the fit
+    stored, else the run's own log-likelihood and predictive groups (``model_fit``)."""
     shown, hidden = visible_variables(idata, var_names)
     notes: list[str] = []
     drift = data_drift_note(info)
@@ -302,7 +316,16 @@ def diagnose(
         device=info.device,
         algorithm=info.algorithm,
         dialect=dialect_of(info),
+        model_fit=model_fit if model_fit is not None else _stored_model_fit(idata, info),
     )
+
+
+def _stored_model_fit(idata: Any, info: RunInfo) -> ModelFit:
+    """The model fit a run carries: its fit's summary, or measured from its own groups."""
+    if info.model_fit:
+        return model_fit_from_dict(info.model_fit)
+    own = fit_data_from_run(idata)
+    return measure_model_fit(own) if isinstance(own, FitData) else unavailable(own)
 
 
 def _one_chain_rhat(

@@ -10,6 +10,7 @@ from hmdiag import _views
 from hmdiag._version import __version__
 from hmdiag.diagnose.checks import Thresholds
 from hmdiag.diagnose.diagnosis import Diagnosis
+from hmdiag.diagnose.model_fit import ModelFit
 from hmdiag.diagnose.pathologies import Pathology
 from hmdiag.diagnose.summary import TAIL_ESS_CI_PROB
 from hmdiag.diagnose.verdict import Verdict
@@ -119,6 +120,7 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
             "divergence_hotspots": [asdict(h) for h in d.hotspots],
             "advice": [asdict(a) for a in v.advice],
             "pathologies": [pathology_to_dict(p) for p in v.pathologies],
+            "model_fit": model_fit_to_dict(d.model_fit),
             "sampling": {
                 "sampler": d.sampler,
                 "device": d.device,
@@ -132,6 +134,14 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
             "notes": d.notes,
         }
     )
+
+
+def model_fit_to_dict(fit: ModelFit | None) -> dict[str, Any]:
+    """The ``model_fit`` section of the JSON document (``assessed`` false with its reason)."""
+    if fit is None or not fit.assessed:
+        reason = fit.reason if fit is not None else "not measured"
+        return {"assessed": False, "reason": reason}
+    return {"assessed": True, **fit.to_dict(), "reason": fit.reason or None}
 
 
 def pathology_to_dict(p: Pathology) -> dict[str, Any]:
@@ -173,6 +183,7 @@ def thresholds_from_checks(checks: Any) -> Thresholds:
         max_divergences=checks.max_divergences,
         max_treedepth_hits=checks.max_treedepth_hits,
         min_bfmi=checks.min_bfmi,
+        fail_on_misfit=checks.fail_on_misfit,
     )
 
 
@@ -184,12 +195,13 @@ def assess(
     source: str | None = None,
     var_names: list[str] | None = None,
     hdi_prob: float = 0.89,
+    model_fit: ModelFit | None = None,
 ) -> RunReport:
-    """Diagnose and judge one run."""
+    """Diagnose and judge one run (``model_fit``: see ``diagnose``)."""
     from hmdiag.diagnose.diagnosis import diagnose
     from hmdiag.diagnose.verdict import judge
 
-    diagnosis = diagnose(idata, info, var_names=var_names, hdi_prob=hdi_prob)
+    diagnosis = diagnose(idata, info, var_names=var_names, hdi_prob=hdi_prob, model_fit=model_fit)
     return RunReport(
         source=source,
         info=info,
@@ -207,6 +219,7 @@ def assess_loaded(
     overrides: dict[str, Any] | None = None,
     var_names: list[str] | None = None,
     hdi_prob: float | None = None,
+    model_fit: ModelFit | None = None,
 ) -> RunReport:
     """Assess a loaded run with thresholds from its stored spec plus ``overrides``."""
     from dataclasses import replace
@@ -216,4 +229,12 @@ def assess_loaded(
     base, spec_hdi = thresholds_from_spec_text(info.spec_text)
     thresholds = base.with_overrides(**(overrides or {}))
     prob = hdi_prob if hdi_prob is not None else (spec_hdi or 0.89)
-    return assess(idata, info, thresholds, source=source, var_names=var_names, hdi_prob=prob)
+    return assess(
+        idata,
+        info,
+        thresholds,
+        source=source,
+        var_names=var_names,
+        hdi_prob=prob,
+        model_fit=model_fit,
+    )

@@ -61,6 +61,8 @@ class PreparedData:
     read_seconds: float = 0.0
     # the filtered rows, for models built in Python (model.python)
     frame: pd.DataFrame | None = None
+    # each used row's line in the data file (header line 1), to name rows in messages
+    row_lines: np.ndarray | None = None
 
 
 def rows_read(data: PreparedData) -> str:
@@ -397,6 +399,7 @@ def prepare_data(loaded: LoadedSpec) -> PreparedData:
         transforms=transforms,
         offset=offset,
         known_sigma=known_sigma,
+        row_lines=frame.index.to_numpy(dtype=np.int64) + 2,
     )
 
 

@@ -12,7 +12,15 @@ from hmdiag._version import __version__
 from hmdiag.diagnose.checks import percentile
 from hmdiag.diagnose.report import RunReport
 from hmdiag.render.compare_out import HEADLINE, _cell
-from hmdiag.render.text import TAIL_ESS_NOTE, fmt, is_bad, param_rows
+from hmdiag.render.text import (
+    MODEL_FIT_HEADER,
+    TAIL_ESS_NOTE,
+    fmt,
+    is_bad,
+    model_fit_caption,
+    model_fit_rows,
+    param_rows,
+)
 
 if TYPE_CHECKING:
     from hmdiag.workflows.compare import Comparison
@@ -90,6 +98,14 @@ def _run_section(report: RunReport, images: list[tuple[str, bytes]]) -> str:
         for c in v.checks
     ]
     parts.append(_table(["check", "status", "value", "threshold", "detail"], rows))
+    caption = model_fit_caption(report)
+    if caption is not None:
+        parts.append(f"<h3>Model fit</h3><p>{_e(caption)}</p>")
+        rows = [
+            [*(_td(cell) for cell in r[:-1]), f"<td>{_badge(r[-1])}</td>"]
+            for r in model_fit_rows(report)
+        ]
+        parts.append(_table(MODEL_FIT_HEADER, rows))
     if v.pathologies:
         rows = [
             [

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from hmdiag.diagnose.report import RunReport
 from hmdiag.diagnose.verdict import Verdict
-from hmdiag.render.text import TAIL_ESS_NOTE, fmt, param_rows
+from hmdiag.render.text import (
+    MODEL_FIT_HEADER,
+    TAIL_ESS_NOTE,
+    fmt,
+    model_fit_caption,
+    model_fit_rows,
+    param_rows,
+)
 
 _ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️", "n/a": "➖"}
 
@@ -29,6 +36,11 @@ def render_report(report: RunReport, *, show_all: bool = False) -> str:
             for c in v.checks
         ],
     )
+    caption = model_fit_caption(report)
+    if caption is not None:
+        out += ["", f"**Model fit** ({caption})", ""]
+        rows = [[*r[:-1], f"{_ICON[r[-1]]} {r[-1]}"] for r in model_fit_rows(report)]
+        out += _table(MODEL_FIT_HEADER, rows)
     if v.pathologies:
         out += ["", "**Diagnosis**", ""]
         out += _table(

@@ -14,7 +14,16 @@ from hmdiag.diagnose.pathologies import Pathology
 from hmdiag.diagnose.report import RunReport
 from hmdiag.errors import HmdiagError
 from hmdiag.model.structure import ModelStructure
-from hmdiag.render.text import TAIL_ESS_NOTE, fmt, is_bad, summary_cells, visible_parameters
+from hmdiag.render.text import (
+    MODEL_FIT_HEADER,
+    TAIL_ESS_NOTE,
+    fmt,
+    is_bad,
+    model_fit_caption,
+    model_fit_rows,
+    summary_cells,
+    visible_parameters,
+)
 
 _STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "n/a": "dim"}
 
@@ -170,6 +179,18 @@ def _checks_table(report: RunReport) -> Table:
     return table
 
 
+def _model_fit_table(report: RunReport) -> Table | None:
+    caption = model_fit_caption(report)
+    if caption is None:
+        return None
+    table = Table(title=f"model fit ({caption})", title_justify="left")
+    for h in MODEL_FIT_HEADER:
+        table.add_column(h)
+    for row in model_fit_rows(report):
+        table.add_row(*row[:-1], Text(row[-1].upper(), style=_STYLE[row[-1]]))
+    return table
+
+
 def _hotspot_table(report: RunReport) -> Table:
     table = Table(
         title="divergence hotspots (divergent vs other draws; transform from the model)",
@@ -217,6 +238,9 @@ def render_report(console: Console, report: RunReport, *, show_all: bool = False
         console.print(Text(f"  … {omitted} more elements not shown (use --all)", style="dim"))
     console.print(_chain_table(report))
     console.print(_checks_table(report))
+    fit_table = _model_fit_table(report)
+    if fit_table is not None:
+        console.print(fit_table)
     if d.hotspots:
         console.print(_hotspot_table(report))
     for note in d.notes:

@@ -75,3 +75,47 @@ def param_rows(report: RunReport, *, show_all: bool) -> tuple[list[list[str]], i
     """Summary table rows (without mcse_sd) as strings, and how many elements were left out."""
     shown, omitted = visible_parameters(report, show_all=show_all)
     return [summary_cells(p, mcse_sd=False) for p in shown], omitted
+
+
+MODEL_FIT_HEADER = ["measure", "observed", "replicated 99% range", "p-value", "status"]
+
+
+def model_fit_caption(report: RunReport) -> str | None:
+    """What the model-fit table was computed on; None when it was not measured."""
+    fit = report.diagnosis.model_fit
+    if fit is None or not fit.assessed:
+        return None
+    parts = [f"`{fit.variable}`, {fit.n_obs:,} observations", fit.draws_note]
+    if fit.elpd_loo is not None:
+        parts.append(f"elpd_loo {fit.elpd_loo:.1f} (se {fit.se:.1f}), p_loo {fit.p_loo:.1f}")
+    return "; ".join(p for p in parts if p)
+
+
+def model_fit_rows(report: RunReport) -> list[list[str]]:
+    """Pareto k and each posterior predictive statistic, one row each (``MODEL_FIT_HEADER``)."""
+    fit = report.diagnosis.model_fit
+    if fit is None or not fit.assessed:
+        return []
+    rows = []
+    if fit.max_k is not None:
+        status = "warn" if fit.n_influential else "pass"
+        rows.append(
+            [
+                "Pareto k (max)",
+                f"{fit.max_k:.3g}",
+                f"<= {fit.k_limit:.3g}; {fit.n_influential} above",
+                "",
+                status,
+            ]
+        )
+    for c in fit.predictive:
+        rows.append(
+            [
+                c.statistic,
+                f"{c.observed:.4g}",
+                f"{c.replicated_low:.4g} to {c.replicated_high:.4g}",
+                f"{c.p_value:.3f}",
+                "warn" if c.extreme else "pass",
+            ]
+        )
+    return rows

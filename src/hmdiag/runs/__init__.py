@@ -67,6 +67,8 @@ class RunInfo:
     warmup_dropped: int | None = None
     # 1 where the tool numbers elements from 1 (Stan: mu[1]); None: from 0
     index_origin: int | None = None
+    # the model-fit summary the fit measured (hmdiag.diagnose.model_fit.ModelFit.to_dict)
+    model_fit: dict[str, Any] | None = None
 
 
 def per_draw(values: Any) -> Any:
@@ -136,6 +138,7 @@ def read_info(idata: Any, label: str) -> RunInfo:
             "timing",
             "param_transforms",
             "derived_not_stored",
+            "model_fit",
         ):
             raw = json.loads(raw) if isinstance(raw, str) else raw
         elif key in ("seed", "max_treedepth", "warmup_dropped", "index_origin"):

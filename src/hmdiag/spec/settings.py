@@ -80,4 +80,6 @@ class ChecksSpec(StrictModel):
     max_divergences: int = Field(0, ge=0)
     max_treedepth_hits: int = Field(0, ge=0)
     min_bfmi: float = Field(0.3, ge=0)
+    # model_fit (Pareto k, posterior predictive checks) fails instead of warning
+    fail_on_misfit: bool = False
     hdi_prob: float = Field(0.89, gt=0, lt=1)

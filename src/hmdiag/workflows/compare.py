@@ -13,6 +13,7 @@ import numpy as np
 from hmdiag import _lazy, _views
 from hmdiag._datatree import has_group
 from hmdiag.diagnose.checks import CheckResult
+from hmdiag.diagnose.model_fit import psis_loo
 from hmdiag.diagnose.report import RunReport
 
 PARETO_K_BAD = 0.7
@@ -240,75 +241,6 @@ def _loo(runs: list[LoadedRun]) -> tuple[list[LooRow], str | None]:
             )
         )
     return rows, None
-
-
-# Values (draws x observations) per arviz-stats ``loo`` call: 2^24 float64 is 128 MB, and
-# ``loo`` holds a few arrays of that size at once.
-LOO_CHUNK_VALUES = 1 << 24
-
-
-def psis_loo(idata: Any) -> Any:
-    """arviz-stats' PSIS-LOO (``loo(pointwise=True)``) of a run, needing little memory beyond
-    the pointwise log-likelihood itself.
-
-    ``loo`` keeps several draws x observations arrays at once (its smoothed log weights among
-    them, in the result), so the observations go through it in chunks and the pointwise
-    results are joined as ``loo`` itself sums them. The relative efficiency ``reff`` is
-    arviz-stats' own definition (mean ESS of every posterior element over the draw count; 1
-    for a single chain), computed by ``hmdiag.diagnose.kernels`` instead of one element at a time. A run with several
-    observed variables, or few enough values, goes through ``loo`` whole.
-    """
-    import dataclasses
-
-    import xarray as xr
-
-    from hmdiag.diagnose import kernels
-
-    azs = _lazy.arviz_stats()
-    log_lik = idata["log_likelihood"].to_dataset()
-    posterior = idata["posterior"].to_dataset()
-    n_samples = int(posterior.sizes["chain"] * posterior.sizes["draw"])
-    reff = 1.0
-    if int(posterior.sizes["chain"]) > 1:
-        ess = [
-            kernels.ess(
-                posterior[v].transpose("chain", "draw", ...).values,
-                chain_axis=0,
-                draw_axis=1,
-                method="mean",
-            )
-            for v in posterior.data_vars
-        ]
-        reff = float(np.hstack([np.ravel(e) for e in ess]).mean() / n_samples)
-    names = list(log_lik.data_vars)
-    values = log_lik[names[0]] if len(names) == 1 else None
-    if values is None or values.ndim != 3 or values.size <= LOO_CHUNK_VALUES:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return azs.loo(idata, pointwise=True, reff=reff)
-    obs_dim = next(d for d in values.dims if d not in ("chain", "draw"))
-    per_chunk = max(1, LOO_CHUNK_VALUES // n_samples)
-    parts = []
-    for start in range(0, values.sizes[obs_dim], per_chunk):
-        chunk = values.isel({obs_dim: slice(start, start + per_chunk)}).load()
-        tree = xr.DataTree.from_dict({"log_likelihood": xr.Dataset({names[0]: chunk})})
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            part = azs.loo(tree, pointwise=True, reff=reff)
-        parts.append(dataclasses.replace(part, log_weights=None))
-    elpd_i = xr.concat([p.elpd_i for p in parts], dim=obs_dim)
-    pointwise = elpd_i.values.ravel()
-    n = pointwise.size
-    return dataclasses.replace(
-        parts[0],
-        elpd=float(pointwise.sum()),
-        se=float(np.sqrt(n * np.var(pointwise, ddof=1))) if n > 1 else 0.0,
-        p=float(sum(p.p for p in parts)),
-        n_data_points=n,
-        warning=any(p.warning for p in parts),
-        elpd_i=elpd_i,
-        pareto_k=xr.concat([p.pareto_k for p in parts], dim=obs_dim),
-    )
 
 
 def failed_check_summary(check: CheckResult) -> str:

@@ -8,6 +8,14 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from hmdiag._version import __version__
+from hmdiag.diagnose.model_fit import (
+    FitData,
+    ModelFit,
+    fit_data_from_run,
+    measure_model_fit,
+    model_fit_from_dict,
+    unavailable,
+)
 from hmdiag.model import BuiltModel, build_model, build_python_model, model_transforms
 from hmdiag.model.data import PreparedData, prepare_data
 from hmdiag.runs import RunInfo, attach_info
@@ -16,6 +24,7 @@ from hmdiag.sampling.jax_backend import sampling_device
 from hmdiag.sampling.settings import SamplerSettings, Storage, derived_not_stored, resolve_settings
 from hmdiag.sampling.timing import PhaseTimes
 from hmdiag.spec import LoadedSpec, spec_to_raw
+from hmdiag.workflows.model_check import measure_from_model
 
 # Built models of this process by structure, so repeated fits (doctor attempts, sweeps) of
 # one structure reuse the model and the backend's compiled code.
@@ -64,34 +73,61 @@ class FitResult:
     built: BuiltModel
 
 
+def rebuild_from_run(
+    info: RunInfo, missing: str
+) -> tuple[LoadedSpec, PreparedData, BuiltModel] | str:
+    """The spec, data and built model a run carries (its stored spec and its unchanged data
+    file), to recompute what the run does not store; else why not (``missing`` says what)."""
+    from pathlib import Path
+
+    from hmdiag.runs import stored_spec
+    from hmdiag.spec.table import file_sha256
+
+    spec = stored_spec(info)
+    if spec is None or spec.model is not None or not info.data_path:
+        return f"it stores {missing} and no spec to recompute it from"
+    data_file = Path(info.data_path)
+    if not data_file.is_file():
+        return f"it stores {missing} and its data file {data_file} is gone"
+    if info.data_sha256 and file_sha256(data_file) != info.data_sha256:
+        return f"it stores {missing} and its data file {data_file} changed since the fit"
+    spec = spec.model_copy(update={"data": spec.data.model_copy(update={"path": data_file})})
+    loaded = LoadedSpec(spec=spec, path=data_file.parent / "run.yaml", text=info.spec_text or "")
+    data = prepare_data(loaded)
+    return loaded, data, cached_model(loaded, data)
+
+
 def recompute_log_likelihood(idata: Any, info: RunInfo) -> str | None:
     """Add the pointwise ``log_likelihood`` group to a run that does not store it, from the
     spec and data it carries (in memory; the file is unchanged). None on success, else why not.
     """
-    from pathlib import Path
-
     from hmdiag import _lazy
     from hmdiag._datatree import has_group
-    from hmdiag.runs import stored_spec
     from hmdiag.sampling.log_density import add_log_likelihood
-    from hmdiag.spec.table import file_sha256
 
     if has_group(idata, "log_likelihood"):
         return None
-    spec = stored_spec(info)
-    if spec is None or spec.model is not None or not info.data_path:
-        return "it stores no pointwise log-likelihood and no spec to recompute it from (refit with hmdiag fit --loglik)"
-    data_file = Path(info.data_path)
-    if not data_file.is_file():
-        return f"it stores no pointwise log-likelihood and its data file {data_file} is gone (refit with --loglik)"
-    if info.data_sha256 and file_sha256(data_file) != info.data_sha256:
-        return f"it stores no pointwise log-likelihood and its data file {data_file} changed since the fit"
-    spec = spec.model_copy(update={"data": spec.data.model_copy(update={"path": data_file})})
-    loaded = LoadedSpec(spec=spec, path=data_file.parent / "run.yaml", text=info.spec_text or "")
-    data = prepare_data(loaded)
-    built = cached_model(loaded, data)
-    add_log_likelihood(idata, built, _lazy.pymc())
+    rebuilt = rebuild_from_run(info, "no pointwise log-likelihood")
+    if isinstance(rebuilt, str):
+        return f"{rebuilt} (refit with hmdiag fit --loglik)"
+    add_log_likelihood(idata, rebuilt[2], _lazy.pymc())
     return None
+
+
+def model_fit_for_run(idata: Any, info: RunInfo) -> ModelFit:
+    """The model fit of a loaded run: the summary its fit stored, the run's own
+    ``log_likelihood``/``posterior_predictive`` groups, or recomputed from the spec and data
+    it carries; else why it cannot be measured."""
+    if info.model_fit:
+        return model_fit_from_dict(info.model_fit)
+    own = fit_data_from_run(idata)
+    if isinstance(own, FitData):
+        return measure_model_fit(own)
+    rebuilt = rebuild_from_run(info, "no model-fit summary")
+    if isinstance(rebuilt, str):
+        return unavailable(own if info.spec_text is None else rebuilt)
+    loaded, data, built = rebuilt
+    return measure_from_model(idata["posterior"].to_dataset(), built, loaded.spec, data, info.seed)
 
 
 def fit(
@@ -102,6 +138,7 @@ def fit(
     ppc: bool = False,
     storage: Storage | None = None,
     timer: PhaseTimes | None = None,
+    criticize: bool = True,
 ) -> FitResult:
     """Prepare data, build the model, sample it and attach provenance to the run.
 
@@ -112,6 +149,8 @@ def fit(
     the run carries (``recompute_log_likelihood``). Large derived variables are likewise kept
     only when asked (``Storage.derived``); a Python model keeps them all.
     ``timer`` (if given) receives the build, compile, sample and postprocess phases.
+    ``criticize``: measure the model fit (Pareto k, posterior predictive checks) on thinned
+    draws and store its summary with the run (``RunInfo.model_fit``); SBC's fits skip it.
     """
     start = time.perf_counter()
     timer = timer if timer is not None else PhaseTimes()
@@ -144,6 +183,10 @@ def fit(
                 random_seed=settings.seed,
                 progressbar=False,
             )
+    model_fit = None
+    if criticize and spec.model is None:
+        with timer.phase("model_fit"):
+            model_fit = _criticize(idata, built, loaded, data, settings.seed)
     info = RunInfo(
         label=spec.name,
         spec_name=spec.name,
@@ -165,6 +208,23 @@ def fit(
         param_transforms=model_transforms(built.model),
         derived_not_stored=derived_not_stored(built, storage.derived),
         device=sampling_device(settings.backend),
+        model_fit=model_fit.to_dict() if model_fit is not None else None,
     )
     attach_info(idata, info)
     return FitResult(idata=idata, info=info, settings=settings, data=data, built=built)
+
+
+def _criticize(
+    idata: Any, built: BuiltModel, loaded: LoadedSpec, data: PreparedData, seed: int | None
+) -> ModelFit:
+    """The model fit of a fresh run; a failure to compute it is recorded, never raised (the
+    run itself is sound)."""
+    from hmdiag._datatree import group_dataset
+
+    posterior = group_dataset(idata, "posterior")
+    if posterior is None or not int(posterior.sizes.get("draw", 0)):
+        return unavailable("the run has no draws")
+    try:
+        return measure_from_model(posterior, built, loaded.spec, data, seed)
+    except Exception as exc:  # any failure of model criticism is reported as n/a, not raised
+        return unavailable(f"could not be computed ({type(exc).__name__}: {exc})")

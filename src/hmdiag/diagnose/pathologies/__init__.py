@@ -22,6 +22,7 @@ from hmdiag.diagnose.pathologies._base import (
 )
 from hmdiag.diagnose.pathologies.chains import chains
 from hmdiag.diagnose.pathologies.geometry import boundary, funnel, ridge, treedepth
+from hmdiag.diagnose.pathologies.misfit import influential_observations, misfit, overdispersion
 from hmdiag.diagnose.pathologies.prior import prior
 
 __all__ = [
@@ -35,10 +36,15 @@ __all__ = [
 
 
 def detect_pathologies(d: Diagnosis, checks: list[CheckResult]) -> list[Pathology]:
-    """Every catalog entry the evidence supports: sampling pathologies first (the funnel, chains,
-    the ridge, tree depth, the boundary), then the prior-driven estimates."""
+    """Every catalog entry the evidence supports: sampling pathologies (the funnel, chains,
+    the ridge, tree depth, the boundary), the prior-driven estimates, and model misfit.
+
+    Misfit goes first when a posterior predictive statistic is extreme: a likelihood that
+    cannot produce the data is the first thing to fix, and its outliers are often what the
+    sampler stumbles on. Influential rows alone (high Pareto k, every statistic reproduced)
+    go after the sampling entries: few observations per group also raise k."""
     failed = failed_checks(checks)
-    found = (
+    sampling = (
         funnel(d, failed)
         + chains(d, failed)
         + ridge(d, failed)
@@ -46,4 +52,9 @@ def detect_pathologies(d: Diagnosis, checks: list[CheckResult]) -> list[Patholog
         + boundary(d, failed)
         + prior(d)
     )
-    return found
+    fit = overdispersion(d)
+    fit += misfit(d, fit)
+    rows = influential_observations(d)
+    if fit:
+        return fit + rows + sampling
+    return sampling + rows

@@ -47,6 +47,9 @@ TITLES = {
     "stuck_chain": "stuck chain",
     "multimodal": "several modes",
     "treedepth_saturation": "tree-depth saturation",
+    "influential_observations": "influential observations",
+    "overdispersion": "overdispersion",
+    "misfit": "model misfit",
 }
 
 

@@ -1,0 +1,187 @@
+"""Model misfit: rows the model cannot fit, counts more variable than the likelihood allows,
+and other statistics of the data the model does not reproduce (``diagnose.model_fit``).
+
+None of these is the sampler's fault, so no sampler setting is proposed: the remedy is a
+likelihood that can produce such data, or a look at the rows.
+"""
+
+from __future__ import annotations
+
+from hmdiag.diagnose.checks import Advice
+from hmdiag.diagnose.diagnosis import Diagnosis
+from hmdiag.diagnose.model_fit import COUNT_LIKELIHOODS, ModelFit, PredictiveCheck
+from hmdiag.diagnose.pathologies._base import Pathology
+
+# The likelihood that can produce what the current one cannot: heavier tails, more variance.
+ROBUST_LIKELIHOOD = {"normal": "student_t", "poisson": "negative_binomial"}
+
+STATISTIC_WORDS = {
+    "mean": "mean",
+    "sd": "standard deviation",
+    "min": "minimum",
+    "max": "maximum",
+    "share_zeros": "share of zeros",
+    "dispersion": "dispersion index var/mean",
+}
+
+
+def _switch(fit: ModelFit, reason: str) -> list[Advice]:
+    target = ROBUST_LIKELIHOOD.get(fit.likelihood or "")
+    if target is None:
+        return []
+    return [
+        Advice(
+            action=f"Switch the likelihood from {fit.likelihood} to {target} "
+            f"(likelihood: {target})",
+            reason=reason,
+            remedy="likelihood",
+            target=target,
+        )
+    ]
+
+
+def _rows_text(fit: ModelFit, limit: int = 5) -> str:
+    shown = []
+    for row in fit.influential[:limit]:
+        groups = ", ".join(f"{k} {v}" for k, v in row.groups.items())
+        where = f" ({groups})" if groups else ""
+        shown.append(f"{row.label}{where}: {fit.variable} = {row.value:g}, k = {row.pareto_k:.3g}")
+    more = fit.n_influential - len(shown)
+    return "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
+
+
+def influential_observations(d: Diagnosis) -> list[Pathology]:
+    """Observations with Pareto k above the PSIS limit: the posterior leans on each of them so
+    much that leaving one out changes it sharply (typically outliers the likelihood cannot
+    produce)."""
+    fit = d.model_fit
+    if fit is None or not fit.n_influential:
+        return []
+    rows = ", ".join(r.label for r in fit.influential[:3])
+    remedies = _switch(
+        fit,
+        f"{fit.n_influential} observation(s) sit where a {fit.likelihood} likelihood puts "
+        "almost no probability; a heavier-tailed or more dispersed likelihood can fit them",
+    )
+    remedies.append(
+        Advice(
+            action=f"Check the data rows {rows}"
+            + (f" (and {fit.n_influential - 3} more)" if fit.n_influential > 3 else "")
+            + ": are they recording errors, or a real subpopulation?",
+            reason="rows with Pareto k above the limit decide the fit on their own",
+            remedy="inspect",
+            target="rows",
+        )
+    )
+    return [
+        Pathology(
+            kind="influential_observations",
+            where=f"{fit.n_influential} of {fit.n_obs:,} observations",
+            evidence=f"PSIS-LOO Pareto k > {fit.k_limit:.3g} (max {fit.max_k:.3g}) at "
+            f"{_rows_text(fit)}",
+            meaning="the model cannot fit these rows together with the rest: each one pulls "
+            "the posterior on its own, and PSIS-LOO is unreliable for it",
+            numbers={
+                "n_influential": fit.n_influential,
+                "max_pareto_k": fit.max_k,
+                "k_limit": fit.k_limit,
+                "rows": [r.label for r in fit.influential],
+            },
+            remedies=remedies,
+            explains=("model_fit",),
+            sampler_fixable=False,
+        )
+    ]
+
+
+def _p_text(c: PredictiveCheck) -> str:
+    return (
+        f"observed {STATISTIC_WORDS.get(c.statistic, c.statistic)} {c.observed:.4g} against "
+        f"{c.replicated_low:.4g} to {c.replicated_high:.4g} in the replicated data "
+        f"(posterior predictive p = {c.p_value:.3f})"
+    )
+
+
+def overdispersion(d: Diagnosis) -> list[Pathology]:
+    """Counts whose var/mean lies beyond what the fitted likelihood replicates."""
+    fit = d.model_fit
+    if fit is None or fit.likelihood not in (*COUNT_LIKELIHOODS, "binomial"):
+        return []
+    check = next((c for c in fit.extreme() if c.statistic == "dispersion"), None)
+    if check is None or check.p_value > check.low:
+        return []  # under-dispersion is reported as misfit
+    remedies = _switch(
+        fit, "a negative binomial has a variance above its mean, with a dispersion to estimate"
+    )
+    remedies.append(
+        Advice(
+            action="Or add an observation-level effect: a group term with one level per row",
+            reason="extra variation per row that the covariates and groups do not explain",
+            remedy="observation_effect",
+            target=fit.variable,
+        )
+    )
+    return [
+        Pathology(
+            kind="overdispersion",
+            where=f"`{fit.variable}` ({fit.likelihood})",
+            evidence=_p_text(check),
+            meaning="the counts vary more than the likelihood allows: intervals are too "
+            "narrow and the estimates too certain",
+            numbers={
+                "statistic": "dispersion",
+                "observed": check.observed,
+                "replicated_mean": check.replicated_mean,
+                "p_value": check.p_value,
+            },
+            remedies=remedies,
+            explains=("model_fit",),
+            sampler_fixable=False,
+        )
+    ]
+
+
+def misfit(d: Diagnosis, named: list[Pathology]) -> list[Pathology]:
+    """Other statistics the model does not reproduce (not the over-dispersion named already)."""
+    fit = d.model_fit
+    if fit is None:
+        return []
+    overdispersed = any(p.kind == "overdispersion" for p in named)
+    extreme = [
+        c for c in fit.extreme() if not (overdispersed and c.statistic in ("dispersion", "sd"))
+    ]
+    if not extreme:
+        return []
+    words = ", ".join(STATISTIC_WORDS.get(c.statistic, c.statistic) for c in extreme)
+    tails = {c.statistic for c in extreme} & {"min", "max", "sd"}
+    reason = f"the data's {words} lie outside what a {fit.likelihood} likelihood replicates" + (
+        "; heavier tails can produce them" if tails else ""
+    )
+    remedies = _switch(fit, reason) if tails or fit.likelihood in COUNT_LIKELIHOODS else []
+    remedies.append(
+        Advice(
+            action=f"Plot the posterior predictive (hmdiag fit --ppc, then hmdiag plot RUN "
+            f"--kind ppc) and look at the {words}",
+            reason="the statistic the model misses says which part of the data it cannot "
+            "produce (tails, zeros, skew)",
+            remedy="inspect",
+            target="ppc",
+        )
+    )
+    first = extreme[0]
+    return [
+        Pathology(
+            kind="misfit",
+            where=f"`{fit.variable}`: {words}",
+            evidence="; ".join(_p_text(c) for c in extreme),
+            meaning="the model does not reproduce this feature of the data",
+            numbers={
+                "statistics": [c.statistic for c in extreme],
+                "p_values": [c.p_value for c in extreme],
+                "observed": first.observed,
+            },
+            remedies=remedies,
+            explains=("model_fit",),
+            sampler_fixable=False,
+        )
+    ]
