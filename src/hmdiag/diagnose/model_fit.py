@@ -143,6 +143,8 @@ class ModelFit:
     predictive: list[PredictiveCheck] = field(default_factory=list)
     loo_reason: str | None = None
     predictive_reason: str | None = None
+    # elpd per observation, to compare two fits of the same data (not stored with the run)
+    pointwise_elpd: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def assessed(self) -> bool:
@@ -161,6 +163,7 @@ class ModelFit:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready record (the run file stores it; JSON output prints it)."""
         out = asdict(self)
+        out.pop("pointwise_elpd", None)
         for check, row in zip(self.predictive, out["predictive"], strict=True):
             row["extreme"] = check.extreme
         return out
@@ -340,6 +343,7 @@ def measure_model_fit(data: FitData) -> ModelFit:
     observed = np.asarray(data.observed).reshape(-1)
     n_obs = observed.size
     elpd = se = p_loo = limit = max_k = None
+    pointwise = None
     influential: list[InfluentialRow] = []
     n_influential = 0
     n_draws = 0
@@ -352,6 +356,7 @@ def measure_model_fit(data: FitData) -> ModelFit:
         n_draws = int(loo.n_samples)
         limit = pareto_k_limit(n_draws)
         elpd, se, p_loo = float(loo.elpd), float(loo.se), float(loo.p)
+        pointwise = np.asarray(loo.elpd_i, dtype=float).reshape(-1)
         max_k = float(np.nanmax(k)) if np.isfinite(k).any() else None
         over = np.flatnonzero(np.nan_to_num(k, nan=np.inf) > limit)
         n_influential = int(over.size)
@@ -393,7 +398,19 @@ def measure_model_fit(data: FitData) -> ModelFit:
         predictive=predictive,
         loo_reason=loo_reason,
         predictive_reason=predictive_reason,
+        pointwise_elpd=pointwise,
     )
+
+
+def elpd_difference(new: ModelFit, old: ModelFit) -> tuple[float, float] | None:
+    """elpd_loo(new) - elpd_loo(old) and its standard error, from the pointwise values of two
+    fits of the same observations (Vehtari, Gelman and Gabry 2017, section 5.2); None when
+    either lacks them or the observations differ."""
+    a, b = new.pointwise_elpd, old.pointwise_elpd
+    if a is None or b is None or a.shape != b.shape or a.size < 2:
+        return None
+    diff = a - b
+    return float(diff.sum()), float(math.sqrt(diff.size * np.var(diff, ddof=1)))
 
 
 def thin_posterior(posterior: Any, n_draws: int) -> tuple[Any, str]:

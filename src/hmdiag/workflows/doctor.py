@@ -8,37 +8,42 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hmdiag import _views
-from hmdiag.diagnose.checks import TARGET_ACCEPT_LADDER, Advice, next_target_accept
+from hmdiag.diagnose.checks import TARGET_ACCEPT_LADDER, next_target_accept
 from hmdiag.diagnose.pathologies import PINNED_RATIO, Pathology, pinned_ratio
 from hmdiag.diagnose.report import RunReport
 from hmdiag.spec import LoadedSpec, ModelSpec, spec_to_raw, spec_to_yaml
-from hmdiag.spec.priors import Prior
+from hmdiag.workflows.remedies import (
+    Remedy,
+    group_index,
+    group_remedy,
+    likelihood_remedy,
+    more_tune,
+    predictor_index,
+    sampler_remedy,
+    set_group,
+    set_predictor,
+    set_sampler,
+)
 
 # A group with this many rows in its smallest level is "data-rich": centered usually mixes better.
 DATA_RICH_ROWS = 30
-MAX_TUNE = 8000
 # Divergences in at least this share of draws skip straight to the top target_accept rung.
 MANY_DIVERGENCES = 0.01
 MAX_DRAWS = 20000
 # The default budget of fits, the input spec included.
 DEFAULT_MAX_ATTEMPTS = 5
-# Stop after this many attempts in a row that do not improve on the best one.
+# Stop after this many attempts in a row that do not improve on the best one (unless a remedy
+# that a named pathology proposes is still untried).
 PATIENCE = 2
-
-
-@dataclass(frozen=True)
-class Remedy:
-    """One change to the spec and the evidence for it."""
-
-    kind: str
-    change: str
-    reason: str
-    apply: Callable[[dict[str, Any]], None] = field(repr=False, compare=False)
+# A likelihood switch is kept when elpd_loo improves by more than this many standard errors of
+# the difference (Vehtari, Gelman and Gabry 2017; Sivula et al. 2022 on |diff| < 2-4 se being
+# within noise) and no observation is left above the Pareto k limit.
+LIKELIHOOD_ELPD_SE = 2.0
 
 
 @dataclass(frozen=True)
@@ -81,151 +86,50 @@ class DoctorResult:
         return [p for p in last.report.verdict.pathologies if not p.sampler_fixable]
 
 
-def _set_group(index: int, key: str, value: Any) -> Callable[[dict[str, Any]], None]:
-    def apply(raw: dict[str, Any]) -> None:
-        raw["groups"][index][key] = value
-
-    return apply
-
-
-def _set_sampler(key: str, value: Any) -> Callable[[dict[str, Any]], None]:
-    def apply(raw: dict[str, Any]) -> None:
-        raw.setdefault("sampler", {})[key] = value
-
-    return apply
-
-
-def _group_index(spec: ModelSpec, factor: str) -> int | None:
-    return next((i for i, g in enumerate(spec.groups) if g.factor == factor), None)
-
-
-def _predictor_index(spec: ModelSpec, column: str) -> int | None:
-    return next((i for i, p in enumerate(spec.predictors) if p.column == column), None)
-
-
-def _set_predictor(index: int, key: str, value: Any) -> Callable[[dict[str, Any]], None]:
-    def apply(raw: dict[str, Any]) -> None:
-        raw["predictors"][index][key] = value
-
-    return apply
-
-
-def _set_scale_prior(
-    index: int, prior: str, slope: int | None = None
-) -> Callable[[dict[str, Any]], None]:
-    def apply(raw: dict[str, Any]) -> None:
-        owner = raw["groups"][index] if slope is None else raw["groups"][index]["slopes"][slope]
-        owner.setdefault("scale", {})["prior"] = prior
-
-    return apply
-
-
-def tighter_scale_prior(prior: Prior) -> Prior:
-    """The same prior with half the scale (halfcauchy becomes a halfnormal: lighter tail)."""
-    args = dict(prior.args)
-    if prior.family == "halfcauchy":
-        return Prior("halfnormal", {"sigma": args["beta"]})
-    if prior.family in ("halfnormal", "halfstudent_t"):
-        args["sigma"] /= 2
-    elif prior.family == "exponential":
-        args["lam"] *= 2
-    elif prior.family == "gamma":
-        args["beta"] *= 2
-    elif prior.family == "inverse_gamma":
-        args["beta"] /= 2
-    elif prior.family == "lognormal":
-        args["mu"] -= math.log(2)
-    return Prior(prior.family, args)
-
-
-def _group_remedy(spec: ModelSpec, advice: Advice) -> Remedy | None:
-    """A spec edit for a pathology remedy that changes a group term (``factor`` or, for a
-    varying slope's scale, ``factor:column``)."""
-    factor, _, column = (advice.target or "").partition(":")
-    index = _group_index(spec, factor)
-    if index is None:
-        return None
-    group = spec.groups[index]
-    if column:
-        slope = next((j for j, sl in enumerate(group.slopes) if sl.column == column), None)
-        if advice.remedy != "tighten_scale_prior" or slope is None or group.correlated:
-            return None
-        old = group.slopes[slope].scale.prior
-        new = tighter_scale_prior(old)
-        change = f"groups[{index}] ({group.factor}) slope {column}: scale prior {old} -> {new}"
-        return Remedy("tighten_scale_prior", change, "", _set_scale_prior(index, str(new), slope))
-    if advice.remedy == "center" and group.parameterization == "non_centered":
-        change = f"groups[{index}] ({group.factor}): parameterization non_centered -> centered"
-        return Remedy("center", change, "", _set_group(index, "parameterization", "centered"))
-    if advice.remedy == "non_center" and group.parameterization == "centered":
-        change = f"groups[{index}] ({group.factor}): parameterization centered -> non_centered"
-        return Remedy(
-            "non_center", change, "", _set_group(index, "parameterization", "non_centered")
-        )
-    if (
-        advice.remedy == "zero_sum"
-        and group.effects != "zero_sum"
-        and group.pooling == "partial"
-        and not group.correlated
-    ):
-        change = f"groups[{index}] ({group.factor}): effects normal -> zero_sum"
-        return Remedy("zero_sum", change, "", _set_group(index, "effects", "zero_sum"))
-    if (
-        advice.remedy == "tighten_scale_prior"
-        and group.pooling == "partial"
-        and not group.correlated
-    ):
-        old = group.scale.prior
-        new = tighter_scale_prior(old)
-        change = f"groups[{index}] ({group.factor}): scale prior {old} -> {new}"
-        return Remedy("tighten_scale_prior", change, "", _set_scale_prior(index, str(new)))
-    return None
-
-
-def _sampler_remedy(spec: ModelSpec, advice: Advice) -> Remedy | None:
-    """A spec edit for a pathology remedy that changes the sampler."""
-    sampler = spec.sampler
-    if advice.remedy == "raise_target_accept" and sampler.target_accept < TARGET_ACCEPT_LADDER[-1]:
-        rung = TARGET_ACCEPT_LADDER[-1]
-        change = f"sampler.target_accept: {sampler.target_accept:g} -> {rung:g}"
-        return Remedy("raise_target_accept", change, "", _set_sampler("target_accept", rung))
-    if advice.remedy == "dense_mass_matrix" and sampler.mass_matrix not in ("dense", "low_rank"):
-        change = f"sampler.mass_matrix: {sampler.mass_matrix} -> dense"
-        return Remedy("dense_mass_matrix", change, "", _set_sampler("mass_matrix", "dense"))
-    if advice.remedy == "more_tune":
-        tune = more_tune(sampler.tune)
-        if tune > sampler.tune:
-            change = f"sampler.tune: {sampler.tune} -> {tune}"
-            return Remedy("more_tune", change, "", _set_sampler("tune", tune))
-    return None
-
-
-def more_tune(tune: int) -> int:
-    """Twice the warm-up (at least 1000, at most ``MAX_TUNE``)."""
-    return min(MAX_TUNE, max(1000, tune * 2))
-
-
 def _pathology_remedies(spec: ModelSpec, report: RunReport) -> list[tuple[Pathology, Remedy]]:
     """Spec edits for the named pathologies' remedies, in the catalog's order of evidence."""
     remedies = []
     for pathology in report.verdict.pathologies:
         for advice in pathology.remedies:
             if advice.remedy == "standardize":
-                index = _predictor_index(spec, advice.target or "")
+                index = predictor_index(spec, advice.target or "")
                 if index is None or spec.predictors[index].standardize:
                     continue
                 change = f"predictors[{index}] ({advice.target}): standardize false -> true"
                 remedy = Remedy(
-                    "standardize", change, "", _set_predictor(index, "standardize", True)
+                    "standardize", change, "", set_predictor(index, "standardize", True)
                 )
+            elif advice.remedy == "likelihood":
+                remedy = likelihood_remedy(spec, advice.target)
             else:
-                remedy = _group_remedy(spec, advice) or _sampler_remedy(spec, advice)
+                remedy = group_remedy(spec, advice) or sampler_remedy(spec, advice)
             if remedy is not None:
                 reason = f"{pathology.title} at {pathology.where}: {pathology.evidence}"
                 remedies.append(
-                    (pathology, Remedy(remedy.kind, remedy.change, reason, remedy.apply))
+                    (pathology, Remedy(remedy.kind, remedy.change, reason, remedy.apply, True))
                 )
     return remedies
+
+
+def loo_judgement(new: RunReport, old: RunReport) -> tuple[bool, str]:
+    """Whether a likelihood switch is kept: elpd_loo better by more than
+    ``LIKELIHOOD_ELPD_SE`` standard errors, and every Pareto k under its limit; and why."""
+    from hmdiag.diagnose.model_fit import elpd_difference
+
+    a, b = new.diagnosis.model_fit, old.diagnosis.model_fit
+    if a is None or b is None:
+        return False, "PSIS-LOO could not be measured for both fits"
+    diff = elpd_difference(a, b)
+    if diff is None:
+        return False, "PSIS-LOO could not be compared (no pointwise elpd for both fits)"
+    delta, se = diff
+    text = f"elpd_loo {b.elpd_loo:.1f} -> {a.elpd_loo:.1f} (difference {delta:+.1f}, se {se:.1f})"
+    k_text = f"{a.n_influential} observation(s) with Pareto k > {a.k_limit:.3g}"
+    if delta <= LIKELIHOOD_ELPD_SE * se:
+        return False, f"{text}: not more than {LIKELIHOOD_ELPD_SE:g} se better"
+    if a.n_influential:
+        return False, f"{text}, but {k_text} remain"
+    return True, f"{text}, and no Pareto k above {a.k_limit:.3g}"
 
 
 def _recenter_remedy(spec: ModelSpec, report: RunReport) -> Remedy | None:
@@ -247,7 +151,7 @@ def _recenter_remedy(spec: ModelSpec, report: RunReport) -> Remedy | None:
             term.offset,
         }:
             continue
-        index = _group_index(spec, term.factor)
+        index = group_index(spec, term.factor)
         if index is None:
             continue
         ratio = pinned_ratio(d, term)
@@ -265,7 +169,7 @@ def _recenter_remedy(spec: ModelSpec, report: RunReport) -> Remedy | None:
             change=f"groups[{index}] ({term.factor}): parameterization non_centered -> centered",
             reason=f"low ESS in the non-centered `{term.effect}` while {why}: the data identify "
             "the effects, so centered mixes better",
-            apply=_set_group(index, "parameterization", "centered"),
+            apply=set_group(index, "parameterization", "centered"),
         )
     return None
 
@@ -290,7 +194,7 @@ def _target_accept_remedy(spec: ModelSpec, report: RunReport) -> Remedy | None:
         change=f"sampler.target_accept: {spec.sampler.target_accept:g} -> {rung:g}",
         reason=f"{d.divergences_total} divergences ({100 * fraction:.1f}% of draws{where}) and no named "
         "pathology behind them: take smaller steps",
-        apply=_set_sampler("target_accept", rung),
+        apply=set_sampler("target_accept", rung),
     )
 
 
@@ -311,7 +215,7 @@ def _tune_remedy(spec: ModelSpec, report: RunReport) -> Remedy | None:
         kind="more_tune",
         change=f"sampler.tune: {spec.sampler.tune} -> {tune}",
         reason=f"{why}: give warm-up more steps",
-        apply=_set_sampler("tune", tune),
+        apply=set_sampler("tune", tune),
     )
 
 
@@ -331,7 +235,7 @@ def _draws_remedy(spec: ModelSpec, report: RunReport) -> Remedy | None:
         kind="more_draws",
         change=f"sampler.draws: {spec.sampler.draws} -> {draws}",
         reason=f"only ESS is short ({worst.name} of `{worst.worst}` = {worst.value:.0f} < {worst.threshold:g})",
-        apply=_set_sampler("draws", draws),
+        apply=set_sampler("draws", draws),
     )
 
 
@@ -383,10 +287,13 @@ def unfixable(report: RunReport) -> str | None:
 
 
 def badness(report: RunReport) -> tuple[int, int, float]:
-    """How far a run is from passing: failed checks, divergences, worst r_hat (lower is better)."""
+    """How far a run is from passing, by what is still broken: failed checks, divergences,
+    then how far the worst r_hat lies above its threshold (0 at or below it, so noise under
+    the threshold never counts as progress); lower is better."""
     d = report.diagnosis
     rhats = [p.r_hat for p in d.parameters if math.isfinite(p.r_hat)]
-    return (len(report.verdict.failed()), d.divergences_total or 0, max(rhats, default=1.0))
+    excess = max(0.0, max(rhats, default=1.0) - report.thresholds.max_rhat)
+    return (len(report.verdict.failed()), d.divergences_total or 0, round(excess, 3))
 
 
 def apply_remedy(spec: ModelSpec, remedy: Remedy) -> ModelSpec:
@@ -422,6 +329,7 @@ def fit_attempt(paths: dict[int, Path | None], *, force: bool, keep_runs: bool) 
             thresholds_from_checks(current.spec.checks),
             source=str(path) if path is not None else None,
             hdi_prob=current.spec.checks.hdi_prob,
+            model_fit=result.model_fit,
         )
         return (replace(report, run=result.idata) if keep_runs else report), path
 
@@ -436,11 +344,15 @@ def run_doctor(
     patience: int = PATIENCE,
     on_attempt: Callable[[Attempt], None] | None = None,
 ) -> DoctorResult:
-    """Fit, and while checks fail, apply the best-supported remedy and refit.
+    """Fit, and while checks fail or a named pathology has an untried remedy, apply the
+    best-supported remedy and refit.
 
-    Stops at a passing spec, after ``max_attempts`` fits, when ``patience`` attempts in a row
-    did not improve on the best so far, when no remedy is left, or when a named pathology
-    says no sampler change can fix the run and nothing else is left to try.
+    A likelihood switch is judged by PSIS-LOO (``loo_judgement``), not by the sampling checks:
+    one that does not improve elpd_loo clearly, or leaves influential rows, is undone. Stops
+    at a passing spec with nothing named left to try, after ``max_attempts`` fits, when
+    ``patience`` attempts in a row did not improve on the best so far and no named remedy is
+    untried, when no remedy is left, or when a named pathology says no sampler change can fix
+    the run and nothing else is left to try.
     """
     attempts: list[Attempt] = []
     current = loaded
@@ -448,33 +360,52 @@ def run_doctor(
     tried: set[str] = set()
     best: tuple[int, int, float] | None = None
     stale = 0
+    # the attempt a likelihood switch is judged against, and the spec to return to
+    before_switch: tuple[Attempt, LoadedSpec] | None = None
     for number in range(1, max_attempts + 1):
         report, run_path = fit_step(current, number)
+        kept = True
+        if before_switch is not None:
+            kept, verdict = loo_judgement(report, before_switch[0].report)
+            reason = f"{reason}; {'kept' if kept else 'undone'}: {verdict}"
         attempt = Attempt(number, change, reason, current.spec, report, run_path)
         attempts.append(attempt)
         if on_attempt is not None:
             on_attempt(attempt)
-        if attempt.passed:
+        if not kept and before_switch is not None:
+            # Back to the spec before the switch, and judge from its report.
+            attempt, current = before_switch
+            report = attempt.report
+        before_switch = None
+        remedy = choose_remedy(current.spec, report, tried) if number < max_attempts else None
+        misfit_left = remedy is not None and remedy.kind == "likelihood"
+        if attempt.passed and not misfit_left:
             return DoctorResult(attempts, attempt)
         score = badness(report)
         if best is None or score < best:
             best, stale = score, 0
-        else:
+        elif kept:
             stale += 1
-            if stale >= patience:
+            if stale >= patience and not (remedy is not None and remedy.named):
                 return DoctorResult(
                     attempts,
                     None,
-                    f"{stale} attempts in a row did not improve on the best so far",
+                    f"{stale} attempts in a row did not improve on the best so far, and no "
+                    "remedy a named pathology proposes is left untried",
                 )
         if number == max_attempts:
             break
-        remedy = choose_remedy(current.spec, report, tried)
         if remedy is None:
             why = unfixable(report) or "no remedy left that the diagnosis supports"
-            return DoctorResult(attempts, None, why)
+            fixed = attempt if attempt.passed else None
+            return DoctorResult(attempts, fixed, None if fixed else why)
         tried |= {remedy.change, _once_key(remedy)}
+        if remedy.kind == "likelihood":
+            before_switch = (attempt, current)
         spec = apply_remedy(current.spec, remedy)
         current = LoadedSpec(spec=spec, path=loaded.path, text=spec_to_yaml(spec))
         change, reason = remedy.change, remedy.reason
+    last = attempts[-1]
+    if last.passed:
+        return DoctorResult(attempts, last)
     return DoctorResult(attempts, None, f"no passing spec within {max_attempts} attempts")

@@ -71,6 +71,9 @@ class FitResult:
     settings: SamplerSettings
     data: PreparedData
     built: BuiltModel
+    # the model criticism measured at the fit (with its pointwise elpd, which the run's stored
+    # summary leaves out); None when not measured
+    model_fit: ModelFit | None = None
 
 
 def rebuild_from_run(
@@ -211,7 +214,9 @@ def fit(
         model_fit=model_fit.to_dict() if model_fit is not None else None,
     )
     attach_info(idata, info)
-    return FitResult(idata=idata, info=info, settings=settings, data=data, built=built)
+    return FitResult(
+        idata=idata, info=info, settings=settings, data=data, built=built, model_fit=model_fit
+    )
 
 
 def _criticize(
