@@ -50,7 +50,10 @@ def test_healthy_run_passes_every_check(rng: np.random.Generator) -> None:
         "ess_bulk": "pass",
         "ess_tail": "pass",
         "acceptance": "pass",
+        # no observed data or log-likelihood in this hand-made run
+        "model_fit": "n/a",
     }
+    assert v.not_assessed == ["model_fit"]
     assert [p.name for p in d.parameters] == ["mu", "theta[0]", "theta[1]", "theta[2]"]
     assert d.divergences_total == 0 and d.hotspots == []
 

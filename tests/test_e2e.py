@@ -246,7 +246,10 @@ def test_plain_pymc_run_is_checked(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     # PyMC 6's pm.sample samples with nutpie by default: nutpie's stat names, no hmdiag attrs.
     assert doc["run"]["label"] == "plain" and doc["sampling"]["sampler"].startswith("nutpie ")
-    assert [c["status"] for c in doc["checks"]].count("n/a") == 0
+    # A plain pm.sample stores no pointwise log-likelihood: model fit is n/a, with its reason.
+    assert [c["name"] for c in doc["checks"] if c["status"] == "n/a"] == ["model_fit"]
+    assert doc["model_fit"]["assessed"] is False and "log_likelihood" in doc["model_fit"]["reason"]
+    assert doc["not_assessed"] == ["model_fit"]
 
 
 def test_a_ppc_fit_does_not_spoil_the_cached_model(tmp_path: Path) -> None:

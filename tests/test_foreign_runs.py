@@ -261,17 +261,18 @@ def test_fixed_param_runs_have_no_hmc_checks_and_no_tuning_advice(folder: str) -
         assert word not in advice
     code, doc = check_json(str(FOREIGN / folder), "--min-ess", "10", "--max-rhat", "1.2")
     assert code == 0 and doc["verdict"] == "pass"
-    assert doc["not_assessed"] == ["divergences", "tree_depth", "e_bfmi", "acceptance"]
+    assert doc["not_assessed"] == ["divergences", "tree_depth", "e_bfmi", "acceptance", "model_fit"]
     assert doc["sampling"]["sampler"].endswith("(fixed_param)")
     quiet = runner.invoke(
         app, ["check", str(FOREIGN / folder), "-q", "--min-ess", "10", "--max-rhat", "1.2"]
     )
-    assert "PASS (not assessed: divergences, tree_depth, e_bfmi, acceptance)" in quiet.stdout
+    assert "PASS (not assessed: divergences, tree_depth, e_bfmi, acceptance, model_fit)" in quiet.stdout
 
 
 def test_one_chain_has_a_split_rhat_and_a_recommendation() -> None:
     code, doc = check_json(str(FOREIGN / "bernoulli_ppc"))
-    assert code == 0 and doc["verdict"] == "pass" and doc["not_assessed"] == []
+    # CmdStan's CSV holds no observed data: the model fit cannot be measured, and says so.
+    assert code == 0 and doc["verdict"] == "pass" and doc["not_assessed"] == ["model_fit"]
     assert all(math.isfinite(p["r_hat"]) for p in doc["parameters"] if p["sd"] > 0)
     assert any("run 4 or more chains (num_chains=4)" in n for n in doc["notes"])
 
@@ -283,7 +284,7 @@ def test_not_assessed_appears_in_the_verdict_line() -> None:
         ["check", str(FOREIGN / "blocker_stan13"), "--max-rhat", "1.1", "--min-ess", "10"],
     )
     assert result.exit_code == 0
-    assert "verdict: PASS (not assessed: divergences, e_bfmi)" in result.stdout
+    assert "verdict: PASS (not assessed: divergences, e_bfmi, model_fit)" in result.stdout
 
 
 # --- refusals --------------------------------------------------------------------------------

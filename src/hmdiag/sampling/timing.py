@@ -9,7 +9,16 @@ from dataclasses import dataclass, field
 
 # The phases of `hmdiag fit`, in the order they run. PyMC's own NUTS and the JAX backends
 # compile inside their sampling call, so for them "compile" is part of "sample".
-FIT_PHASES = ("import", "build", "compile", "sample", "postprocess", "save", "diagnose")
+FIT_PHASES = (
+    "import",
+    "build",
+    "compile",
+    "sample",
+    "postprocess",
+    "model_fit",
+    "save",
+    "diagnose",
+)
 
 
 @dataclass
