@@ -266,7 +266,10 @@ def test_fixed_param_runs_have_no_hmc_checks_and_no_tuning_advice(folder: str) -
     quiet = runner.invoke(
         app, ["check", str(FOREIGN / folder), "-q", "--min-ess", "10", "--max-rhat", "1.2"]
     )
-    assert "PASS (not assessed: divergences, tree_depth, e_bfmi, acceptance, model_fit)" in quiet.stdout
+    assert (
+        "PASS (not assessed: divergences, tree_depth, e_bfmi, acceptance, model_fit)"
+        in quiet.stdout
+    )
 
 
 def test_one_chain_has_a_split_rhat_and_a_recommendation() -> None:

@@ -257,7 +257,7 @@ def relative_efficiency(posterior: Any) -> float:
     ]
     flat = np.hstack([np.ravel(e) for e in ess])
     flat = flat[np.isfinite(flat)]
-    return float(min(flat.mean() / n_samples, 1.0)) if flat.size else 1.0
+    return float(flat.mean() / n_samples) if flat.size else 1.0
 
 
 def _statistics(likelihood: str | None) -> list[str]:
