@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 EXTRAS ?= dev,nutpie,numpyro,blackjax,dask
 
-.PHONY: install browser demo story test test-fast lint format bench bench-scale bench-accelerator report-screenshot clean
+.PHONY: install browser demo story test test-fast lint format bench bench-scale bench-diagnosis bench-accelerator report-screenshot clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || { py=$$(PYTHON='$(PYTHON)' sh scripts/find-python) || exit 2; \
@@ -53,6 +53,11 @@ report-screenshot: install browser
 ## lme4 when R has it; writes its section of benchmarks/results.md (~15 min on 2 cores).
 bench-scale: install
 	$(BIN)/python benchmarks/scale.py
+
+## Does the diagnosis generalize? ~45 simulated cases with known truth (fit, and the doctor on the
+## repairable ones); writes its section of benchmarks/results.md.
+bench-diagnosis: install
+	$(BIN)/python benchmarks/diagnosis.py
 
 ## ESS/s of numpyro, blackjax (on JAX's default device: run it on a GPU machine) and nutpie on
 ## the bench-scale case; writes benchmarks/accelerator.json and its section of results.md.

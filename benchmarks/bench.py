@@ -31,6 +31,7 @@ DISK_CACHED = ("pymc", "nutpie")
 ROUNDS = 2
 SCALE_BEGIN, SCALE_END = "<!-- bench-scale: begin -->", "<!-- bench-scale: end -->"
 ACCEL_BEGIN, ACCEL_END = "<!-- bench-accelerator: begin -->", "<!-- bench-accelerator: end -->"
+DIAG_BEGIN, DIAG_END = "<!-- bench-diagnosis: begin -->", "<!-- bench-diagnosis: end -->"
 
 
 def timed(
@@ -396,9 +397,9 @@ def main() -> None:
     )
     out = ROOT / "benchmarks" / "results.md"
     text = "\n".join(lines) + "\n"
-    # `make bench-scale` and benchmarks/accelerator.py own their sections of the file; keep them.
+    # `make bench-scale`, `make bench-diagnosis` and benchmarks/accelerator.py own their sections of the file; keep them.
     old = out.read_text() if out.exists() else ""
-    for begin, end in ((SCALE_BEGIN, SCALE_END), (ACCEL_BEGIN, ACCEL_END)):
+    for begin, end in ((SCALE_BEGIN, SCALE_END), (ACCEL_BEGIN, ACCEL_END), (DIAG_BEGIN, DIAG_END)):
         if begin in old and end in old:
             kept = old.split(begin, 1)[1].split(end, 1)[0]
             text += f"\n{begin}{kept}{end}\n"
