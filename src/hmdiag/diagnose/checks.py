@@ -254,7 +254,13 @@ def _check_model_fit(d: Diagnosis, t: Thresholds) -> CheckResult:
             "model_fit", status, fit.max_k, fit.k_limit, "; ".join(problems), worst=worst
         )
     parts = []
-    if fit.max_k is not None:
+    if fit.n_high_k:
+        parts.append(
+            f"{fit.n_high_k} observation(s) with Pareto k > {fit.k_limit:.3g} that the model "
+            "reproduces (each with its own effect): PSIS-LOO is unreliable for them; use "
+            "K-fold cross-validation to compare models"
+        )
+    elif fit.max_k is not None:
         parts.append(f"max Pareto k {fit.max_k:.3g} <= {fit.k_limit:.3g}")
     if fit.predictive:
         parts.append(f"{len(fit.predictive)} posterior predictive statistics within range")

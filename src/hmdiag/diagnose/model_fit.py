@@ -37,6 +37,12 @@ PPP_HIGH = 0.99
 PPP_FAMILY_LEVEL = 0.02
 # Pareto k above which PSIS fails for any draw count (Vehtari et al. 2024).
 PARETO_K_MAX = 0.7
+# A row above the k limit is influential misfit only when it also lies in the tail of its own
+# posterior predictive distribution: Pr(y_rep_i > y_i) below this or above 1 - this. Rows
+# that each have their own effect raise k in a model that fits (Vehtari's LOO glossary: a
+# flexible model, p_loo near the number of observations), and are only said to make LOO
+# unreliable.
+ROW_TAIL = 0.01
 # Influential rows named in messages and kept in a stored summary.
 MAX_ROWS_NAMED = 10
 # Draws used for the pointwise log-likelihood and the replicated data: as many as fit in this
@@ -139,6 +145,8 @@ class ModelFit:
     k_limit: float | None = None
     max_k: float | None = None
     n_influential: int = 0
+    # rows above the k limit, surprising or not (n_influential counts the surprising ones)
+    n_high_k: int = 0
     influential: list[InfluentialRow] = field(default_factory=list)
     predictive: list[PredictiveCheck] = field(default_factory=list)
     loo_reason: str | None = None
@@ -345,7 +353,7 @@ def measure_model_fit(data: FitData) -> ModelFit:
     elpd = se = p_loo = limit = max_k = None
     pointwise = None
     influential: list[InfluentialRow] = []
-    n_influential = 0
+    n_influential = n_high_k = 0
     n_draws = 0
     loo_reason = None
     if data.log_lik is None:
@@ -359,6 +367,14 @@ def measure_model_fit(data: FitData) -> ModelFit:
         pointwise = np.asarray(loo.elpd_i, dtype=float).reshape(-1)
         max_k = float(np.nanmax(k)) if np.isfinite(k).any() else None
         over = np.flatnonzero(np.nan_to_num(k, nan=np.inf) > limit)
+        n_high_k = int(over.size)
+        if data.replicated is not None and over.size:
+            # Only rows the fitted model finds surprising are misfit; a high k on a row that
+            # its own effect fits (one row per group level) says LOO is unreliable, no more.
+            rep = np.asarray(data.replicated).reshape(-1, observed.size)[:, over]
+            y = observed[over][None, :]
+            tail = np.mean(rep > y, axis=0) + 0.5 * np.mean(rep == y, axis=0)
+            over = over[(tail < ROW_TAIL) | (tail > 1.0 - ROW_TAIL)]
         n_influential = int(over.size)
         # Highest k first; equal k by observation order, so the list is the same every time.
         order = over[np.lexsort((over, -np.nan_to_num(k[over], nan=np.inf)))]
@@ -394,6 +410,7 @@ def measure_model_fit(data: FitData) -> ModelFit:
         k_limit=limit,
         max_k=max_k,
         n_influential=n_influential,
+        n_high_k=n_high_k,
         influential=influential,
         predictive=predictive,
         loo_reason=loo_reason,

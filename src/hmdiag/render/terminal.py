@@ -262,6 +262,14 @@ def render_report(console: Console, report: RunReport, *, show_all: bool = False
                 style="bold green",
             )
         )
+    elif v.passed and any(c.name == "model_fit" and c.status == "warn" for c in v.checks):
+        console.print(
+            Text(
+                f"verdict: PASS — the sampling checks passed for {d.label}, but the model does "
+                "not fit the data (model_fit: WARN; --fail-on-misfit makes it fail)",
+                style="bold yellow",
+            )
+        )
     elif v.passed:
         console.print(Text(f"verdict: PASS — all checks passed for {d.label}", style="bold green"))
     else:

@@ -103,7 +103,8 @@ def model_fit_rows(report: RunReport) -> list[list[str]]:
             [
                 "Pareto k (max)",
                 f"{fit.max_k:.3g}",
-                f"<= {fit.k_limit:.3g}; {fit.n_influential} above",
+                f"<= {fit.k_limit:.3g}; {fit.n_high_k} above, {fit.n_influential} of them "
+                "outside their predictive range",
                 "",
                 status,
             ]

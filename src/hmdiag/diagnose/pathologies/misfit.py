@@ -77,8 +77,8 @@ def influential_observations(d: Diagnosis) -> list[Pathology]:
         Pathology(
             kind="influential_observations",
             where=f"{fit.n_influential} of {fit.n_obs:,} observations",
-            evidence=f"PSIS-LOO Pareto k > {fit.k_limit:.3g} (max {fit.max_k:.3g}) at "
-            f"{_rows_text(fit)}",
+            evidence=f"PSIS-LOO Pareto k > {fit.k_limit:.3g} (max {fit.max_k:.3g}), each row "
+            f"outside its own posterior predictive 98% range, at {_rows_text(fit)}",
             meaning="the model cannot fit these rows together with the rest: each one pulls "
             "the posterior on its own, and PSIS-LOO is unreliable for it",
             numbers={
