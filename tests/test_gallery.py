@@ -24,16 +24,18 @@ HEALTHY = [
     ROOT / "configs" / "bangladesh" / "mfe.yaml",
     *(
         ROOT / "configs" / "examples" / f"{name}.yaml"
-        for name in (
-            "eight_schools",
-            "sleepstudy",
-            "sleepstudy_correlated",
-            "cbpp",
-            "grouseticks_poisson",
-            "grouseticks_negbin",
-        )
+        for name in ("eight_schools", "cbpp", "grouseticks_negbin", "sleepstudy_robust")
     ),
 ]
+# Models that sample cleanly but do not fit their data, as the literature says (#25):
+# sleepstudy's subject 332 has outlying reaction times (the example of Koller 2016, robustlmm),
+# and grouseticks' counts vary more than a Poisson allows without an observation-level
+# effect (lme4's own grouseticks example adds one). Their model-fit entries are the finding.
+KNOWN_MISFIT = {
+    "sleepstudy": ("influential_observations", "subject 332"),
+    "sleepstudy_correlated": ("influential_observations", "subject 332"),
+    "grouseticks_poisson": ("influential_observations", "ticks"),
+}
 
 pytestmark = pytest.mark.slow
 
@@ -155,6 +157,18 @@ def test_funnel_is_non_centered_first_and_the_doctor_passes() -> None:
     assert "centered -> non_centered" in result.attempts[1].change
     assert "funnel" in result.attempts[1].reason
     assert result.fixed is not None
+
+
+@pytest.mark.parametrize("name", sorted(KNOWN_MISFIT))
+def test_known_misfit_is_named_and_no_sampling_pathology(name: str) -> None:
+    report = fitted_report(load_spec(ROOT / "configs" / "examples" / f"{name}.yaml"))
+    assert report.verdict.passed, [c.message for c in report.verdict.failed()]
+    kind, words = KNOWN_MISFIT[name]
+    found = {p.kind: p for p in report.verdict.pathologies}
+    assert kind in found and words in found[kind].evidence, found
+    assert all(not p.sampler_fixable for p in report.verdict.pathologies), found
+    fit_check = next(c for c in report.verdict.checks if c.name == "model_fit")
+    assert fit_check.status == "warn"
 
 
 @pytest.mark.parametrize("path", HEALTHY, ids=lambda p: Path(p).stem)
