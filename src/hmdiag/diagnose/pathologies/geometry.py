@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from hmdiag.diagnose.blocks import CORR_BOUNDARY_R, CORR_BOUNDARY_SHARE
 from hmdiag.diagnose.checks import Advice, percentile
 from hmdiag.diagnose.diagnosis import Diagnosis
 from hmdiag.diagnose.evidence import Correlation, ScaleShape
 from hmdiag.diagnose.pathologies._base import (
     BOUNDARY_HOTSPOT_RANK,
     BOUNDARY_ZERO_BIN,
+    CORR_BOUNDARY_R,
+    CORR_BOUNDARY_SHARE,
     PINNED_RATIO,
     RIDGE_CORRELATION,
     SAMPLING_CHECKS,
