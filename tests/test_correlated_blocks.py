@@ -138,8 +138,11 @@ def test_a_healthy_correlated_model_gains_no_alarm(tmp_path: Path) -> None:
     report = fitted(write_spec(tmp_path, frame, "centered", 3))
     print("healthy", summary_of(report), [(c.name, c.status) for c in report.verdict.checks])
     assert report.diagnosis.blocks and report.diagnosis.blocks[0].scales == ("sigma_g", "sigma_g_x")
+    # 2 chains x 400 draws may fail the strict r_hat/ESS checks: the correlation boundary then
+    # gets its chance to fire, and must not (the true correlation is 0.4).
     assert not report.verdict.pathologies
     assert report.diagnosis.divergences_total == 0
+    assert all(e.near_one < 0.05 for e in report.diagnosis.block_correlations)
 
 
 def _packed_draws(rng: np.random.Generator, chains: int, draws: int) -> np.ndarray:
