@@ -11,6 +11,13 @@ import numpy as np
 
 from hmdiag import _lazy
 from hmdiag._datatree import has_group
+from hmdiag.diagnose.blocks import (
+    Block,
+    CorrelationEdge,
+    block_correlations,
+    block_scale_draws,
+    find_blocks,
+)
 from hmdiag.diagnose.dialects import dialect_of, setting
 from hmdiag.diagnose.evidence import Evidence, measure_evidence
 from hmdiag.diagnose.model_fit import (
@@ -22,6 +29,7 @@ from hmdiag.diagnose.model_fit import (
     unavailable,
 )
 from hmdiag.diagnose.summary import (
+    FUNNEL_QUANTILE,
     MIN_DIVERGENCES_FOR_LOCALIZATION,
     SAMPLE_DIMS,
     Hotspot,
@@ -92,6 +100,9 @@ class Diagnosis:
     dialect: str = "hmdiag"
     # does the model fit the data (Pareto k, posterior predictive checks); None: not measured
     model_fit: ModelFit | None = None
+    # correlated blocks (LKJ-Cholesky) and their off-diagonal correlations (hmdiag.diagnose.blocks)
+    blocks: list[Block] = field(default_factory=list)
+    block_correlations: list[CorrelationEdge] = field(default_factory=list)
 
     @property
     def hmc(self) -> bool:
@@ -250,6 +261,12 @@ def diagnose(
         parameters = summarize_parameters(idata, shown, hdi_prob)
     if request is not None and localize_over:
         hotspots += localize_hotspots(idata, localize_over, request)
+    blocks = find_blocks(idata.posterior, terms, request.transforms if request else None)
+    if request is not None and blocks:
+        inside = _block_hotspots(idata.posterior, blocks, request)
+        seen = {h.parameter for h in inside}
+        hotspots = inside + [h for h in hotspots if h.parameter not in seen]
+    # Stable: on a tie a block's scale ranks before the packed factor's element it equals.
     hotspots.sort(key=lambda h: h.score, reverse=True)
     sample_stats = sample_stats_group(idata)
     chains = int(idata.posterior.sizes["chain"])
@@ -317,6 +334,8 @@ def diagnose(
         algorithm=info.algorithm,
         dialect=dialect_of(info),
         model_fit=model_fit if model_fit is not None else _stored_model_fit(idata, info),
+        blocks=blocks,
+        block_correlations=[e for b in blocks for e in block_correlations(idata.posterior, b)],
     )
 
 
@@ -326,6 +345,38 @@ def _stored_model_fit(idata: Any, info: RunInfo) -> ModelFit:
         return model_fit_from_dict(info.model_fit)
     own = fit_data_from_run(idata)
     return measure_model_fit(own) if isinstance(own, FitData) else unavailable(own)
+
+
+def _block_hotspots(posterior: Any, blocks: list[Block], request: HotspotRequest) -> list[Hotspot]:
+    """Divergence hotspots of the per-term scales inside correlated blocks (scored on the log
+    scale the sampler moves them on; the KS distance and the quantile do not depend on it)."""
+    from hmdiag.diagnose import kernels
+
+    found = []
+    for block in blocks:
+        for label, (var, draws) in block_scale_draws(posterior, block).items():
+            if draws.size != request.mask.size or not np.all(draws > 0):
+                continue
+            separation = kernels.subset_separation(
+                draws[..., None], request.mask, chain_axis=0, draw_axis=1, transform=np.log
+            )
+            score, quantile = float(separation["ks"][0]), float(separation["median_quantile"][0])
+            if not math.isfinite(score):
+                continue
+            found.append(
+                Hotspot(
+                    parameter=label,
+                    variable=label if label == var else var,
+                    score=score,
+                    quantile=quantile,
+                    transform="cholesky"
+                    if block.derived
+                    else request.transforms.get(var, "deterministic"),
+                    is_scale=True,
+                    funnel=quantile < FUNNEL_QUANTILE,
+                )
+            )
+    return found
 
 
 def _one_chain_rhat(

@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from hmdiag.diagnose.blocks import CORR_BOUNDARY_R as CORR_BOUNDARY_R
+from hmdiag.diagnose.blocks import CORR_BOUNDARY_SHARE as CORR_BOUNDARY_SHARE
 from hmdiag.diagnose.checks import TARGET_ACCEPT_LADDER, Advice, CheckResult
 from hmdiag.diagnose.diagnosis import Diagnosis
 from hmdiag.diagnose.dialects import setting, target_accept_name
@@ -24,6 +26,9 @@ RIDGE_CORRELATION = 0.95
 BOUNDARY_ZERO_BIN = 0.8
 # boundary: the scale (or its effects) must rank among this many divergence hotspots.
 BOUNDARY_HOTSPOT_RANK = 3
+# boundary of a correlated block: CORR_BOUNDARY_SHARE of a correlation's draws beyond
+# |r| = CORR_BOUNDARY_R (defined in hmdiag.diagnose.blocks, which measures them; the LKJ prior
+# puts at most 5% of a correlation's mass there).
 # prior: power-scaling sensitivity threshold of priorsense (Kallioinen et al. 2024).
 SENSITIVITY_THRESHOLD = 0.05
 # prior-data conflict: the posterior mean sits this many prior sds from the prior's center.

@@ -10,6 +10,8 @@ from hmdiag.diagnose.evidence import Correlation, ScaleShape
 from hmdiag.diagnose.pathologies._base import (
     BOUNDARY_HOTSPOT_RANK,
     BOUNDARY_ZERO_BIN,
+    CORR_BOUNDARY_R,
+    CORR_BOUNDARY_SHARE,
     PINNED_RATIO,
     RIDGE_CORRELATION,
     SAMPLING_CHECKS,
@@ -25,13 +27,25 @@ from hmdiag.diagnose.pathologies._base import (
 )
 
 
+def _block_of(d: Diagnosis, hotspot: Any) -> Any | None:
+    """The correlated block whose per-term scale a hotspot is (None: not inside a block)."""
+    return next((b for b in d.blocks if hotspot.parameter in b.scales), None)
+
+
 def funnel(d: Diagnosis, failed: set[str]) -> list[Pathology]:
-    """Divergences at small values of a group scale: the funnel between the scale and its effects."""
+    """Divergences at small values of a group scale: the funnel between the scale and its
+    effects; inside a correlated block, at small values of one of its per-term scales."""
     if "divergences" not in failed:
         return []
-    hotspot = next((h for h in d.hotspots[:2] if h.funnel), None)
+    # A block's packed factor holds its scales in another form: its elements do not compete.
+    packed = {b.packed for b in d.blocks if b.packed}
+    ranked = [h for h in d.hotspots if h.variable not in packed or _block_of(d, h)]
+    hotspot = next((h for h in ranked[:2] if h.funnel), None)
     if hotspot is None:
         return []
+    block = _block_of(d, hotspot)
+    if block is not None:
+        return [_block_funnel(d, hotspot, block)]
     term = next((t for t in d.group_terms if t.scale == hotspot.variable), None)
     where = (
         f"`{hotspot.variable}` (group {term.factor}, {term.parameterization})"
@@ -58,24 +72,64 @@ def funnel(d: Diagnosis, failed: set[str]) -> list[Pathology]:
         remedies += smaller_steps(
             d, "the term is already non-centered; what is left of the funnel needs smaller steps"
         )
-    return [
-        Pathology(
-            kind="funnel",
-            where=where,
-            evidence=f"divergences concentrate at small `{hotspot.variable}`: KS distance "
-            f"{hotspot.score:.2f}, median divergent draw at the {percentile(hotspot.quantile)}",
-            meaning="the sampler cannot follow the neck of the funnel between the group scale "
-            "and its effects",
-            numbers={
-                "parameter": hotspot.variable,
-                "ks_distance": hotspot.score,
-                "divergent_quantile": hotspot.quantile,
-                "divergences": d.divergences_total,
-            },
-            remedies=remedies,
-            explains=("divergences", "e_bfmi"),
+    return [_funnel_record(d, hotspot, hotspot.variable, where, remedies)]
+
+
+def _funnel_record(
+    d: Diagnosis, hotspot: Any, name: str, where: str, remedies: list[Advice], inside: str = ""
+) -> Pathology:
+    return Pathology(
+        kind="funnel",
+        where=where,
+        evidence=f"divergences concentrate at small `{name}`{inside}: KS distance "
+        f"{hotspot.score:.2f}, median divergent draw at the {percentile(hotspot.quantile)}",
+        meaning="the sampler cannot follow the neck of the funnel between the group scale "
+        "and its effects",
+        numbers={
+            "parameter": name,
+            "ks_distance": hotspot.score,
+            "divergent_quantile": hotspot.quantile,
+            "divergences": d.divergences_total,
+        },
+        remedies=remedies,
+        explains=("divergences", "e_bfmi"),
+    )
+
+
+def _block_funnel(d: Diagnosis, hotspot: Any, block: Any) -> Pathology:
+    """A funnel inside a correlated (LKJ-Cholesky) block, at one of its per-term scales."""
+    name = hotspot.parameter
+    term = next((t for t in d.group_terms if t.correlated and t.factor == block.factor), None)
+    packed = block.packed or "the Cholesky factor"
+    derived = " (a row norm of the packed Cholesky factor)" if block.derived else ""
+    inside = f", inside the correlated block `{packed}`{derived}"
+    remedies: list[Advice] = []
+    if term is None or term.parameterization == "centered":
+        remedies.append(
+            Advice(
+                action=f"Reparameterize the correlated group `{term.effect}` ({term.factor}) as "
+                "non_centered (groups: correlated: true, parameterization: non_centered): "
+                "coefs = z · diag(σ) · Lᵀ with z ~ Normal(0, 1)"
+                if term
+                else f"Non-center the correlated effects of `{packed}`: coefs = mu + z · "
+                "diag(σ) · Lᵀ (the Cholesky factor of the correlations), z ~ Normal(0, 1), "
+                "instead of MvNormal(mu, chol)",
+                reason="a funnel inside the correlated block: the effects' spread collapses "
+                "with the scale, and raising target_accept rarely cures it",
+                remedy="non_center",
+                target=term.factor if term else packed,
+            )
         )
-    ]
+    else:
+        remedies += smaller_steps(
+            d, "the term is already non-centered; what is left of the funnel needs smaller steps"
+        )
+    where = (
+        f"`{name}` (correlated group {term.factor}, {term.parameterization})"
+        if term
+        else f"`{name}` (correlated block `{packed}`)"
+    )
+    return _funnel_record(d, hotspot, name, where, remedies, inside)
 
 
 def _can_sum_to_zero(term: Any) -> bool:
@@ -289,6 +343,58 @@ def boundary(d: Diagnosis, failed: set[str]) -> list[Pathology]:
                 },
                 remedies=remedies,
                 explains=("divergences",),
+            )
+        )
+    return found + _correlation_boundary(d, failed)
+
+
+def _correlation_boundary(d: Diagnosis, failed: set[str]) -> list[Pathology]:
+    """Correlations of a correlated block piled against +-1, the LKJ prior's boundary."""
+    if not failed & {"divergences", *SAMPLING_CHECKS}:
+        return []
+    found = []
+    for edge in d.block_correlations:
+        if edge.near_one < CORR_BOUNDARY_SHARE:
+            continue
+        term = next((t for t in d.group_terms if t.correlated and t.factor == edge.factor), None)
+        remedies = []
+        if term is not None and term.parameterization == "centered":
+            remedies.append(
+                Advice(
+                    action=f"Reparameterize the correlated group `{term.effect}` ({term.factor}) "
+                    "as non_centered (groups: parameterization: non_centered)",
+                    reason="near |r| = 1 the centered effects squeeze onto a line",
+                    remedy="non_center",
+                    target=term.factor,
+                )
+            )
+        factor = edge.factor or edge.block
+        remedies.append(
+            Advice(
+                action=f"Give the {factor} correlations a prior that favours smaller ones "
+                "(groups: correlation_prior: lkj(eta) with a larger eta, e.g. lkj(4)), or drop the "
+                "correlation (correlated: false, `||` in a formula)",
+                reason="a model change; the doctor reports it but does not make it",
+                remedy="drop_term",
+                target=factor,
+            )
+        )
+        found.append(
+            Pathology(
+                kind="boundary",
+                where=f"`{edge.parameter}` (correlated group {factor})",
+                evidence=f"{100 * edge.near_one:.0f}% of the draws of `{edge.parameter}` lie "
+                f"beyond |r| = {CORR_BOUNDARY_R:g} (median {edge.median:+.2f}); the LKJ prior "
+                f"puts at most {100 * (1 - CORR_BOUNDARY_R):.0f}% there",
+                meaning="the correlation piles up at its boundary, ±1: the data cannot separate "
+                f"the {factor} intercepts from their slopes, or support no variation in one",
+                numbers={
+                    "parameter": edge.parameter,
+                    "near_one": edge.near_one,
+                    "median": edge.median,
+                },
+                remedies=remedies,
+                explains=tuple(sorted(failed & {"divergences", *SAMPLING_CHECKS})),
             )
         )
     return found
