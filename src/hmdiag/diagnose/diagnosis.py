@@ -333,13 +333,13 @@ def diagnose(
         device=info.device,
         algorithm=info.algorithm,
         dialect=dialect_of(info),
-        model_fit=model_fit if model_fit is not None else _stored_model_fit(idata, info),
+        model_fit=model_fit if model_fit is not None else stored_model_fit(idata, info),
         blocks=blocks,
         block_correlations=[e for b in blocks for e in block_correlations(idata.posterior, b)],
     )
 
 
-def _stored_model_fit(idata: Any, info: RunInfo) -> ModelFit:
+def stored_model_fit(idata: Any, info: RunInfo) -> ModelFit:
     """The model fit a run carries: its fit's summary, or measured from its own groups."""
     if info.model_fit:
         return model_fit_from_dict(info.model_fit)

@@ -9,11 +9,7 @@ from typing import Any
 
 from hmdiag._version import __version__
 from hmdiag.diagnose.model_fit import (
-    FitData,
     ModelFit,
-    fit_data_from_run,
-    measure_model_fit,
-    model_fit_from_dict,
     unavailable,
 )
 from hmdiag.model import BuiltModel, build_model, build_python_model, model_transforms
@@ -121,14 +117,14 @@ def model_fit_for_run(idata: Any, info: RunInfo) -> ModelFit:
     """The model fit of a loaded run: the summary its fit stored, the run's own
     ``log_likelihood``/``posterior_predictive`` groups, or recomputed from the spec and data
     it carries; else why it cannot be measured."""
-    if info.model_fit:
-        return model_fit_from_dict(info.model_fit)
-    own = fit_data_from_run(idata)
-    if isinstance(own, FitData):
-        return measure_model_fit(own)
+    from hmdiag.diagnose.diagnosis import stored_model_fit
+
+    stored = stored_model_fit(idata, info)
+    if info.model_fit or stored.assessed:
+        return stored
     rebuilt = rebuild_from_run(info, "no model-fit summary")
     if isinstance(rebuilt, str):
-        return unavailable(own if info.spec_text is None else rebuilt)
+        return stored if info.spec_text is None else unavailable(rebuilt)
     loaded, data, built = rebuilt
     return measure_from_model(idata["posterior"].to_dataset(), built, loaded.spec, data, info.seed)
 
