@@ -1,7 +1,7 @@
 """`make bench-diagnosis`: does hmdiag name the right pathology on models it has never seen?
 
 Runs the simulated cases of benchmarks/diagnosis_cases/ (known truth, fixed seeds, 4 chains x
-500 draws after 500 tuning steps, one fit at a time) through the Python API: ``hmdiag.fit``,
+1000 draws after 1000 tuning steps (hmdiag's defaults), one fit at a time) through the Python API: ``hmdiag.fit``,
 or ``hmdiag.doctor`` for the cases a sampler or likelihood change should repair. Scores each
 case (named right / named wrong / missed; a healthy model: ok or false alarm), prints the
 confusion table and writes its section of benchmarks/results.md (between the bench-diagnosis
@@ -44,7 +44,7 @@ def render(outcomes: list[Outcome], seconds: float, quick: bool) -> str:
     right = sum(o.score == "right" for o in sick)
     alarms = sum(o.score == "false_alarm" for o in healthy)
     repaired = sum(bool(o.repaired) for o in repairable)
-    draws = "300 + 300 (--quick)" if quick else "500 + 500"
+    draws = "300 + 300 (--quick)" if quick else "1000 + 1000"
     lines = [
         BEGIN,
         "## Diagnosis on unseen simulated cases (`make bench-diagnosis`)",

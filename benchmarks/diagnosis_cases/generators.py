@@ -1,45 +1,10 @@
-"""The data generators and specs of the diagnosis benchmark's cases.
-
-``GENERATORS[name] = (expected entry or None, how the data are made, repairable, build)``;
-``build()`` returns ``(spec without name/data, columns)``, simulated from a fixed seed.
-"""
+"""The sick cases: one section per catalog entry, each with its known truth."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import numpy as np
 
-Built = tuple[dict[str, Any], dict[str, Any]]
-GENERATORS: dict[str, tuple[str | None, str, bool, Callable[[], Built]]] = {}
-
-
-def case(name: str, expected: str | None, generator: str, repairable: bool) -> Callable:
-    def register(build: Callable[[], Built]) -> Callable[[], Built]:
-        GENERATORS[name] = (expected, generator, repairable, build)
-        return build
-
-    return register
-
-
-def labels(prefix: str, index: np.ndarray) -> list[str]:
-    return [f"{prefix}{i + 1}" for i in index]
-
-
-def sampler(seed: int, **more: Any) -> dict[str, Any]:
-    return {"seed": seed, **more}
-
-
-def group(factor: str, param: str = "non_centered", prior: str = "halfnormal(1)", **more: Any):
-    return {
-        "factor": factor,
-        "pooling": "partial",
-        "parameterization": param,
-        "scale": {"prior": prior},
-        **more,
-    }
-
+from diagnosis_cases._registry import Built, case, group, labels, sampler
 
 # ---------------------------------------------------------------- funnel (sampler geometry)
 
@@ -186,7 +151,83 @@ def _() -> Built:
     return spec, {"y": y, "rater": labels("r", a), "item": labels("i", b)}
 
 
+@case(
+    "funnel_inverted_poisson",
+    "funnel",
+    "poisson n=150, predictor + 10 groups of 15, non-centered though the data pin each group",
+    True,
+)
+def _() -> Built:
+    rng = np.random.default_rng(1204)
+    g = np.repeat(np.arange(10), 15)
+    x = rng.standard_normal(g.size)
+    y = rng.poisson(np.exp(1.2 + 0.3 * x + 0.5 * rng.standard_normal(10)[g]))
+    spec = {
+        "response": "y",
+        "likelihood": "poisson",
+        "intercept": {"prior": "normal(0, 2)"},
+        "predictors": [{"column": "x", "prior": "normal(0, 1)"}],
+        "groups": [group("g")],
+        "sampler": sampler(124),
+    }
+    return spec, {"y": y, "x": x, "g": labels("g", g)}
+
+
+@case(
+    "funnel_inverted_zero_sum",
+    "funnel",
+    "normal, 16 x 5 crossed, zero_sum column term non-centered though 16 rows pin each level",
+    True,
+)
+def _() -> Built:
+    rng = np.random.default_rng(1207)
+    a, b = (m.ravel() for m in np.meshgrid(np.arange(16), np.arange(5), indexing="ij"))
+    y = 5 + rng.standard_normal(16)[a] + 1.5 * rng.standard_normal(5)[b]
+    y = y + 0.5 * rng.standard_normal(a.size)
+    spec = {
+        "response": "y",
+        "likelihood": "normal",
+        "sigma": {"prior": "halfnormal(2)"},
+        "intercept": {"prior": "normal(0, 10)"},
+        "groups": [
+            group("row", "centered", "halfnormal(3)"),
+            group("col", "non_centered", "halfnormal(3)", effects="zero_sum"),
+        ],
+        "sampler": sampler(127),
+    }
+    return spec, {"y": y, "row": labels("r", a), "col": labels("c", b)}
+
+
+@case(
+    "funnel_inverted_correlated",
+    "funnel",
+    "normal, formula (1 + x | g), correlated, non-centered though 12 rows pin each group",
+    True,
+)
+def _() -> Built:
+    rng = np.random.default_rng(1206)
+    g = np.repeat(np.arange(20), 12)
+    x = np.tile(np.linspace(-1, 1, 12), 20)
+    a = 1.0 * rng.standard_normal(20)
+    b = 0.5 * a + 0.6 * rng.standard_normal(20)
+    y = 3 + a[g] + (1 + b[g]) * x + 0.5 * rng.standard_normal(g.size)
+    spec = {
+        "formula": "y ~ 1 + x + (1 + x | g)",
+        "family": "normal",
+        "sigma": {"prior": "halfnormal(2)"},
+        "intercept": {"prior": "normal(0, 5)"},
+        "groups": {"g": {"parameterization": "non_centered", "correlation_prior": "lkj(2)"}},
+        "priors": {"1|g": "halfnormal(2)", "x|g": "halfnormal(2)"},
+        "sampler": sampler(126),
+    }
+    return spec, {"y": y, "x": x, "g": labels("g", g)}
+
+
 # ---------------------------------------------------------------- boundary (scale at 0)
+# No between-group variation. Non-centered, the scale's posterior piles up at 0 and what is
+# left of the divergences sits there: the boundary. Centered, the sampler cannot reach 0 (the
+# scale's draws have their mode away from it) and the same data make a funnel, so the
+# centered copies below are funnel cases.
 
 
 def between_free(rng: np.random.Generator, g: np.ndarray, y: np.ndarray, keep: float) -> np.ndarray:
@@ -199,7 +240,69 @@ def between_free(rng: np.random.Generator, g: np.ndarray, y: np.ndarray, keep: f
     return out
 
 
-@case("boundary_normal_6g", "boundary", "normal, 6 groups x 5, no between-group sd", True)
+@case(
+    "boundary_normal_6g",
+    "boundary",
+    "normal, 6 groups x 5, no between-group sd, non-centered",
+    True,
+)
+def _() -> Built:
+    rng = np.random.default_rng(301)
+    g = np.repeat(np.arange(6), 5)
+    y = between_free(rng, g, 10 + 3 * rng.standard_normal(g.size), 0.2)
+    spec = {
+        "response": "y",
+        "likelihood": "normal",
+        "sigma": {"prior": "halfnormal(5)"},
+        "intercept": {"prior": "normal(10, 5)"},
+        "groups": [group("batch", "non_centered", "halfnormal(4)")],
+        "sampler": sampler(31),
+    }
+    return spec, {"y": y, "batch": labels("b", g)}
+
+
+@case(
+    "boundary_normal_8g_cauchy",
+    "boundary",
+    "normal, 8 groups x 4, sd 0, halfcauchy, non-centered",
+    True,
+)
+def _() -> Built:
+    rng = np.random.default_rng(302)
+    g = np.repeat(np.arange(8), 4)
+    y = between_free(rng, g, 50 + 5 * rng.standard_normal(g.size), 0.3)
+    spec = {
+        "response": "y",
+        "likelihood": "normal",
+        "sigma": {"prior": "halfnormal(10)"},
+        "intercept": {"prior": "normal(50, 20)"},
+        "groups": [group("lot", "non_centered", "halfcauchy(5)")],
+        "sampler": sampler(32),
+    }
+    return spec, {"y": y, "lot": labels("l", g)}
+
+
+@case("boundary_poisson_7g", "boundary", "poisson, 7 groups x 6, equal rates, non-centered", True)
+def _() -> Built:
+    rng = np.random.default_rng(303)
+    g = np.repeat(np.arange(7), 6)
+    y = rng.poisson(4.0, g.size)
+    spec = {
+        "response": "y",
+        "likelihood": "poisson",
+        "intercept": {"prior": "normal(1, 1)"},
+        "groups": [group("ward", "non_centered", "halfnormal(1)")],
+        "sampler": sampler(33),
+    }
+    return spec, {"y": y, "ward": labels("w", g)}
+
+
+@case(
+    "funnel_at_zero_normal_6g",
+    "funnel",
+    "normal, 6 groups x 5, no between-group sd, centered",
+    True,
+)
 def _() -> Built:
     rng = np.random.default_rng(301)
     g = np.repeat(np.arange(6), 5)
@@ -215,7 +318,12 @@ def _() -> Built:
     return spec, {"y": y, "batch": labels("b", g)}
 
 
-@case("boundary_normal_8g_cauchy", "boundary", "normal, 8 groups x 4, sd 0, halfcauchy", True)
+@case(
+    "funnel_at_zero_normal_8g_cauchy",
+    "funnel",
+    "normal, 8 groups x 4, sd 0, halfcauchy, centered",
+    True,
+)
 def _() -> Built:
     rng = np.random.default_rng(302)
     g = np.repeat(np.arange(8), 4)
@@ -231,7 +339,7 @@ def _() -> Built:
     return spec, {"y": y, "lot": labels("l", g)}
 
 
-@case("boundary_poisson_7g", "boundary", "poisson, 7 groups x 6, equal rates", True)
+@case("funnel_at_zero_poisson_7g", "funnel", "poisson, 7 groups x 6, equal rates, centered", True)
 def _() -> Built:
     rng = np.random.default_rng(303)
     g = np.repeat(np.arange(7), 6)
@@ -289,6 +397,27 @@ def _() -> Built:
         "intercept": {"prior": "normal(0, 2)"},
         "predictors": [{"column": "x", "prior": "normal(0.5, 0.05)"}],
         "sampler": sampler(43),
+    }
+    return spec, {"y": y, "x": x}
+
+
+@case(
+    "prior_dom_student_t_nu",
+    "prior_dominated",
+    "student_t(4) errors, n=120: nu weakly identified (Juarez & Steel 2010)",
+    False,
+)
+def _() -> Built:
+    rng = np.random.default_rng(1208)
+    x = rng.standard_normal(120)
+    y = 1 + 0.5 * x + rng.standard_t(4, 120)
+    spec = {
+        "response": "y",
+        "likelihood": "student_t",
+        "sigma": {"prior": "halfnormal(3)"},
+        "intercept": {"prior": "normal(0, 5)"},
+        "predictors": [{"column": "x", "prior": "normal(0, 2)"}],
+        "sampler": sampler(128),
     }
     return spec, {"y": y, "x": x}
 
@@ -684,206 +813,3 @@ def _() -> Built:
         "sampler": sampler(113),
     }
     return spec, {"wait": y, "clinic": labels("c", g)}
-
-
-# ---------------------------------------------------------------- healthy models
-
-
-@case("healthy_normal_groups", None, "normal, 8 groups x 20, centered (data-rich)", False)
-def _() -> Built:
-    rng = np.random.default_rng(1201)
-    g = np.repeat(np.arange(8), 20)
-    y = 10 + 2 * rng.standard_normal(8)[g] + rng.standard_normal(g.size)
-    spec = {
-        "response": "y",
-        "likelihood": "normal",
-        "sigma": {"prior": "halfnormal(3)"},
-        "intercept": {"prior": "normal(0, 20)"},
-        "groups": [group("g", "centered", "halfnormal(5)")],
-        "sampler": sampler(121),
-    }
-    return spec, {"y": y, "g": labels("g", g)}
-
-
-@case("healthy_logistic", None, "bernoulli n=300, 2 standardized predictors", False)
-def _() -> Built:
-    rng = np.random.default_rng(1202)
-    x1, x2 = rng.standard_normal(300), rng.standard_normal(300)
-    y = rng.random(300) < 1 / (1 + np.exp(-(-0.5 + 0.8 * x1 - 0.4 * x2)))
-    spec = {
-        "response": "y",
-        "likelihood": "bernoulli",
-        "intercept": {"prior": "normal(0, 2.5)"},
-        "predictors": [
-            {"column": "x1", "prior": "normal(0, 2.5)"},
-            {"column": "x2", "prior": "normal(0, 2.5)"},
-        ],
-        "sampler": sampler(122),
-    }
-    return spec, {"y": y.astype(int), "x1": x1, "x2": x2}
-
-
-@case("healthy_binomial_groups", None, "binomial 25 trials, 15 herds x 4, non-centered", False)
-def _() -> Built:
-    rng = np.random.default_rng(1203)
-    g = np.repeat(np.arange(15), 4)
-    y = rng.binomial(25, 1 / (1 + np.exp(-(-1 + 0.6 * rng.standard_normal(15)[g]))))
-    spec = {
-        "response": "y",
-        "likelihood": "binomial",
-        "trials": "n",
-        "intercept": {"prior": "normal(0, 2.5)"},
-        "groups": [group("herd")],
-        "sampler": sampler(123),
-    }
-    return spec, {"y": y, "n": np.full(g.size, 25), "herd": labels("h", g)}
-
-
-@case("healthy_poisson_groups", None, "poisson n=150, predictor + 10 groups, non-centered", False)
-def _() -> Built:
-    rng = np.random.default_rng(1204)
-    g = np.repeat(np.arange(10), 15)
-    x = rng.standard_normal(g.size)
-    y = rng.poisson(np.exp(1.2 + 0.3 * x + 0.5 * rng.standard_normal(10)[g]))
-    spec = {
-        "response": "y",
-        "likelihood": "poisson",
-        "intercept": {"prior": "normal(0, 2)"},
-        "predictors": [{"column": "x", "prior": "normal(0, 1)"}],
-        "groups": [group("g")],
-        "sampler": sampler(124),
-    }
-    return spec, {"y": y, "x": x, "g": labels("g", g)}
-
-
-@case("healthy_negbin", None, "negative binomial (alpha 3) n=200 with a predictor", False)
-def _() -> Built:
-    rng = np.random.default_rng(1205)
-    x = rng.standard_normal(200)
-    mu = np.exp(2.0 + 0.5 * x)
-    y = rng.poisson(rng.gamma(3.0, mu / 3.0))
-    spec = {
-        "response": "y",
-        "likelihood": "negative_binomial",
-        "intercept": {"prior": "normal(0, 3)"},
-        "predictors": [{"column": "x", "prior": "normal(0, 1)"}],
-        "sampler": sampler(125),
-    }
-    return spec, {"y": y, "x": x}
-
-
-@case(
-    "healthy_correlated_slopes",
-    None,
-    "normal, formula (1 + x | g), correlated, non-centered, 20 groups x 12",
-    False,
-)
-def _() -> Built:
-    rng = np.random.default_rng(1206)
-    g = np.repeat(np.arange(20), 12)
-    x = np.tile(np.linspace(-1, 1, 12), 20)
-    a = 1.0 * rng.standard_normal(20)
-    b = 0.5 * a + 0.6 * rng.standard_normal(20)
-    y = 3 + a[g] + (1 + b[g]) * x + 0.5 * rng.standard_normal(g.size)
-    spec = {
-        "formula": "y ~ 1 + x + (1 + x | g)",
-        "family": "normal",
-        "sigma": {"prior": "halfnormal(2)"},
-        "intercept": {"prior": "normal(0, 5)"},
-        "groups": {"g": {"parameterization": "non_centered", "correlation_prior": "lkj(2)"}},
-        "priors": {"1|g": "halfnormal(2)", "x|g": "halfnormal(2)"},
-        "sampler": sampler(126),
-    }
-    return spec, {"y": y, "x": x, "g": labels("g", g)}
-
-
-@case("healthy_crossed_zero_sum", None, "normal, 16 x 5 crossed, second term zero_sum", False)
-def _() -> Built:
-    rng = np.random.default_rng(1207)
-    a, b = (m.ravel() for m in np.meshgrid(np.arange(16), np.arange(5), indexing="ij"))
-    y = 5 + rng.standard_normal(16)[a] + 1.5 * rng.standard_normal(5)[b]
-    y = y + 0.5 * rng.standard_normal(a.size)
-    spec = {
-        "response": "y",
-        "likelihood": "normal",
-        "sigma": {"prior": "halfnormal(2)"},
-        "intercept": {"prior": "normal(0, 10)"},
-        "groups": [
-            group("row", "centered", "halfnormal(3)"),
-            group("col", "non_centered", "halfnormal(3)", effects="zero_sum"),
-        ],
-        "sampler": sampler(127),
-    }
-    return spec, {"y": y, "row": labels("r", a), "col": labels("c", b)}
-
-
-@case("healthy_student_t", None, "student_t(4) errors, student_t fit, n=120", False)
-def _() -> Built:
-    rng = np.random.default_rng(1208)
-    x = rng.standard_normal(120)
-    y = 1 + 0.5 * x + rng.standard_t(4, 120)
-    spec = {
-        "response": "y",
-        "likelihood": "student_t",
-        "sigma": {"prior": "halfnormal(3)"},
-        "intercept": {"prior": "normal(0, 5)"},
-        "predictors": [{"column": "x", "prior": "normal(0, 2)"}],
-        "sampler": sampler(128),
-    }
-    return spec, {"y": y, "x": x}
-
-
-@case("healthy_bernoulli_groups", None, "bernoulli, 20 villages x 30, non-centered", False)
-def _() -> Built:
-    rng = np.random.default_rng(1209)
-    g = np.repeat(np.arange(20), 30)
-    y = rng.random(g.size) < 1 / (1 + np.exp(-(0.3 + 0.7 * rng.standard_normal(20)[g])))
-    spec = {
-        "response": "y",
-        "likelihood": "bernoulli",
-        "intercept": {"prior": "normal(0, 1.5)"},
-        "groups": [group("village", prior="halfnormal(1)")],
-        "sampler": sampler(129),
-    }
-    return spec, {"y": y.astype(int), "village": labels("v", g)}
-
-
-@case(
-    "healthy_formula_poisson_offset", None, "poisson formula with offset(log(t)), 12 groups", False
-)
-def _() -> Built:
-    rng = np.random.default_rng(1210)
-    g = np.repeat(np.arange(12), 10)
-    t = rng.uniform(1, 5, g.size)
-    x = rng.standard_normal(g.size)
-    y = rng.poisson(t * np.exp(0.5 - 0.3 * x + 0.4 * rng.standard_normal(12)[g]))
-    spec = {
-        "formula": "y ~ 1 + x + offset(log(t)) + (1 | g)",
-        "family": "poisson",
-        "intercept": {"prior": "normal(0, 2)"},
-        "groups": {"g": {"parameterization": "non_centered"}},
-        "priors": {"x": "normal(0, 1)", "1|g": "halfnormal(1)"},
-        "sampler": sampler(130),
-    }
-    return spec, {"y": y, "x": x, "t": t, "g": labels("g", g)}
-
-
-@case("healthy_normal_regression", None, "normal n=100, 3 predictors (one standardized)", False)
-def _() -> Built:
-    rng = np.random.default_rng(1211)
-    x1, x2 = rng.standard_normal(100), rng.standard_normal(100)
-    age = rng.uniform(20, 70, 100)
-    y = 2 + 0.5 * x1 - 1 * x2 + 0.03 * (age - 45) + 0.8 * rng.standard_normal(100)
-    spec = {
-        "response": "y",
-        "likelihood": "normal",
-        "sigma": {"prior": "halfnormal(2)"},
-        "intercept": {"prior": "normal(0, 5)"},
-        "predictors": [
-            {"column": "x1", "prior": "normal(0, 2)"},
-            {"column": "x2", "prior": "normal(0, 2)"},
-            {"column": "age", "standardize": True, "prior": "normal(0, 2)"},
-        ],
-        "sampler": sampler(131),
-    }
-    return spec, {"y": y, "x1": x1, "x2": x2, "age": age}

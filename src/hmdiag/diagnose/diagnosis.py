@@ -20,10 +20,10 @@ from hmdiag.diagnose.blocks import (
 )
 from hmdiag.diagnose.dialects import dialect_of, setting
 from hmdiag.diagnose.evidence import Evidence, measure_evidence
+from hmdiag.diagnose.fit_data import fit_data_from_run
 from hmdiag.diagnose.model_fit import (
     FitData,
     ModelFit,
-    fit_data_from_run,
     measure_model_fit,
     model_fit_from_dict,
     unavailable,

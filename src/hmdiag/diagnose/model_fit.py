@@ -4,7 +4,7 @@ posterior predictive test statistics, measured before any threshold is applied t
 Pure functions over arrays and DataTrees. The workflows layer supplies the pointwise
 log-likelihood and the replicated data (``FitData``) for runs hmdiag fitted; a run made
 elsewhere supplies them through its own ``log_likelihood``, ``posterior_predictive`` and
-``observed_data`` groups (``fit_data_from_run``).
+``observed_data`` groups (``hmdiag.diagnose.fit_data.fit_data_from_run``).
 
 Thresholds, and where they come from:
 
@@ -38,10 +38,13 @@ PPP_FAMILY_LEVEL = 0.02
 # Pareto k above which PSIS fails for any draw count (Vehtari et al. 2024).
 PARETO_K_MAX = 0.7
 # A row above the k limit is influential misfit only when it also lies in the tail of its own
-# posterior predictive distribution: Pr(y_rep_i > y_i) below this or above 1 - this. Rows
-# that each have their own effect raise k in a model that fits (Vehtari's LOO glossary: a
-# flexible model, p_loo near the number of observations), and are only said to make LOO
-# unreliable.
+# posterior predictive distribution: Pr(y_rep_i > y_i) below ROW_TAIL / n or above
+# 1 - ROW_TAIL / n, for n observations. Rows that each have their own effect raise k in a
+# model that fits (Vehtari's LOO glossary: a flexible model, p_loo near the number of
+# observations), and are only said to make LOO unreliable. The level is Bonferroni-corrected
+# over the rows, as outlier tests are (Cook & Weisberg 1982; R's car::outlierTest): at 1% per
+# row, one in 80 rows of a model that fits lies outside its range by chance. Where ROW_TAIL / n
+# is finer than the draws resolve (1 / draws), the test is "beyond every replicated draw".
 ROW_TAIL = 0.01
 # Influential rows named in messages and kept in a stored summary.
 MAX_ROWS_NAMED = 10
@@ -57,6 +60,12 @@ LOO_CHUNK_VALUES = 1 << 24
 
 # "counts": a run made elsewhere whose observations are counts (its likelihood unknown).
 COUNT_LIKELIHOODS = ("poisson", "negative_binomial", "counts")
+
+
+def row_tail_level(n_obs: int) -> float:
+    """The one-sided posterior predictive tail a row must lie beyond to be named an outlier:
+    ``ROW_TAIL`` Bonferroni-corrected over ``n_obs`` rows."""
+    return ROW_TAIL / max(n_obs, 1)
 
 
 def pareto_k_limit(n_draws: int) -> float:
@@ -374,7 +383,8 @@ def measure_model_fit(data: FitData) -> ModelFit:
             rep = np.asarray(data.replicated).reshape(-1, observed.size)[:, over]
             y = observed[over][None, :]
             tail = np.mean(rep > y, axis=0) + 0.5 * np.mean(rep == y, axis=0)
-            over = over[(tail < ROW_TAIL) | (tail > 1.0 - ROW_TAIL)]
+            level = row_tail_level(observed.size)
+            over = over[(tail < level) | (tail > 1.0 - level)]
         n_influential = int(over.size)
         # Highest k first; equal k by observation order, so the list is the same every time.
         order = over[np.lexsort((over, -np.nan_to_num(k[over], nan=np.inf)))]
@@ -441,57 +451,3 @@ def thin_posterior(posterior: Any, n_draws: int) -> tuple[Any, str]:
     thinned = posterior.isel(draw=slice(None, None, step))
     kept = chains * int(thinned.sizes["draw"])
     return thinned, f"{kept:,} of {total:,} draws (every {step}th draw of each chain)"
-
-
-def fit_data_from_run(idata: Any) -> FitData | str:
-    """The model-fit inputs a run stores itself (``log_likelihood``, ``posterior_predictive``,
-    ``observed_data``), for runs made elsewhere; else why they are missing."""
-    import xarray as xr
-
-    from hmdiag._datatree import group_dataset, has_group
-
-    observed = group_dataset(idata, "observed_data")
-    if observed is None or not observed.data_vars:
-        return "the run stores no observed_data group"
-    log_lik = group_dataset(idata, "log_likelihood")
-    predictive = group_dataset(idata, "posterior_predictive")
-    candidates = [
-        v
-        for v in observed.data_vars
-        if (log_lik is not None and v in log_lik.data_vars)
-        or (predictive is not None and v in predictive.data_vars)
-    ]
-    if not candidates:
-        return "the run stores neither a pointwise log_likelihood nor a posterior_predictive group"
-    if len(candidates) > 1:
-        return f"the run has {len(candidates)} observed variables ({', '.join(candidates)})"
-    name = candidates[0]
-    y = np.asarray(observed[name].values)
-    tree = None
-    n_draws = 0
-    if log_lik is not None and name in log_lik.data_vars and has_group(idata, "posterior"):
-        ll = log_lik[name]
-        extra = [d for d in ll.dims if d not in ("chain", "draw")]
-        if len(extra) == 1 and ll.sizes[extra[0]] == y.size:
-            tree = xr.DataTree.from_dict(
-                {"log_likelihood": xr.Dataset({name: ll}), "posterior": idata["posterior"]}
-            )
-            n_draws = int(ll.sizes["chain"] * ll.sizes["draw"])
-    replicated = None
-    if predictive is not None and name in predictive.data_vars:
-        pp = predictive[name]
-        if pp.size == int(pp.sizes["chain"] * pp.sizes["draw"]) * y.size:
-            replicated = pp.transpose("chain", "draw", ...).values.reshape(-1, y.size)
-            n_draws = n_draws or replicated.shape[0]
-    integral = np.issubdtype(y.dtype, np.integer) or bool(np.all(np.mod(y, 1) == 0))
-    likelihood = None
-    if integral and y.size and y.min() >= 0:
-        likelihood = "bernoulli" if y.max() <= 1 else "counts"
-    return FitData(
-        variable=name,
-        observed=y.reshape(-1),
-        log_lik=tree,
-        replicated=replicated,
-        likelihood=likelihood,
-        draws_note=f"the run's {n_draws:,} stored draws",
-    )

@@ -22,6 +22,7 @@ from hmdiag.diagnose.pathologies._base import (
 )
 from hmdiag.diagnose.pathologies.chains import chains
 from hmdiag.diagnose.pathologies.geometry import boundary, funnel, ridge, treedepth
+from hmdiag.diagnose.pathologies.inverted import inverted_funnel
 from hmdiag.diagnose.pathologies.misfit import influential_observations, misfit, overdispersion
 from hmdiag.diagnose.pathologies.prior import prior
 
@@ -50,11 +51,23 @@ def detect_pathologies(d: Diagnosis, checks: list[CheckResult]) -> list[Patholog
         + ridge(d, failed)
         + treedepth(d, failed)
         + boundary(d, failed)
-        + prior(d)
     )
+    sampling += _new_terms(inverted_funnel(d, failed), sampling) + prior(d)
     fit = overdispersion(d)
     fit += misfit(d, fit)
     rows = influential_observations(d)
     if fit:
         return fit + rows + sampling
     return sampling + rows
+
+
+def _new_terms(found: list[Pathology], named: list[Pathology]) -> list[Pathology]:
+    """The inverted funnels on terms that no entry already reparameterizes (a ridge that
+    recenters the term, a funnel that keeps it non-centered)."""
+    taken = {a.target for p in named for a in p.remedies if a.remedy in ("center", "non_center")}
+    scales = {p.numbers.get("parameter") for p in named}
+    return [
+        p
+        for p in found
+        if p.remedies[0].target not in taken and p.numbers["parameter"] not in scales
+    ]

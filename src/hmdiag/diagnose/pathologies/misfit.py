@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from hmdiag.diagnose.checks import Advice
 from hmdiag.diagnose.diagnosis import Diagnosis
-from hmdiag.diagnose.model_fit import COUNT_LIKELIHOODS, ModelFit, PredictiveCheck
+from hmdiag.diagnose.model_fit import (
+    COUNT_LIKELIHOODS,
+    ModelFit,
+    PredictiveCheck,
+    row_tail_level,
+)
 from hmdiag.diagnose.pathologies._base import Pathology
 
 # The likelihood that can produce what the current one cannot: heavier tails, more variance.
@@ -78,7 +83,8 @@ def influential_observations(d: Diagnosis) -> list[Pathology]:
             kind="influential_observations",
             where=f"{fit.n_influential} of {fit.n_obs:,} observations",
             evidence=f"PSIS-LOO Pareto k > {fit.k_limit:.3g} (max {fit.max_k:.3g}), each row "
-            f"outside its own posterior predictive 98% range, at {_rows_text(fit)}",
+            f"in a tail of its own posterior predictive beyond {row_tail_level(fit.n_obs):.2g} "
+            f"(1% over {fit.n_obs:,} rows, Bonferroni), at {_rows_text(fit)}",
             meaning="the model cannot fit these rows together with the rest: each one pulls "
             "the posterior on its own, and PSIS-LOO is unreliable for it",
             numbers={
