@@ -1,5 +1,5 @@
 """The diagnosis benchmark's fast subset (#25): its case list meets the issue's counts, and
-three of its cases (healthy, funnel, ridge) are named right through the same code that
+four of its cases (healthy, funnel, ridge, inverted funnel) are named right through the same code that
 `make bench-diagnosis` runs."""
 
 from __future__ import annotations
@@ -41,7 +41,10 @@ def test_no_case_reuses_a_gallery_spec(tmp_path: Path) -> None:
         assert (tmp_path / case.name / f"{case.name}.csv").stat().st_size > 0
 
 
-@pytest.mark.parametrize("name", ["healthy_logistic", "funnel_logit_4g", "ridge_plates_samples"])
+@pytest.mark.parametrize(
+    "name",
+    ["healthy_logistic", "funnel_logit_4g", "ridge_plates_samples", "funnel_inverted_zero_sum"],
+)
 def test_fast_subset_is_named_right(name: str, tmp_path: Path) -> None:
     outcome = run_case(BY_NAME[name], tmp_path, doctor=False)
     want = "ok" if BY_NAME[name].expected is None else "right"

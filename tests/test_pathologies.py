@@ -259,6 +259,45 @@ def test_a_coefficient_held_by_its_prior_is_a_prior_data_conflict_even_when_chec
     assert v.advice and v.advice[0].remedy == "weakly_informative_prior"
 
 
+TAIL_SPEC = """
+name: tail
+data: {path: x.csv}
+response: y
+likelihood: normal
+sigma: {prior: halfnormal(1)}
+intercept: false
+predictors:
+  - {column: dose, prior: "normal(0, %s)"}
+"""
+
+
+@pytest.mark.parametrize(("prior_sd", "named"), [(10, True), (100, False)])
+def test_an_estimate_in_the_priors_tail_is_a_conflict_though_the_prior_barely_moves_it(
+    az: Any, rng: np.random.Generator, prior_sd: float, named: bool
+) -> None:
+    # Data pin b at 40 +- 0.5: with a normal(0, 10) prior that is 4 prior sds out (the
+    # prior's tail), with normal(0, 100) 0.4 sds (no conflict). Either way the prior's
+    # power-scaling sensitivity is far below 0.05.
+    b = rng.normal(40.0, 0.5, size=(CHAINS, DRAWS))
+    idata = make_idata(az, {"b_dose": b}, healthy_stats(rng))
+    extra = az.from_dict(
+        {
+            "log_prior": {"b_dose": -0.5 * (b / prior_sd) ** 2},
+            "log_likelihood": {"y": (-0.5 * ((b - 40.0) / 0.5) ** 2)[..., None]},
+        }
+    )
+    for group in ("log_prior", "log_likelihood"):
+        idata[group] = extra[group]
+    d, v = judged(idata, RunInfo(label="t", spec_text=TAIL_SPEC % prior_sd))
+    sens = next(s for s in d.evidence.sensitivity if s.parameter == "b_dose")
+    assert sens.prior < 0.05 <= sens.likelihood
+    conflict = [p for p in v.pathologies if p.kind == "prior_data_conflict"]
+    assert bool(conflict) is named and v.passed, (sens, kinds(v))
+    if named:
+        assert conflict[0].numbers["prior_z"] == pytest.approx(4.0, abs=0.1)
+        assert "almost cannot be" in conflict[0].meaning and "wrong scale" in conflict[0].evidence
+
+
 def test_prior_sensitivity_needs_the_log_prior_group(az: Any, rng: np.random.Generator) -> None:
     idata = make_idata(az, {"b_dose": rng.normal(size=(CHAINS, DRAWS))}, healthy_stats(rng))
     d, v = judged(idata, RunInfo(label="t", spec_text=SEPARATION_SPEC))

@@ -33,6 +33,10 @@ BOUNDARY_HOTSPOT_RANK = 3
 SENSITIVITY_THRESHOLD = 0.05
 # prior-data conflict: the posterior mean sits this many prior sds from the prior's center.
 CONFLICT_PRIOR_Z = 1.5
+# prior-data conflict however little the prior moves the estimate: the posterior mean sits
+# where the prior puts almost none of its mass (beyond 3 sds of a normal: 0.27%), the data
+# in the prior's tail (Evans & Moshonov 2006).
+CONFLICT_TAIL_Z = 3.0
 # chains disagree: a chain's mean this many pooled within-chain sds from the others' median.
 CHAINS_APART_SD = 3.0
 # stuck chain: its sd below this share of the median chain sd.

@@ -5,24 +5,28 @@ from __future__ import annotations
 from hmdiag.diagnose.checks import Advice
 from hmdiag.diagnose.diagnosis import Diagnosis
 from hmdiag.diagnose.evidence import Sensitivity
-from hmdiag.diagnose.pathologies._base import CONFLICT_PRIOR_Z, SENSITIVITY_THRESHOLD, Pathology
+from hmdiag.diagnose.pathologies._base import (
+    CONFLICT_PRIOR_Z,
+    CONFLICT_TAIL_Z,
+    SENSITIVITY_THRESHOLD,
+    Pathology,
+)
 
 
 def prior(d: Diagnosis) -> list[Pathology]:
     """Population parameters whose estimate the prior sets (power-scaling sensitivity)."""
     found = []
     for s in d.evidence.sensitivity or []:
+        informed = s.likelihood >= SENSITIVITY_THRESHOLD
+        far = abs(s.prior_z) if s.prior_z is not None else 0.0
         if s.prior < SENSITIVITY_THRESHOLD:
+            # The prior barely moves the estimate, but the data put it in the prior's tail.
+            if informed and far >= CONFLICT_TAIL_Z:
+                found.append(_prior_pathology(d, s, True))
             continue
-        conflict = (
-            s.likelihood >= SENSITIVITY_THRESHOLD
-            and s.prior_z is not None
-            and abs(s.prior_z) >= CONFLICT_PRIOR_Z
-        )
-        weak = s.likelihood < SENSITIVITY_THRESHOLD
-        if not (conflict or weak):
-            continue
-        found.append(_prior_pathology(d, s, conflict))
+        conflict = informed and far >= CONFLICT_PRIOR_Z
+        if conflict or not informed:
+            found.append(_prior_pathology(d, s, conflict))
     return found
 
 
@@ -46,6 +50,11 @@ def _prior_pathology(d: Diagnosis, s: Sensitivity, conflict: bool) -> Pathology:
         evidence += (
             f"; the posterior mean sits {abs(s.prior_z or 0):.1f} prior sds from the prior's center"
         )
+        if s.prior < SENSITIVITY_THRESHOLD:
+            evidence += (
+                f", where the prior puts almost none of its mass (beyond {CONFLICT_TAIL_Z:g} "
+                "sds); the data outweigh it here, but the prior was set on the wrong scale"
+            )
         separation = structure.likelihood in ("bernoulli", "binomial")
         meaning = (
             f"`{s.parameter}` = {estimate} is set by where the prior {prior} stops the likelihood, "
@@ -56,6 +65,12 @@ def _prior_pathology(d: Diagnosis, s: Sensitivity, conflict: bool) -> Pathology:
                 else ""
             )
         )
+        if s.prior < SENSITIVITY_THRESHOLD:
+            meaning = (
+                f"`{s.parameter}` = {estimate} lies where its prior {prior} says it almost "
+                "cannot be: prior and data disagree, and with fewer data the prior would pull "
+                "the estimate"
+            )
         kind = "prior_data_conflict"
     else:
         meaning = (
