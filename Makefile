@@ -50,14 +50,15 @@ report-screenshot: install browser
 		--screenshot=docs/report.png file://$(CURDIR)/runs/story/report.html
 
 ## Real size (lme4 InstEval, 73k rows, 4,128 group effects): fit, check, compare, report, and
-## lme4 when R has it; writes its section of benchmarks/results.md (~15 min on 2 cores).
+## lme4 when R has it; writes its section of benchmarks/results.md (~15 min on 2 cores;
+## SCALE_ARGS=--no-low-rank skips the 10-minute low-rank fit and compare: ~4 min).
 bench-scale: install
-	$(BIN)/python benchmarks/scale.py
+	$(BIN)/python benchmarks/scale.py $(SCALE_ARGS)
 
 ## Does the diagnosis generalize? ~45 simulated cases with known truth (fit, and the doctor on the
 ## repairable ones); writes its section of benchmarks/results.md.
 bench-diagnosis: install
-	$(BIN)/python benchmarks/diagnosis.py
+	NUMBA_CPU_NAME=generic $(BIN)/python benchmarks/diagnosis.py
 
 ## ESS/s of numpyro, blackjax (on JAX's default device: run it on a GPU machine) and nutpie on
 ## the bench-scale case; writes benchmarks/accelerator.json and its section of results.md.
