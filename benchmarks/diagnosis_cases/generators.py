@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from diagnosis_cases._registry import Built, case, group, labels, sampler
+from diagnosis_cases.healthy import correlated_slopes, crossed_zero_sum, poisson_groups
 
 # ---------------------------------------------------------------- funnel (sampler geometry)
 
@@ -158,19 +159,7 @@ def _() -> Built:
     True,
 )
 def _() -> Built:
-    rng = np.random.default_rng(1204)
-    g = np.repeat(np.arange(10), 15)
-    x = rng.standard_normal(g.size)
-    y = rng.poisson(np.exp(1.2 + 0.3 * x + 0.5 * rng.standard_normal(10)[g]))
-    spec = {
-        "response": "y",
-        "likelihood": "poisson",
-        "intercept": {"prior": "normal(0, 2)"},
-        "predictors": [{"column": "x", "prior": "normal(0, 1)"}],
-        "groups": [group("g")],
-        "sampler": sampler(124),
-    }
-    return spec, {"y": y, "x": x, "g": labels("g", g)}
+    return poisson_groups("non_centered")
 
 
 @case(
@@ -180,22 +169,7 @@ def _() -> Built:
     True,
 )
 def _() -> Built:
-    rng = np.random.default_rng(1207)
-    a, b = (m.ravel() for m in np.meshgrid(np.arange(16), np.arange(5), indexing="ij"))
-    y = 5 + rng.standard_normal(16)[a] + 1.5 * rng.standard_normal(5)[b]
-    y = y + 0.5 * rng.standard_normal(a.size)
-    spec = {
-        "response": "y",
-        "likelihood": "normal",
-        "sigma": {"prior": "halfnormal(2)"},
-        "intercept": {"prior": "normal(0, 10)"},
-        "groups": [
-            group("row", "centered", "halfnormal(3)"),
-            group("col", "non_centered", "halfnormal(3)", effects="zero_sum"),
-        ],
-        "sampler": sampler(127),
-    }
-    return spec, {"y": y, "row": labels("r", a), "col": labels("c", b)}
+    return crossed_zero_sum("non_centered")
 
 
 @case(
@@ -205,22 +179,7 @@ def _() -> Built:
     True,
 )
 def _() -> Built:
-    rng = np.random.default_rng(1206)
-    g = np.repeat(np.arange(20), 12)
-    x = np.tile(np.linspace(-1, 1, 12), 20)
-    a = 1.0 * rng.standard_normal(20)
-    b = 0.5 * a + 0.6 * rng.standard_normal(20)
-    y = 3 + a[g] + (1 + b[g]) * x + 0.5 * rng.standard_normal(g.size)
-    spec = {
-        "formula": "y ~ 1 + x + (1 + x | g)",
-        "family": "normal",
-        "sigma": {"prior": "halfnormal(2)"},
-        "intercept": {"prior": "normal(0, 5)"},
-        "groups": {"g": {"parameterization": "non_centered", "correlation_prior": "lkj(2)"}},
-        "priors": {"1|g": "halfnormal(2)", "x|g": "halfnormal(2)"},
-        "sampler": sampler(126),
-    }
-    return spec, {"y": y, "x": x, "g": labels("g", g)}
+    return correlated_slopes("non_centered")
 
 
 # ---------------------------------------------------------------- boundary (scale at 0)

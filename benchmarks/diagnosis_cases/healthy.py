@@ -66,6 +66,11 @@ def _() -> Built:
     False,
 )
 def _() -> Built:
+    return poisson_groups("centered")
+
+
+def poisson_groups(parameterization: str) -> Built:
+    """The data and spec, with the group term parameterized as given."""
     rng = np.random.default_rng(1204)
     g = np.repeat(np.arange(10), 15)
     x = rng.standard_normal(g.size)
@@ -75,7 +80,7 @@ def _() -> Built:
         "likelihood": "poisson",
         "intercept": {"prior": "normal(0, 2)"},
         "predictors": [{"column": "x", "prior": "normal(0, 1)"}],
-        "groups": [group("g", "centered")],
+        "groups": [group("g", parameterization)],
         "sampler": sampler(124),
     }
     return spec, {"y": y, "x": x, "g": labels("g", g)}
@@ -104,6 +109,11 @@ def _() -> Built:
     False,
 )
 def _() -> Built:
+    return correlated_slopes("centered")
+
+
+def correlated_slopes(parameterization: str) -> Built:
+    """The data and spec, with the group term parameterized as given."""
     rng = np.random.default_rng(1206)
     g = np.repeat(np.arange(20), 12)
     x = np.tile(np.linspace(-1, 1, 12), 20)
@@ -115,7 +125,7 @@ def _() -> Built:
         "family": "normal",
         "sigma": {"prior": "halfnormal(2)"},
         "intercept": {"prior": "normal(0, 5)"},
-        "groups": {"g": {"parameterization": "centered", "correlation_prior": "lkj(2)"}},
+        "groups": {"g": {"parameterization": parameterization, "correlation_prior": "lkj(2)"}},
         "priors": {"1|g": "halfnormal(2)", "x|g": "halfnormal(2)"},
         "sampler": sampler(126),
     }
@@ -129,6 +139,11 @@ def _() -> Built:
     False,
 )
 def _() -> Built:
+    return crossed_zero_sum("centered")
+
+
+def crossed_zero_sum(parameterization: str) -> Built:
+    """The data and spec, with the group term parameterized as given."""
     rng = np.random.default_rng(1207)
     a, b = (m.ravel() for m in np.meshgrid(np.arange(16), np.arange(5), indexing="ij"))
     y = 5 + rng.standard_normal(16)[a] + 1.5 * rng.standard_normal(5)[b]
@@ -140,7 +155,7 @@ def _() -> Built:
         "intercept": {"prior": "normal(0, 10)"},
         "groups": [
             group("row", "centered", "halfnormal(3)"),
-            group("col", "centered", "halfnormal(3)", effects="zero_sum"),
+            group("col", parameterization, "halfnormal(3)", effects="zero_sum"),
         ],
         "sampler": sampler(127),
     }
