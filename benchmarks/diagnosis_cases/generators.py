@@ -206,6 +206,11 @@ def between_free(rng: np.random.Generator, g: np.ndarray, y: np.ndarray, keep: f
     True,
 )
 def _() -> Built:
+    return zero_sd_normal_6g("non_centered")
+
+
+def zero_sd_normal_6g(parameterization: str) -> Built:
+    """The data and spec, with the group term parameterized as given."""
     rng = np.random.default_rng(301)
     g = np.repeat(np.arange(6), 5)
     y = between_free(rng, g, 10 + 3 * rng.standard_normal(g.size), 0.2)
@@ -214,7 +219,7 @@ def _() -> Built:
         "likelihood": "normal",
         "sigma": {"prior": "halfnormal(5)"},
         "intercept": {"prior": "normal(10, 5)"},
-        "groups": [group("batch", "non_centered", "halfnormal(4)")],
+        "groups": [group("batch", parameterization, "halfnormal(4)")],
         "sampler": sampler(31),
     }
     return spec, {"y": y, "batch": labels("b", g)}
@@ -227,6 +232,11 @@ def _() -> Built:
     True,
 )
 def _() -> Built:
+    return zero_sd_normal_8g_cauchy("non_centered")
+
+
+def zero_sd_normal_8g_cauchy(parameterization: str) -> Built:
+    """The data and spec, with the group term parameterized as given."""
     rng = np.random.default_rng(302)
     g = np.repeat(np.arange(8), 4)
     y = between_free(rng, g, 50 + 5 * rng.standard_normal(g.size), 0.3)
@@ -235,7 +245,7 @@ def _() -> Built:
         "likelihood": "normal",
         "sigma": {"prior": "halfnormal(10)"},
         "intercept": {"prior": "normal(50, 20)"},
-        "groups": [group("lot", "non_centered", "halfcauchy(5)")],
+        "groups": [group("lot", parameterization, "halfcauchy(5)")],
         "sampler": sampler(32),
     }
     return spec, {"y": y, "lot": labels("l", g)}
@@ -243,6 +253,11 @@ def _() -> Built:
 
 @case("boundary_poisson_7g", "boundary", "poisson, 7 groups x 6, equal rates, non-centered", True)
 def _() -> Built:
+    return zero_sd_poisson_7g("non_centered")
+
+
+def zero_sd_poisson_7g(parameterization: str) -> Built:
+    """The data and spec, with the group term parameterized as given."""
     rng = np.random.default_rng(303)
     g = np.repeat(np.arange(7), 6)
     y = rng.poisson(4.0, g.size)
@@ -250,7 +265,7 @@ def _() -> Built:
         "response": "y",
         "likelihood": "poisson",
         "intercept": {"prior": "normal(1, 1)"},
-        "groups": [group("ward", "non_centered", "halfnormal(1)")],
+        "groups": [group("ward", parameterization, "halfnormal(1)")],
         "sampler": sampler(33),
     }
     return spec, {"y": y, "ward": labels("w", g)}
@@ -263,18 +278,7 @@ def _() -> Built:
     True,
 )
 def _() -> Built:
-    rng = np.random.default_rng(301)
-    g = np.repeat(np.arange(6), 5)
-    y = between_free(rng, g, 10 + 3 * rng.standard_normal(g.size), 0.2)
-    spec = {
-        "response": "y",
-        "likelihood": "normal",
-        "sigma": {"prior": "halfnormal(5)"},
-        "intercept": {"prior": "normal(10, 5)"},
-        "groups": [group("batch", "centered", "halfnormal(4)")],
-        "sampler": sampler(31),
-    }
-    return spec, {"y": y, "batch": labels("b", g)}
+    return zero_sd_normal_6g("centered")
 
 
 @case(
@@ -284,33 +288,12 @@ def _() -> Built:
     True,
 )
 def _() -> Built:
-    rng = np.random.default_rng(302)
-    g = np.repeat(np.arange(8), 4)
-    y = between_free(rng, g, 50 + 5 * rng.standard_normal(g.size), 0.3)
-    spec = {
-        "response": "y",
-        "likelihood": "normal",
-        "sigma": {"prior": "halfnormal(10)"},
-        "intercept": {"prior": "normal(50, 20)"},
-        "groups": [group("lot", "centered", "halfcauchy(5)")],
-        "sampler": sampler(32),
-    }
-    return spec, {"y": y, "lot": labels("l", g)}
+    return zero_sd_normal_8g_cauchy("centered")
 
 
 @case("funnel_at_zero_poisson_7g", "funnel", "poisson, 7 groups x 6, equal rates, centered", True)
 def _() -> Built:
-    rng = np.random.default_rng(303)
-    g = np.repeat(np.arange(7), 6)
-    y = rng.poisson(4.0, g.size)
-    spec = {
-        "response": "y",
-        "likelihood": "poisson",
-        "intercept": {"prior": "normal(1, 1)"},
-        "groups": [group("ward", "centered", "halfnormal(1)")],
-        "sampler": sampler(33),
-    }
-    return spec, {"y": y, "ward": labels("w", g)}
+    return zero_sd_poisson_7g("centered")
 
 
 # ---------------------------------------------------------------- prior_dominated
