@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from diagnosis_cases import generators, healthy  # noqa: F401  (they register their cases)
+from diagnosis_cases import estimates, geometry, healthy, misfit  # noqa: F401  (they register)
 from diagnosis_cases._registry import GENERATORS
 
 ENTRIES = (
@@ -56,10 +56,14 @@ class Case:
         return path
 
 
-CASES: list[Case] = [
-    Case(name, expected, description, repairable, build)
-    for name, (expected, description, repairable, build) in GENERATORS.items()
-]
+# In catalog order, the healthy models last (each module registers its cases in file order).
+CASES: list[Case] = sorted(
+    (
+        Case(name, expected, description, repairable, build)
+        for name, (expected, description, repairable, build) in GENERATORS.items()
+    ),
+    key=lambda c: ENTRIES.index(c.expected) if c.expected else len(ENTRIES),
+)
 BY_NAME = {c.name: c for c in CASES}
 
 
