@@ -45,8 +45,13 @@ def fitted_report(loaded: Any) -> Any:
         warnings.simplefilter("ignore")
         result = fit(loaded)
         checks = loaded.spec.checks
+        # The fit's own model fit, with its pointwise elpd, as `hmdiag fit` and the doctor use.
         return assess(
-            result.idata, result.info, thresholds_from_checks(checks), hdi_prob=checks.hdi_prob
+            result.idata,
+            result.info,
+            thresholds_from_checks(checks),
+            hdi_prob=checks.hdi_prob,
+            model_fit=result.model_fit,
         )
 
 
@@ -76,6 +81,7 @@ EXPECTED = {
     "separation": ["prior_data_conflict"],
     "multimodal": ["multimodal"],
     "collinear": ["ridge", "treedepth_saturation"],
+    "overdispersion": ["overdispersion", "misfit", "influential_observations"],
 }
 
 
@@ -86,6 +92,18 @@ def test_gallery_case_is_named_as_written(name: str) -> None:
     advice = [a.remedy for a in first.verdict.advice]
     if name != "funnel" and name != "boundary":
         assert "raise_target_accept" not in advice, advice  # the evidence points elsewhere
+
+
+def test_overdispersed_ticks_pass_the_checks_and_the_doctor_keeps_a_negative_binomial() -> None:
+    result = doctored("overdispersion")
+    first = result.attempts[0].report
+    assert first.verdict.passed  # sampling is fine; the model is not
+    dispersion = first.verdict.pathologies[0]
+    assert dispersion.numbers["observed"] > 20  # var/mean 27 in lme4's grouseticks
+    assert result.attempts[1].change == "likelihood: poisson -> negative_binomial"
+    assert "kept: elpd_loo" in result.attempts[1].reason
+    assert result.fixed is not None and result.fixed.spec.likelihood == "negative_binomial"
+    assert "overdispersion" not in kinds(result.fixed.report)
 
 
 def test_ridge_names_the_intercept_and_the_crossed_mean_and_the_doctor_makes_it_zero_sum() -> None:
