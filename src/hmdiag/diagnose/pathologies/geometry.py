@@ -40,9 +40,7 @@ def funnel(d: Diagnosis, failed: set[str]) -> list[Pathology]:
     # A block's packed factor holds its scales in another form: its elements do not compete.
     packed = {b.packed for b in d.blocks if b.packed}
     ranked = [h for h in d.hotspots if h.variable not in packed or _block_of(d, h)]
-    # Beyond chance only: one or two divergent draws sit somewhere, and say nothing of where.
-    needed = ks_critical(d.divergences_total, d.chains * d.draws)
-    hotspot = next((h for h in ranked[:2] if h.funnel and h.score >= needed), None)
+    hotspot = next((h for h in ranked[:2] if h.funnel), None)
     if hotspot is None:
         return []
     block = _block_of(d, hotspot)
