@@ -14,7 +14,8 @@ from hmdiag.diagnose.pathologies._base import (
 
 
 def prior(d: Diagnosis) -> list[Pathology]:
-    """Population parameters whose estimate the prior sets (power-scaling sensitivity)."""
+    """Population parameters whose estimate the prior sets (power-scaling sensitivity), or
+    whose estimate the data put in the prior's far tail however little the prior moves it."""
     found = []
     for s in d.evidence.sensitivity or []:
         informed = s.likelihood >= SENSITIVITY_THRESHOLD
