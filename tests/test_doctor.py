@@ -196,3 +196,30 @@ def test_doctor_passes_mme4_on_attempt_one_and_writes_no_spec(tmp_path: Path) ->
 def test_doctor_refuses_to_write_over_its_input(tmp_path: Path) -> None:
     result = run_hmdiag("doctor", CONFIGS / "mme0.yaml", "--out-config", CONFIGS / "mme0.yaml")
     assert result.returncode == 2 and "would overwrite the input spec" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "undo"),
+    [
+        (
+            "groups[1] (col): parameterization centered -> non_centered",
+            "groups[1] (col): parameterization non_centered -> centered",
+        ),
+        (
+            "groups[1] (sample): effects normal -> zero_sum",
+            "groups[1] (sample): effects zero_sum -> normal",
+        ),
+        ("sampler.target_accept: 0.8 -> 0.9", "sampler.target_accept: 0.9 -> 0.8"),
+        (
+            "groups[0] (g) slope x: scale prior halfstudent_t(3, 2) -> halfnormal(1)",
+            "groups[0] (g) slope x: scale prior halfnormal(1) -> halfstudent_t(3, 2)",
+        ),
+    ],
+)
+def test_the_doctor_knows_which_change_would_undo_its_own(change: str, undo: str) -> None:
+    # A remedy that reverses an earlier attempt is never chosen: the doctor centered a
+    # non-centered term (an inverted funnel), then a funnel named at its scale proposed to
+    # non-center it again (make bench-diagnosis, funnel_inverted_zero_sum).
+    from hmdiag.workflows.doctor import _undo
+
+    assert _undo(change) == undo and _undo(undo) == change

@@ -7,6 +7,7 @@ as a parameter so it can be tested without sampling.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -262,10 +263,16 @@ def choose_remedy(spec: ModelSpec, report: RunReport, tried: set[str]) -> Remedy
 
 
 def _undo(change: str) -> str:
-    """The change that would undo ``change`` (``a -> b`` becomes ``b -> a``)."""
-    head, _, move = change.rpartition(": ")
-    before, _, after = move.partition(" -> ")
-    return f"{head}: {after} -> {before}"
+    """The change that would undo ``change`` (``a -> b`` becomes ``b -> a``), keeping what
+    precedes the old value: ``groups[1] (col): parameterization centered -> non_centered``
+    becomes ``groups[1] (col): parameterization non_centered -> centered``. An old value may be
+    a prior with spaces inside its parentheses (``halfstudent_t(3, 2)``)."""
+    left, _, after = change.partition(" -> ")
+    match = re.match(r"^(.*?)(\S+\([^()]*\)|\S+)$", left)
+    if match is None:
+        return change
+    prefix, before = match.groups()
+    return f"{prefix}{after} -> {before}"
 
 
 def _once_key(remedy: Remedy) -> str:
