@@ -223,3 +223,14 @@ def test_the_doctor_knows_which_change_would_undo_its_own(change: str, undo: str
     from hmdiag.workflows.doctor import _undo
 
     assert _undo(change) == undo and _undo(undo) == change
+
+
+def test_a_funnel_whose_only_remedy_reverses_the_doctor_may_get_smaller_steps(mme0: Any) -> None:
+    # The doctor non-centered the term; a funnel whose remedy is to non-center it again is
+    # blocked, and then no longer speaks for the divergences: smaller steps are the fallback.
+    report = report_for(diverging="sigma")
+    first = choose_remedy(mme0.spec, report, set())
+    assert first.kind == "non_center"
+    reversed_change = first.change.replace("centered -> non_centered", "non_centered -> centered")
+    fallback = choose_remedy(mme0.spec, report, {reversed_change})
+    assert fallback is not None and fallback.kind == "raise_target_accept"

@@ -133,7 +133,9 @@ def loo_judgement(new: RunReport, old: RunReport) -> tuple[bool, str]:
     return True, f"{text}, and no Pareto k above {a.k_limit:.3g}"
 
 
-def _recenter_remedy(spec: ModelSpec, report: RunReport) -> Remedy | None:
+def _recenter_remedy(
+    spec: ModelSpec, report: RunReport, explained: frozenset[str] = frozenset()
+) -> Remedy | None:
     d = report.diagnosis
     failed = {c.name for c in report.verdict.failed()}
     if not failed & {"ess_bulk", "ess_tail", "r_hat"}:
@@ -175,10 +177,14 @@ def _recenter_remedy(spec: ModelSpec, report: RunReport) -> Remedy | None:
     return None
 
 
-def _target_accept_remedy(spec: ModelSpec, report: RunReport) -> Remedy | None:
+def _target_accept_remedy(
+    spec: ModelSpec, report: RunReport, explained: frozenset[str] = frozenset()
+) -> Remedy | None:
+    """Smaller steps for divergences that no named pathology with a remedy left explains
+    (``explained``: the checks such pathologies account for)."""
     if "divergences" not in {c.name for c in report.verdict.failed()}:
         return None
-    if any("divergences" in p.explains for p in report.verdict.pathologies):
+    if "divergences" in explained:
         # The evidence names a cause; smaller steps are proposed only where that cause lists them.
         return None
     rung = next_target_accept(spec.sampler.target_accept)
@@ -199,7 +205,9 @@ def _target_accept_remedy(spec: ModelSpec, report: RunReport) -> Remedy | None:
     )
 
 
-def _tune_remedy(spec: ModelSpec, report: RunReport) -> Remedy | None:
+def _tune_remedy(
+    spec: ModelSpec, report: RunReport, explained: frozenset[str] = frozenset()
+) -> Remedy | None:
     failed = {c.name for c in report.verdict.failed()}
     warned = {c.name for c in report.verdict.checks if c.status == "warn"}
     if not (("divergences" in failed and "acceptance" in warned) or "r_hat" in failed):
@@ -220,7 +228,9 @@ def _tune_remedy(spec: ModelSpec, report: RunReport) -> Remedy | None:
     )
 
 
-def _draws_remedy(spec: ModelSpec, report: RunReport) -> Remedy | None:
+def _draws_remedy(
+    spec: ModelSpec, report: RunReport, explained: frozenset[str] = frozenset()
+) -> Remedy | None:
     failed = {c.name for c in report.verdict.failed()}
     if not failed or not failed <= {"ess_bulk", "ess_tail"}:
         return None
@@ -251,14 +261,22 @@ def choose_remedy(spec: ModelSpec, report: RunReport, tried: set[str]) -> Remedy
     def untried(remedy: Remedy) -> bool:
         return not {remedy.change, _once_key(remedy), _undo(remedy.change)} & tried
 
-    fresh = [(p, r) for p, r in _pathology_remedies(spec, report) if untried(r)]
+    pairs = list(_pathology_remedies(spec, report))
+    fresh = [(p, r) for p, r in pairs if untried(r)]
     # A pathology explains its checks while it still offers a remedy, or when none is possible.
     accounted = [p for p, _ in fresh]
     accounted += [p for p in report.verdict.pathologies if not p.sampler_fixable]
     explained = {name for p in accounted for name in p.explains}
+    # One whose every remedy would reverse the doctor's own earlier change (a funnel on a term
+    # the doctor centered because the data pin it) no longer speaks for its checks: smaller
+    # steps may then be tried for its divergences. One whose remedies were tried still does.
+    reversing = {id(p) for p, r in pairs if _undo(r.change) in tried}
+    reversing -= {id(p) for p, r in pairs if _undo(r.change) not in tried}
+    still = {n for p in report.verdict.pathologies if id(p) not in reversing for n in p.explains}
     candidates = [r for _, r in fresh]
     if {c.name for c in report.verdict.failed()} - explained:
-        candidates += [r for r in (rule(spec, report) for rule in GENERIC_REMEDIES) if r]
+        done = frozenset(still)
+        candidates += [r for r in (rule(spec, report, done) for rule in GENERIC_REMEDIES) if r]
     return next((r for r in candidates if untried(r)), None)
 
 
