@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from diagnosis_cases._registry import Built, case, sampler
+from diagnosis_cases.healthy import student_t_regression
 
 # ---------------------------------------------------------------- prior_dominated
 
@@ -61,18 +62,7 @@ def _() -> Built:
     False,
 )
 def _() -> Built:
-    rng = np.random.default_rng(1208)
-    x = rng.standard_normal(120)
-    y = 1 + 0.5 * x + rng.standard_t(4, 120)
-    spec = {
-        "response": "y",
-        "likelihood": "student_t",
-        "sigma": {"prior": "halfnormal(3)"},
-        "intercept": {"prior": "normal(0, 5)"},
-        "predictors": [{"column": "x", "prior": "normal(0, 2)"}],
-        "sampler": sampler(128),
-    }
-    return spec, {"y": y, "x": x}
+    return student_t_regression(120, data_seed=1208, seed=128)
 
 
 # ---------------------------------------------------------------- prior_data_conflict

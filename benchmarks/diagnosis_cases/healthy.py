@@ -164,16 +164,22 @@ def crossed_zero_sum(parameterization: str) -> Built:
 
 @case("healthy_student_t", None, "student_t(4) errors, student_t fit, n=800 (nu identified)", False)
 def _() -> Built:
-    rng = np.random.default_rng(1212)
-    x = rng.standard_normal(800)
-    y = 1 + 0.5 * x + rng.standard_t(4, 800)
+    return student_t_regression(800, data_seed=1212, seed=132)
+
+
+def student_t_regression(n: int, *, data_seed: int, seed: int) -> Built:
+    """A student_t(4) regression of ``n`` rows, fitted with its own likelihood (nu's prior is
+    the spec default, gamma(2, 0.1))."""
+    rng = np.random.default_rng(data_seed)
+    x = rng.standard_normal(n)
+    y = 1 + 0.5 * x + rng.standard_t(4, n)
     spec = {
         "response": "y",
         "likelihood": "student_t",
         "sigma": {"prior": "halfnormal(3)"},
         "intercept": {"prior": "normal(0, 5)"},
         "predictors": [{"column": "x", "prior": "normal(0, 2)"}],
-        "sampler": sampler(132),
+        "sampler": sampler(seed),
     }
     return spec, {"y": y, "x": x}
 
