@@ -213,3 +213,83 @@ def test_correlations_piled_at_one_are_a_boundary_when_a_check_fails(az: Any) ->
         healthy_stats(rng, chains, draws),
     )
     assert not judge(diagnose(calm, RunInfo(label="lkj")), Thresholds()).pathologies
+
+
+def _sticky(rng: np.random.Generator, chains: int, draws: int, rho: float) -> np.ndarray:
+    """AR(1) draws with autocorrelation ``rho``: a parameter that mixes slowly."""
+    out = np.empty((chains, draws))
+    out[:, 0] = rng.normal(size=chains)
+    for t in range(1, draws):
+        out[:, t] = rho * out[:, t - 1] + np.sqrt(1 - rho**2) * rng.normal(size=chains)
+    return out
+
+
+def _block_run(az: Any, *, slope_sticks: bool) -> tuple[Any, RunInfo]:
+    """A non-centered (1 + x | g) block whose slope scale sits at 0; when ``slope_sticks``
+    it (and its Cholesky row) mixes far slower than every other parameter."""
+    rng = np.random.default_rng(5)
+    chains, draws = 4, 1000
+    sd = np.exp(rng.normal(np.log(0.7), 0.3, size=(chains, draws)))
+    raw = _sticky(rng, chains, draws, 0.995) if slope_sticks else rng.normal(size=(chains, draws))
+    sd_x = np.abs(0.3 * raw)  # a half-normal: its mode at 0
+    rho = np.tanh(rng.normal(0, 0.5, size=(chains, draws)))
+    corr = np.ones((chains, draws, 2, 2))
+    corr[..., 0, 1] = corr[..., 1, 0] = rho
+    packed = np.stack([sd, sd_x * rho, sd_x * np.sqrt(1 - rho**2)], axis=-1)
+    posterior = {
+        "intercept": rng.normal(2, 0.2, size=(chains, draws)),
+        "b_x": rng.normal(0.5, 0.2, size=(chains, draws)),
+        "sigma": np.abs(rng.normal(1, 0.1, size=(chains, draws))),
+        "z_g": rng.normal(size=(chains, draws, 6, 2)),
+        "chol_g": packed,
+        "corr_g": corr,
+        "sigma_g": sd,
+        "sigma_g_x": sd_x,
+        "r_g": rng.normal(0, 0.7, size=(chains, draws, 6)),
+        "r_g_x": rng.normal(0, 0.2, size=(chains, draws, 6)),
+    }
+    idata = az.from_dict(
+        {"posterior": posterior, "sample_stats": healthy_stats(rng, chains, draws)},
+        dims={"corr_g": ["g_coef", "g_coef_b"]},
+        coords={"g_coef": ["1", "x"], "g_coef_b": ["1", "x"]},
+    )
+    term = {
+        "factor": "g",
+        "effect": "r_g",
+        "scale": "sigma_g",
+        "offset": "z_g",
+        "parameterization": "non_centered",
+        "pooling": "partial",
+        "levels": 6,
+        "smallest_level": 8,
+        "correlated": True,
+    }
+    info = RunInfo(
+        label="block",
+        group_terms=[term],
+        free_variables=["intercept", "b_x", "sigma", "z_g", "chol_g"],
+    )
+    return idata, info
+
+
+def test_a_slope_scale_at_zero_that_mixes_worst_is_a_boundary_inside_the_block(az: Any) -> None:
+    idata, info = _block_run(az, slope_sticks=True)
+    d = diagnose(idata, info)
+    shapes = {s.scale: s for s in d.evidence.scales}
+    # Each scale of the block has its own shape; the slope's piles at 0, the intercept's not.
+    assert shapes["sigma_g_x"].slope == "x" and shapes["sigma_g_x"].zero_bin_ratio > 0.8
+    assert shapes["sigma_g"].zero_bin_ratio < 0.2
+    verdict = judge(d, Thresholds())
+    failed = {c.name for c in verdict.failed()}
+    assert failed & {"ess_bulk", "ess_tail"}
+    (boundary,) = [p for p in verdict.pathologies if p.kind == "boundary"]
+    assert boundary.numbers["parameter"] == "sigma_g_x"
+    assert "worst-mixing parameter" in boundary.evidence
+    tighter = next(a for a in boundary.remedies if a.remedy == "tighten_scale_prior")
+    assert tighter.target == "g:x"
+
+
+def test_a_block_scale_at_zero_that_mixes_like_the_rest_is_no_alarm(az: Any) -> None:
+    idata, info = _block_run(az, slope_sticks=False)
+    verdict = judge(diagnose(idata, info), Thresholds())
+    assert not verdict.failed() and not verdict.pathologies

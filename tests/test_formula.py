@@ -34,7 +34,7 @@ def test_every_config_has_a_twin() -> None:
         for folder in ("bangladesh", "examples", "pathologies", "scale")
         for p in (ROOT / "configs" / folder).glob("*.yaml")
     )
-    assert [original_of(t) for t in TWINS] == originals and len(TWINS) == 23
+    assert [original_of(t) for t in TWINS] == originals and len(TWINS) == 25
 
 
 @pytest.mark.parametrize("twin", TWINS, ids=lambda p: f"{p.parent.name}/{p.stem}")

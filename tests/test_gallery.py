@@ -82,6 +82,8 @@ EXPECTED = {
     "multimodal": ["multimodal"],
     "collinear": ["ridge", "treedepth_saturation"],
     "overdispersion": ["overdispersion", "misfit", "influential_observations"],
+    "misfit": ["misfit"],
+    "influential": ["influential_observations"],
 }
 
 
@@ -104,6 +106,34 @@ def test_overdispersed_ticks_pass_the_checks_and_the_doctor_keeps_a_negative_bin
     assert "kept: elpd_loo" in result.attempts[1].reason
     assert result.fixed is not None and result.fixed.spec.likelihood == "negative_binomial"
     assert "overdispersion" not in kinds(result.fixed.report)
+
+
+def test_misfit_names_the_subjects_and_the_doctor_tries_their_days_slope_by_loo() -> None:
+    result = doctored("misfit")
+    first = result.attempts[0].report
+    assert first.verdict.passed  # sampling is fine; the model is not
+    (misfit,) = first.verdict.pathologies
+    (grouped,) = [g for g in misfit.numbers["grouped"] if g["statistic"] == "sd"]
+    assert grouped["factor"] == "subject" and grouped["extreme"] >= 2
+    # Steep (308) and flat (309, 335) subjects: lme4's sleepstudy needs (days | subject).
+    assert "subject 308 (" in misfit.evidence and "subject 309 (" in misfit.evidence
+    second = result.attempts[1]
+    assert second.change == (
+        "groups[0] (subject): add a varying slope for days (scale prior halfnormal(20))"
+    )
+    assert "elpd_loo" in second.reason  # judged by PSIS-LOO, kept or undone with its numbers
+    assert result.fixed is not None
+
+
+def test_influential_rows_are_subject_332s_and_the_doctor_keeps_a_student_t() -> None:
+    result = doctored("influential")
+    first = result.attempts[0].report
+    assert first.verdict.passed
+    assert "line 58 (subject 332)" in first.verdict.pathologies[0].evidence
+    assert result.attempts[1].change == "likelihood: normal -> student_t"
+    assert "kept: elpd_loo" in result.attempts[1].reason
+    assert result.fixed is not None and result.fixed.spec.likelihood == "student_t"
+    assert "influential_observations" not in kinds(result.fixed.report)
 
 
 def test_ridge_names_the_intercept_and_the_crossed_mean_and_the_doctor_makes_it_zero_sum() -> None:

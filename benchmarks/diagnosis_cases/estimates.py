@@ -237,12 +237,12 @@ def _() -> Built:
 @case(
     "treedepth_collinear_poisson",
     "treedepth_saturation",
-    "poisson n=120, x2 = x1 + N(0, 0.003)",
+    "poisson n=120, x2 = x1 + N(0, 0.003), counts around 20",
     True,
 )
 def _() -> Built:
     rng, x1, x2 = collinear(802, 120, 0.003)
-    y = rng.poisson(np.exp(1.5 + 0.2 * x1 + 0.2 * x2))
+    y = rng.poisson(np.exp(3.0 + 0.2 * x1 + 0.2 * x2))
     spec = {
         "response": "y",
         "likelihood": "poisson",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from hmdiag.formula import to_formula
+from hmdiag.spec.formula import to_formula
 from hmdiag.spec import load_spec
 
 HERE = Path(__file__).resolve().parent

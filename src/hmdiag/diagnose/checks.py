@@ -247,6 +247,11 @@ def _check_model_fit(d: Diagnosis, t: Thresholds) -> CheckResult:
         f"{c.statistic} {c.observed:.4g} outside the replicated data (p = {c.p_value:.3f})"
         for c in fit.extreme()
     ]
+    problems += [
+        f"{c.statistic} by {c.factor}: {c.n_extreme} of {c.levels} levels outside their "
+        f"replicated data ({c.expected:.2g} expected by chance, p = {c.p_value:.2g})"
+        for c in fit.extreme_grouped()
+    ]
     worst = fit.influential[0].label if fit.influential else None
     if problems:
         status: Status = "fail" if t.fail_on_misfit else "warn"
@@ -264,6 +269,9 @@ def _check_model_fit(d: Diagnosis, t: Thresholds) -> CheckResult:
         parts.append(f"max Pareto k {fit.max_k:.3g} <= {fit.k_limit:.3g}")
     if fit.predictive:
         parts.append(f"{len(fit.predictive)} posterior predictive statistics within range")
+    if fit.grouped:
+        factors = sorted({c.factor for c in fit.grouped})
+        parts.append(f"per level of {', '.join(factors)}: within chance")
     return CheckResult("model_fit", "pass", fit.max_k, fit.k_limit, "; ".join(parts))
 
 

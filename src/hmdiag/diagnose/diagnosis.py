@@ -306,7 +306,7 @@ def diagnose(
     sampler = info.sampler_label or info.backend or library
     if not info.sampler_label and not info.backend and info.source_version:
         sampler = f"{library} {info.source_version}"
-    evidence = measure_evidence(idata, info, parameters, terms)
+    evidence = measure_evidence(idata, info, parameters, terms, blocks)
     if evidence.sensitivity_note:
         notes.append(evidence.sensitivity_note)
     return Diagnosis(

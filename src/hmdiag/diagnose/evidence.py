@@ -67,6 +67,8 @@ class ScaleShape:
     # That share over the fullest of the ten equal bins on [0, q95]: 1 when the mode is at 0
     # (a half-normal), about 0.4 for a lognormal whose mode sits in the second bin.
     zero_bin_ratio: float
+    # The varying slope's column, for a correlated block's per-slope scale.
+    slope: str | None = None
 
 
 @dataclass(frozen=True)
@@ -188,13 +190,29 @@ def strong_correlations(
     return sorted(found, key=lambda c: -abs(c.r))[:MAX_CORRELATIONS]
 
 
-def scale_shapes(posterior: Any, group_terms: list[Any]) -> list[ScaleShape]:
-    """Quantiles of every group scale and how much of its mass sits next to 0."""
-    shapes = []
-    for term in group_terms:
-        if not term.scale or term.scale not in posterior.data_vars:
+def scale_shapes(
+    posterior: Any, group_terms: list[Any], blocks: list[Any] | None = None
+) -> list[ScaleShape]:
+    """Quantiles of every group scale and how much of its mass sits next to 0.
+
+    A correlated block's per-term scales (``sigma_g``, ``sigma_g_x``, ...) are judged one by
+    one: a slope's scale at 0 is a boundary even when the intercept's scale is not."""
+    wanted: list[tuple[str, str, str | None]] = [
+        (t.scale, t.factor, t.slope) for t in group_terms if t.scale
+    ]
+    for block in blocks or []:
+        first = block.scales[0] if block.scales else ""
+        wanted += [
+            (s, block.factor or block.packed or s, s[len(first) + 1 :] if i else None)
+            for i, s in enumerate(block.scales)
+            if s in posterior.data_vars and posterior[s].ndim == 2
+        ]
+    shapes, seen = [], set()
+    for scale, factor, slope in wanted:
+        if scale in seen or scale not in posterior.data_vars:
             continue
-        draws = _pooled(posterior, term.scale)
+        seen.add(scale)
+        draws = _pooled(posterior, scale)
         draws = draws[np.isfinite(draws)]
         if draws.size == 0:
             continue
@@ -203,13 +221,14 @@ def scale_shapes(posterior: Any, group_terms: list[Any]) -> list[ScaleShape]:
             continue  # a degenerate scale has no shape to judge
         shapes.append(
             ScaleShape(
-                scale=term.scale,
-                factor=term.factor,
+                scale=scale,
+                factor=factor,
                 q05=q05,
                 median=median,
                 q95=q95,
                 near_zero=float(np.mean(draws < 0.1 * q95)),
                 zero_bin_ratio=_zero_bin_ratio(draws, q95),
+                slope=slope,
             )
         )
     return shapes
@@ -356,6 +375,7 @@ def measure_evidence(
     info: RunInfo,
     parameters: list[Any],
     group_terms: list[Any],
+    blocks: list[Any] | None = None,
 ) -> Evidence:
     """Everything the pathology catalog judges, measured once per run."""
     posterior = idata.posterior
@@ -371,7 +391,7 @@ def measure_evidence(
     sensitivity, note = power_scaling(idata, structure, population)
     return Evidence(
         correlations=strong_correlations(posterior, structure, population, group_terms),
-        scales=scale_shapes(posterior, group_terms),
+        scales=scale_shapes(posterior, group_terms, blocks),
         chain_spreads=chain_spreads(posterior, parameters),
         sensitivity=sensitivity,
         sensitivity_note=note,

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from hmdiag import _lazy
+from hmdiag.diagnose.grouped_fit import ExtremeLevel, GroupedCheck, grouped_checks
 
 # The dispersion index is extreme outside these posterior predictive p-values.
 PPP_LOW = 0.01
@@ -158,6 +159,8 @@ class ModelFit:
     n_high_k: int = 0
     influential: list[InfluentialRow] = field(default_factory=list)
     predictive: list[PredictiveCheck] = field(default_factory=list)
+    # the same statistics per level of each grouping factor (hmdiag.diagnose.grouped_fit)
+    grouped: list[GroupedCheck] = field(default_factory=list)
     loo_reason: str | None = None
     predictive_reason: str | None = None
     # elpd per observation, to compare two fits of the same data (not stored with the run)
@@ -177,12 +180,18 @@ class ModelFit:
         """The statistics whose p-value is outside its limits."""
         return [c for c in self.predictive if c.extreme]
 
+    def extreme_grouped(self) -> list[GroupedCheck]:
+        """The per-level statistics with more extreme levels than chance allows."""
+        return [c for c in self.grouped if c.extreme]
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready record (the run file stores it; JSON output prints it)."""
         out = asdict(self)
         out.pop("pointwise_elpd", None)
         for check, row in zip(self.predictive, out["predictive"], strict=True):
             row["extreme"] = check.extreme
+        for grouped, row in zip(self.grouped, out["grouped"], strict=True):
+            row["extreme"] = grouped.extreme
         return out
 
 
@@ -198,6 +207,13 @@ def model_fit_from_dict(raw: dict[str, Any]) -> ModelFit:
     fields["predictive"] = [
         PredictiveCheck(**{k: v for k, v in r.items() if k != "extreme"})
         for r in raw.get("predictive") or []
+    ]
+    fields["grouped"] = [
+        GroupedCheck(
+            **{k: v for k, v in r.items() if k not in ("extreme", "worst")},
+            worst=[ExtremeLevel(**w) for w in r.get("worst") or []],
+        )
+        for r in raw.get("grouped") or []
     ]
     known = set(ModelFit.__dataclass_fields__)
     return ModelFit(**{k: v for k, v in fields.items() if k in known})
@@ -400,6 +416,7 @@ def measure_model_fit(data: FitData) -> ModelFit:
                 )
             )
     predictive: list[PredictiveCheck] = []
+    grouped: list[GroupedCheck] = []
     predictive_reason = None
     if data.replicated is None:
         predictive_reason = "no posterior predictive draws"
@@ -408,6 +425,9 @@ def measure_model_fit(data: FitData) -> ModelFit:
         n_draws = n_draws or rep.shape[0]
         trials = None if data.trials is None else np.asarray(data.trials).reshape(-1)
         predictive = predictive_checks(observed, rep, data.likelihood, trials)
+        if data.rows is not None and data.rows.groups and data.likelihood != "binomial":
+            # Binomial rows have their own trials; their per-level proportions are left out.
+            grouped = grouped_checks(observed, rep, data.rows.groups, _statistics(data.likelihood))
     return ModelFit(
         variable=data.variable,
         likelihood=data.likelihood,
@@ -423,6 +443,7 @@ def measure_model_fit(data: FitData) -> ModelFit:
         n_high_k=n_high_k,
         influential=influential,
         predictive=predictive,
+        grouped=grouped,
         loo_reason=loo_reason,
         predictive_reason=predictive_reason,
         pointwise_elpd=pointwise,

@@ -94,7 +94,16 @@ def render_terminal(
         console.print(Text(f"no passing spec: {result.stopped_because}", style="bold red"))
         return
     if result.fixed.number == 1:
-        console.print(Text("the spec passes as written; nothing to fix", style="bold green"))
+        if result.caveats():
+            console.print(
+                Text(
+                    "the spec passes its checks as written; no change the doctor can make "
+                    "fixed what is named above",
+                    style="bold yellow",
+                )
+            )
+        else:
+            console.print(Text("the spec passes as written; nothing to fix", style="bold green"))
         return
     console.print(Text(f"passing spec written to {fixed_path}", style="bold green"))
     if diff:

@@ -119,4 +119,14 @@ def model_fit_rows(report: RunReport) -> list[list[str]]:
                 "warn" if c.extreme else "pass",
             ]
         )
+    for g in fit.grouped:
+        rows.append(
+            [
+                f"{g.statistic} by {g.factor}",
+                f"{g.n_extreme} of {g.levels} levels extreme",
+                f"{g.expected:.2g} by chance (1% tail per level)",
+                f"{g.p_value:.3g}",
+                "warn" if g.extreme else "pass",
+            ]
+        )
     return rows

@@ -20,6 +20,7 @@ from hmdiag.diagnose.report import RunReport
 from hmdiag.spec import LoadedSpec, ModelSpec, spec_to_raw, spec_to_yaml
 from hmdiag.workflows.remedies import (
     Remedy,
+    Within,
     group_index,
     group_remedy,
     likelihood_remedy,
@@ -29,6 +30,8 @@ from hmdiag.workflows.remedies import (
     set_group,
     set_predictor,
     set_sampler,
+    varies_within,
+    varying_slope_remedy,
 )
 
 # A group with this many rows in its smallest level is "data-rich": centered usually mixes better.
@@ -45,6 +48,8 @@ PATIENCE = 2
 # the difference (Vehtari, Gelman and Gabry 2017; Sivula et al. 2022 on |diff| < 2-4 se being
 # within noise) and no observation is left above the Pareto k limit.
 LIKELIHOOD_ELPD_SE = 2.0
+# Model changes judged by PSIS-LOO against the attempt before them, and undone unless better.
+LOO_JUDGED = ("likelihood", "varying_slope")
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,9 @@ class DoctorResult:
         return [p for p in last.report.verdict.pathologies if not p.sampler_fixable]
 
 
-def _pathology_remedies(spec: ModelSpec, report: RunReport) -> list[tuple[Pathology, Remedy]]:
+def _pathology_remedies(
+    spec: ModelSpec, report: RunReport, within: Within | None = None
+) -> list[tuple[Pathology, Remedy]]:
     """Spec edits for the named pathologies' remedies, in the catalog's order of evidence."""
     remedies = []
     for pathology in report.verdict.pathologies:
@@ -102,6 +109,8 @@ def _pathology_remedies(spec: ModelSpec, report: RunReport) -> list[tuple[Pathol
                 )
             elif advice.remedy == "likelihood":
                 remedy = likelihood_remedy(spec, advice.target)
+            elif advice.remedy == "varying_slope":
+                remedy = varying_slope_remedy(spec, advice.target, within) if within else None
             else:
                 remedy = group_remedy(spec, advice) or sampler_remedy(spec, advice)
             if remedy is not None:
@@ -112,9 +121,10 @@ def _pathology_remedies(spec: ModelSpec, report: RunReport) -> list[tuple[Pathol
     return remedies
 
 
-def loo_judgement(new: RunReport, old: RunReport) -> tuple[bool, str]:
-    """Whether a likelihood switch is kept: elpd_loo better by more than
-    ``LIKELIHOOD_ELPD_SE`` standard errors, and every Pareto k under its limit; and why."""
+def loo_judgement(new: RunReport, old: RunReport, *, require_k: bool = True) -> tuple[bool, str]:
+    """Whether a model change is kept: elpd_loo better by more than ``LIKELIHOOD_ELPD_SE``
+    standard errors, and (``require_k``, for a likelihood switch, whose purpose is the
+    outlying rows) every Pareto k under its limit; and why."""
     from hmdiag.diagnose.model_fit import elpd_difference
 
     a, b = new.diagnosis.model_fit, old.diagnosis.model_fit
@@ -128,8 +138,10 @@ def loo_judgement(new: RunReport, old: RunReport) -> tuple[bool, str]:
     k_text = f"{a.n_influential} observation(s) with Pareto k > {a.k_limit:.3g}"
     if delta <= LIKELIHOOD_ELPD_SE * se:
         return False, f"{text}: not more than {LIKELIHOOD_ELPD_SE:g} se better"
-    if a.n_influential:
+    if a.n_influential and require_k:
         return False, f"{text}, but {k_text} remain"
+    if a.n_influential:
+        return True, f"{text} ({k_text} remain, for the next remedy)"
     return True, f"{text}, and no Pareto k above {a.k_limit:.3g}"
 
 
@@ -253,15 +265,18 @@ def _draws_remedy(
 GENERIC_REMEDIES = (_recenter_remedy, _target_accept_remedy, _tune_remedy, _draws_remedy)
 
 
-def choose_remedy(spec: ModelSpec, report: RunReport, tried: set[str]) -> Remedy | None:
+def choose_remedy(
+    spec: ModelSpec, report: RunReport, tried: set[str], within: Within | None = None
+) -> Remedy | None:
     """The first remedy not yet tried: the named pathologies' remedies in order of evidence,
     then the generic ones for failed checks that no pathology with a remedy left (or none
-    possible) explains."""
+    possible) explains. ``within`` reads the data for remedies that depend on it (a varying
+    slope needs a predictor that varies inside the levels); without it they are skipped."""
 
     def untried(remedy: Remedy) -> bool:
         return not {remedy.change, _once_key(remedy), _undo(remedy.change)} & tried
 
-    pairs = list(_pathology_remedies(spec, report))
+    pairs = list(_pathology_remedies(spec, report, within))
     fresh = [(p, r) for p, r in pairs if untried(r)]
     # A pathology explains its checks while it still offers a remedy, or when none is possible.
     accounted = [p for p, _ in fresh]
@@ -387,11 +402,15 @@ def run_doctor(
     stale = 0
     # the attempt a likelihood switch is judged against, and the spec to return to
     before_switch: tuple[Attempt, LoadedSpec] | None = None
+    within = varies_within(loaded)
+    switch_kind = ""
     for number in range(1, max_attempts + 1):
         report, run_path = fit_step(current, number)
         kept = True
         if before_switch is not None:
-            kept, verdict = loo_judgement(report, before_switch[0].report)
+            kept, verdict = loo_judgement(
+                report, before_switch[0].report, require_k=switch_kind == "likelihood"
+            )
             reason = f"{reason}; {'kept' if kept else 'undone'}: {verdict}"
         attempt = Attempt(number, change, reason, current.spec, report, run_path)
         attempts.append(attempt)
@@ -402,8 +421,10 @@ def run_doctor(
             attempt, current = before_switch
             report = attempt.report
         before_switch = None
-        remedy = choose_remedy(current.spec, report, tried) if number < max_attempts else None
-        misfit_left = remedy is not None and remedy.kind == "likelihood"
+        remedy = (
+            choose_remedy(current.spec, report, tried, within) if number < max_attempts else None
+        )
+        misfit_left = remedy is not None and remedy.kind in LOO_JUDGED
         if attempt.passed and not misfit_left:
             return DoctorResult(attempts, attempt)
         score = badness(report)
@@ -425,8 +446,8 @@ def run_doctor(
             fixed = attempt if attempt.passed else None
             return DoctorResult(attempts, fixed, None if fixed else why)
         tried |= {remedy.change, _once_key(remedy)}
-        if remedy.kind == "likelihood":
-            before_switch = (attempt, current)
+        if remedy.kind in LOO_JUDGED:
+            before_switch, switch_kind = (attempt, current), remedy.kind
         spec = apply_remedy(current.spec, remedy)
         current = LoadedSpec(spec=spec, path=loaded.path, text=spec_to_yaml(spec))
         change, reason = remedy.change, remedy.reason

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from hmdiag.diagnose.checks import TARGET_ACCEPT_LADDER, Advice
 from hmdiag.spec import ModelSpec
 from hmdiag.spec.priors import Prior
@@ -95,10 +97,12 @@ def group_remedy(spec: ModelSpec, advice: Advice) -> Remedy | None:
     group = spec.groups[index]
     if column:
         slope = next((j for j, sl in enumerate(group.slopes) if sl.column == column), None)
-        if advice.remedy != "tighten_scale_prior" or slope is None or group.correlated:
+        if advice.remedy != "tighten_scale_prior" or slope is None:
             return None
         old = group.slopes[slope].scale.prior
         new = tighter_scale_prior(old)
+        if group.correlated and new.family != group.scale.prior.family:
+            return None  # one LKJ sd_dist: every scale of a correlated block shares a family
         change = f"groups[{index}] ({group.factor}) slope {column}: scale prior {old} -> {new}"
         return Remedy("tighten_scale_prior", change, "", _set_scale_prior(index, str(new), slope))
     if advice.remedy == "center" and group.parameterization == "non_centered":
@@ -162,3 +166,71 @@ def likelihood_remedy(spec: ModelSpec, target: str | None) -> Remedy | None:
         raw["likelihood"] = target
 
     return Remedy("likelihood", f"likelihood: {spec.likelihood} -> {target}", "", apply)
+
+
+# Within(column, factor): whether a predictor's values vary inside the factor's levels.
+Within = Callable[[str, str], bool]
+
+
+def varying_slope_remedy(spec: ModelSpec, factor: str | None, within: Within) -> Remedy | None:
+    """Give the first numeric predictor that varies inside ``factor``'s levels, and is not yet
+    a varying slope of it, a varying slope by ``factor``. Its scale prior is a half-normal as
+    wide as the predictor's own prior (its population slope), else the default."""
+    index = group_index(spec, factor or "")
+    if index is None:
+        return None
+    group = spec.groups[index]
+    if group.pooling != "partial" or group.correlated:
+        # A correlated block's scales share one LKJ sd_dist family: widen it by hand.
+        return None
+    have = {s.column for s in group.slopes}
+    for predictor in spec.predictors:
+        if predictor.categorical or predictor.column in have:
+            continue
+        if not within(predictor.column, group.factor):
+            continue  # constant inside every level: a slope there is the intercept again
+        prior = predictor.prior
+        scale = (
+            f"halfnormal({prior.args['sigma']:g})"
+            if prior.family in ("normal", "student_t")
+            else None
+        )
+        slope: dict[str, Any] = {"column": predictor.column}
+        if scale is not None:
+            slope["scale"] = {"prior": scale}
+
+        def apply(raw: dict[str, Any], slope: dict[str, Any] = slope) -> None:
+            raw["groups"][index].setdefault("slopes", []).append(dict(slope))
+
+        change = f"groups[{index}] ({group.factor}): add a varying slope for {predictor.column}" + (
+            f" (scale prior {scale})" if scale else ""
+        )
+        return Remedy("varying_slope", change, "", apply)
+    return None
+
+
+def varies_within(loaded: Any) -> Within:
+    """A ``Within`` over the spec's data, read once on first use (``loaded``: a LoadedSpec)."""
+    cache: dict[str, Any] = {}
+
+    def within(column: str, factor: str) -> bool:
+        if "data" not in cache:
+            from hmdiag.model.data import prepare_data
+
+            try:
+                cache["data"] = prepare_data(loaded)
+            except Exception:
+                cache["data"] = None
+        data = cache["data"]
+        if data is None or column not in data.predictors or factor not in data.groups:
+            return False
+        x = np.asarray(data.predictors[column], dtype=float)
+        codes = np.asarray(data.groups[factor].codes)
+        levels = codes.max() + 1 if codes.size else 0
+        low = np.full(levels, np.inf)
+        high = np.full(levels, -np.inf)
+        np.minimum.at(low, codes, x)
+        np.maximum.at(high, codes, x)
+        return bool(np.any(high > low))
+
+    return within

@@ -39,6 +39,11 @@ CONFLICT_PRIOR_Z = 1.5
 CONFLICT_TAIL_Z = 3.0
 # chains disagree: a chain's mean this many pooled within-chain sds from the others' median.
 CHAINS_APART_SD = 3.0
+# boundary, by mixing: the scale (or its Cholesky row) has the lowest ESS, at most this share of
+# the median parameter's ESS. A share near 1 means every parameter mixes slowly, i.e. the
+# chains are short; an ESS estimate's own noise is far smaller than a factor of 4
+# (Vehtari et al. 2021, section 3).
+ISOLATED_ESS_RATIO = 0.25
 # stuck chain: its sd below this share of the median chain sd.
 STUCK_SD_RATIO = 0.2
 # tree-depth saturation: at least this share of transitions hit the maximum depth.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from hmdiag.diagnose.checks import Advice, percentile
@@ -12,6 +13,7 @@ from hmdiag.diagnose.pathologies._base import (
     BOUNDARY_ZERO_BIN,
     CORR_BOUNDARY_R,
     CORR_BOUNDARY_SHARE,
+    ISOLATED_ESS_RATIO,
     PINNED_RATIO,
     RIDGE_CORRELATION,
     SAMPLING_CHECKS,
@@ -264,19 +266,54 @@ def ridge(d: Diagnosis, failed: set[str]) -> list[Pathology]:
     ]
 
 
-def _involved(d: Diagnosis, shape: ScaleShape, failed: set[str]) -> str | None:
-    """Why a scale near 0 is behind the divergences: it ranks among the top hotspots with a KS
-    distance beyond chance (None when it does not)."""
-    if "divergences" not in failed or not d.divergences_total:
+def _involved(
+    d: Diagnosis, shape: ScaleShape, failed: set[str]
+) -> tuple[str, tuple[str, ...]] | None:
+    """Why a scale near 0 is behind the failed checks (None when it is not): it ranks among
+    the top divergence hotspots with a KS distance beyond chance, or it (or the row of the
+    packed Cholesky factor it is the norm of) is the parameter that mixes worst. Returns the
+    reason and the checks it explains."""
+    if "divergences" in failed and d.divergences_total:
+        needed = ks_critical(d.divergences_total, d.chains * d.draws)
+        for rank, hotspot in enumerate(d.hotspots[:BOUNDARY_HOTSPOT_RANK], start=1):
+            if hotspot.variable == shape.scale and hotspot.score >= needed:
+                return (
+                    f"`{shape.scale}` is divergence hotspot #{rank} (KS {hotspot.score:.2f}, "
+                    f"beyond chance at {needed:.2f})",
+                    ("divergences",),
+                )
+    mixing = failed & {"r_hat", "ess_bulk", "ess_tail"}
+    if not mixing:
         return None
-    needed = ks_critical(d.divergences_total, d.chains * d.draws)
-    for rank, hotspot in enumerate(d.hotspots[:BOUNDARY_HOTSPOT_RANK], start=1):
-        if hotspot.variable == shape.scale and hotspot.score >= needed:
-            return (
-                f"`{shape.scale}` is divergence hotspot #{rank} (KS {hotspot.score:.2f}, "
-                f"beyond chance at {needed:.2f})"
-            )
+    ess = sorted(
+        (min(p.ess_bulk, p.ess_tail), p.name, p.variable)
+        for p in d.parameters
+        if math.isfinite(min(p.ess_bulk, p.ess_tail))
+    )
+    if not ess:
+        return None
+    lowest, name, variable = ess[0]
+    median = ess[len(ess) // 2][0]
+    if lowest > ISOLATED_ESS_RATIO * median:
+        return None  # every parameter mixes about as slowly: the chains are short, not the scale
+    if variable == shape.scale or name in _packed_row(d, shape.scale):
+        return (
+            f"the worst-mixing parameter is `{name}` (ess {lowest:.0f}, against a median "
+            f"{median:.0f} over all parameters)",
+            tuple(sorted(mixing)),
+        )
     return None
+
+
+def _packed_row(d: Diagnosis, scale: str) -> set[str]:
+    """The packed Cholesky elements of the row whose norm is ``scale`` (PyMC packs the lower
+    triangle row by row), for a block that stores its scales by name."""
+    for block in d.blocks:
+        if block.packed and scale in block.scales:
+            row = block.scales.index(scale)
+            first = row * (row + 1) // 2
+            return {f"{block.packed}[{k}]" for k in range(first, first + row + 1)}
+    return set()
 
 
 def boundary(d: Diagnosis, failed: set[str]) -> list[Pathology]:
@@ -285,10 +322,14 @@ def boundary(d: Diagnosis, failed: set[str]) -> list[Pathology]:
     for shape in d.evidence.scales:
         if shape.zero_bin_ratio < BOUNDARY_ZERO_BIN:
             continue
-        why = _involved(d, shape, failed)
-        if why is None:
+        involved = _involved(d, shape, failed)
+        if involved is None:
             continue
-        term = term_of(d, shape.scale)
+        why, explains = involved
+        term = term_of(d, shape.scale) or next(
+            (t for t in d.group_terms if t.correlated and t.factor == shape.factor), None
+        )
+        slope = shape.slope or (term.slope if term is not None else None)
         remedies = []
         if term is not None and term.parameterization == "centered":
             remedies.append(
@@ -300,7 +341,7 @@ def boundary(d: Diagnosis, failed: set[str]) -> list[Pathology]:
                 )
             )
         factor = term.factor if term else shape.scale
-        where = f"{factor}:{term.slope}" if term is not None and term.slope else factor
+        where = f"{factor}:{slope}" if slope else factor
         tighter = Advice(
             action=f"Give `{shape.scale}` a tighter prior that puts less mass on large "
             "scales (groups: scale: prior: halfnormal(...))",
@@ -342,7 +383,7 @@ def boundary(d: Diagnosis, failed: set[str]) -> list[Pathology]:
                     "q95": shape.q95,
                 },
                 remedies=remedies,
-                explains=("divergences",),
+                explains=explains,
             )
         )
     return found + _correlation_boundary(d, failed)

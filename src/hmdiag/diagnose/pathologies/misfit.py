@@ -7,8 +7,11 @@ likelihood that can produce such data, or a look at the rows.
 
 from __future__ import annotations
 
+from typing import Any
+
 from hmdiag.diagnose.checks import Advice
 from hmdiag.diagnose.diagnosis import Diagnosis
+from hmdiag.diagnose.grouped_fit import GroupedCheck
 from hmdiag.diagnose.model_fit import (
     COUNT_LIKELIHOODS,
     ModelFit,
@@ -108,6 +111,36 @@ def _p_text(c: PredictiveCheck) -> str:
     )
 
 
+def _slope_candidates(d: Diagnosis, factor: str) -> set[str]:
+    """The model's population predictors that are not yet varying slopes by ``factor`` (none
+    for a correlated block, whose scales are widened by hand)."""
+    terms = [t for t in d.group_terms if t.factor == factor]
+    if not terms or any(t.correlated for t in terms):
+        return set()
+    columns = set(d.evidence.structure.coefficient_columns.values())
+    return columns - {t.slope for t in terms if t.slope}
+
+
+def _first_per_factor(checks: list[GroupedCheck]) -> dict[str, GroupedCheck]:
+    first: dict[str, GroupedCheck] = {}
+    for c in checks:
+        first.setdefault(c.factor, c)
+    return first
+
+
+def _grouped_text(c: GroupedCheck) -> str:
+    levels = ", ".join(
+        f"{c.factor} {w.level} ({w.observed:.4g} against {w.replicated_low:.4g} to "
+        f"{w.replicated_high:.4g})"
+        for w in c.worst[:3]
+    )
+    return (
+        f"{STATISTIC_WORDS.get(c.statistic, c.statistic)} per {c.factor}: {c.n_extreme} of "
+        f"{c.levels} levels in a 1% tail of their replicated data, {c.expected:.2g} expected "
+        f"by chance (binomial p = {c.p_value:.2g}); {levels}"
+    )
+
+
 def overdispersion(d: Diagnosis) -> list[Pathology]:
     """Counts whose var/mean lies beyond what the fitted likelihood replicates."""
     fit = d.model_fit
@@ -156,14 +189,38 @@ def misfit(d: Diagnosis, named: list[Pathology]) -> list[Pathology]:
     extreme = [
         c for c in fit.extreme() if not (overdispersed and c.statistic in ("dispersion", "sd"))
     ]
-    if not extreme:
+    grouped = [
+        c
+        for c in fit.extreme_grouped()
+        if not (overdispersed and c.statistic in ("dispersion", "sd"))
+    ]
+    if not extreme and not grouped:
         return []
-    words = ", ".join(STATISTIC_WORDS.get(c.statistic, c.statistic) for c in extreme)
-    tails = {c.statistic for c in extreme} & {"min", "max", "sd"}
+    words = ", ".join(
+        [STATISTIC_WORDS.get(c.statistic, c.statistic) for c in extreme]
+        + [f"{STATISTIC_WORDS.get(c.statistic, c.statistic)} by {c.factor}" for c in grouped]
+    )
+    tails = {c.statistic for c in [*extreme, *grouped]} & {"min", "max", "sd"}
     reason = f"the data's {words} lie outside what a {fit.likelihood} likelihood replicates" + (
         "; heavier tails can produce them" if tails else ""
     )
-    remedies = _switch(fit, reason) if tails or fit.likelihood in COUNT_LIKELIHOODS else []
+    remedies = [
+        Advice(
+            action=f"Let a predictor that varies within each {factor} level have a varying "
+            f"slope by {factor} (groups: slopes: - column: ...)",
+            reason=f"the {STATISTIC_WORDS.get(c.statistic, c.statistic)} of some {factor} "
+            "levels lies outside what the model replicates for them: structure inside the "
+            "levels that one population slope does not describe",
+            remedy="varying_slope",
+            target=factor,
+        )
+        for factor, c in _first_per_factor(grouped).items()
+        if _slope_candidates(d, factor)
+    ]
+    if tails or fit.likelihood in COUNT_LIKELIHOODS:
+        # Rows no fit can reproduce also make their levels' sd and max extreme: fix them first.
+        switch = _switch(fit, reason)
+        remedies = switch + remedies if fit.n_influential else remedies + switch
     remedies.append(
         Advice(
             action=f"Plot the posterior predictive (hmdiag fit --ppc, then hmdiag plot RUN "
@@ -174,18 +231,26 @@ def misfit(d: Diagnosis, named: list[Pathology]) -> list[Pathology]:
             target="ppc",
         )
     )
-    first = extreme[0]
+    numbers: dict[str, Any] = {
+        "statistics": [c.statistic for c in extreme],
+        "p_values": [c.p_value for c in extreme],
+    }
+    if extreme:
+        numbers["observed"] = extreme[0].observed
+    if grouped:
+        numbers["grouped"] = [
+            {"factor": c.factor, "statistic": c.statistic, "levels": c.levels}
+            | {"extreme": c.n_extreme, "p_value": c.p_value}
+            for c in grouped
+        ]
     return [
         Pathology(
             kind="misfit",
             where=f"`{fit.variable}`: {words}",
-            evidence="; ".join(_p_text(c) for c in extreme),
-            meaning="the model does not reproduce this feature of the data",
-            numbers={
-                "statistics": [c.statistic for c in extreme],
-                "p_values": [c.p_value for c in extreme],
-                "observed": first.observed,
-            },
+            evidence="; ".join([*map(_p_text, extreme), *map(_grouped_text, grouped)]),
+            meaning="the model does not reproduce this feature of the data"
+            + (" in some of its groups" if grouped and not extreme else ""),
+            numbers=numbers,
             remedies=remedies,
             explains=("model_fit",),
             sampler_fixable=False,
