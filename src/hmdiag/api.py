@@ -149,14 +149,27 @@ def compare(
     labels: Sequence[str] | None = None,
     var_names: Sequence[str] | None = None,
     hdi_prob: float | None = None,
+    baseline: Any | None = None,
+    fail_on_shift: float | None = None,
+    fail_on_ess_drop: float | None = None,
 ) -> Any:
     """Put runs side by side, as ``hmdiag compare`` does (PSIS-LOO included when the runs
     carry or can recompute their log-likelihood). Each run is anything ``check`` takes.
-    Returns the ``Comparison``; ``.reports`` holds each run's ``RunReport``."""
+    Returns the ``Comparison``; ``.reports`` holds each run's ``RunReport``.
+
+    ``baseline`` (a run): each run is also gated against it, as ``compare --baseline``;
+    ``.gates`` holds one ``RegressionGate`` per run (``.passed``, ``.failures``), with
+    ``fail_on_shift`` / ``fail_on_ess_drop`` or the runs' ``checks: baseline_shift`` /
+    ``ess_drop`` as limits."""
     import warnings
 
     from hmdiag.workflows.compare import compare_runs, load_runs
+    from hmdiag.workflows.regression import gate_thresholds, regression_gate
 
+    if baseline is not None:
+        runs = (baseline, *runs)
+        if labels is not None:
+            labels = ["baseline", *labels]
     if len(runs) < 2:
         raise HmdiagError("compare needs at least two runs", "e.g. hmdiag.compare(run_a, run_b)")
     if labels is not None and len(labels) != len(runs):
@@ -168,6 +181,16 @@ def compare(
             list(runs), labels=list(labels) if labels else None, var_names=names, hdi_prob=prob
         )
         comparison = compare_runs(loaded)
+        if baseline is not None:
+            gates = []
+            for r in loaded[1:]:
+                shift, drop = gate_thresholds(r.report, fail_on_shift, fail_on_ess_drop)
+                gates.append(
+                    regression_gate(
+                        loaded[0].report, r.report, fail_on_shift=shift, fail_on_ess_drop=drop
+                    )
+                )
+            comparison = replace(comparison, gates=gates)
     return replace(comparison, reports=[r.report for r in loaded])
 
 

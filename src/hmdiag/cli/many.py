@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -41,15 +42,61 @@ def compare(
         bool, typer.Option("--force", help="Overwrite an existing --plot file.")
     ] = False,
     hdi_prob: HdiOpt = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            "--baseline",
+            metavar="<run>",
+            help="A regression gate: judge every RUN against this run, parameter by parameter "
+            "(shift of the mean in baseline sds, with its MCSE; sd ratio; ESS/s change).",
+        ),
+    ] = None,
+    fail_on_shift: Annotated[
+        float | None,
+        typer.Option(
+            "--fail-on-shift",
+            metavar="<sds>",
+            help="With --baseline: exit 1 when a posterior mean moves more than this many "
+            "baseline sds beyond 1.96 MCSE (e.g. 0.5). [default: checks: baseline_shift]",
+        ),
+    ] = None,
+    fail_on_ess_drop: Annotated[
+        float | None,
+        typer.Option(
+            "--fail-on-ess-drop",
+            metavar="<fraction>",
+            help="With --baseline: exit 1 when a parameter's bulk ESS per second falls by this "
+            "fraction (e.g. 0.3). [default: checks: ess_drop]",
+        ),
+    ] = None,
 ) -> None:
     """Put runs side by side: verdicts, ESS/s, shared parameters, PSIS-LOO.
 
-    Exit 0 when every run passes its checks, 1 when any fails, 2 on unreadable input.
+    With --baseline BASE.nc, each RUN is also gated against BASE (see --fail-on-shift and
+    --fail-on-ess-drop, or the spec's checks: baseline_shift / ess_drop).
+
+    Exit 0 when every run passes its checks (and its gate), 1 when any fails, 2 on unreadable
+    input.
     """
-    from hmdiag.render import compare_out, terminal
+    from hmdiag.render import compare_out, gate_out, terminal
     from hmdiag.workflows.compare import compare_runs, load_runs
+    from hmdiag.workflows.regression import regression_gate
 
     output = output_format(fmt, as_json, as_markdown)
+    if baseline is None and (fail_on_shift is not None or fail_on_ess_drop is not None):
+        raise HmdiagError(
+            "--fail-on-shift and --fail-on-ess-drop need --baseline",
+            "e.g. hmdiag compare --baseline base.nc run.nc --fail-on-shift 0.5",
+        )
+    if fail_on_shift is not None and not fail_on_shift > 0:
+        raise HmdiagError(f"--fail-on-shift must be > 0 (baseline sds), got {fail_on_shift:g}")
+    if fail_on_ess_drop is not None and not 0 < fail_on_ess_drop < 1:
+        raise HmdiagError(
+            f"--fail-on-ess-drop must be a fraction between 0 and 1, got {fail_on_ess_drop:g}",
+            "e.g. 0.3 fails a parameter whose ESS/s fell by 30% or more",
+        )
+    if baseline is not None:
+        runs = [baseline, *runs]
     if len(runs) < 2:
         raise HmdiagError(
             "compare needs at least two runs", "e.g. hmdiag compare runs/mme0.nc runs/mme4.nc"
@@ -63,6 +110,15 @@ def compare(
         # --quiet and JUnit show per-run verdicts only: no PSIS-LOO to compute for them.
         verdicts_only = quiet or output == OutputFormat.junit
         comparison = compare_runs(loaded, loo=not verdicts_only)
+        if baseline is not None:
+            base = loaded[0].report
+            gates = [
+                regression_gate(
+                    base, r.report, **_gate_limits(r.report, fail_on_shift, fail_on_ess_drop)
+                )
+                for r in loaded[1:]
+            ]
+            comparison = replace(comparison, gates=gates)
         if plot is not None:
             from hmdiag.render import plot_kit, plots
 
@@ -74,6 +130,13 @@ def compare(
         typer.echo(dumps(compare_out.comparison_to_dict(comparison)))
     elif output == OutputFormat.markdown:
         typer.echo(compare_out.render_markdown(comparison, show_all=show_all))
+        if comparison.gates:
+            typer.echo(gate_out.render_gates_markdown(comparison.gates, show_all=show_all))
+    elif output == OutputFormat.junit and comparison.gates:
+        from hmdiag.render import ci
+
+        suites = gate_out.junit_gate_suites(comparison.gates)
+        typer.echo(ci.junit_xml([r.report for r in loaded], suites))
     elif output in (OutputFormat.github, OutputFormat.junit) or quiet:
         # Per-run verdicts: annotations, JUnit test cases or one line each; GitHub also gets
         # the ranking caveats as warnings.
@@ -83,12 +146,30 @@ def compare(
 
             for line in github_warnings(comparison.warnings + comparison.pareto_k_warnings):
                 typer.echo(line)
+            for line in gate_out.github_gate_annotations(comparison.gates):
+                typer.echo(line)
+        elif quiet:
+            for gate in comparison.gates:
+                verdict = "PASS" if gate.passed else f"FAIL ({len(gate.failures)} parameters)"
+                typer.echo(f"baseline {gate.baseline} -> {gate.run}: {verdict}")
     else:
         console = terminal.make_console()
         compare_out.render_terminal(console, comparison, show_all=show_all)
+        gate_out.render_gates_terminal(console, comparison.gates, show_all=show_all)
         if plot is not None:
             terminal.render_message(console, f"wrote {plot}")
-    raise typer.Exit(EXIT_OK if all(r.verdict == "pass" for r in comparison.runs) else EXIT_FAILED)
+    passed = all(r.verdict == "pass" for r in comparison.runs)
+    passed = passed and all(g.passed for g in comparison.gates)
+    raise typer.Exit(EXIT_OK if passed else EXIT_FAILED)
+
+
+def _gate_limits(
+    report: Any, fail_on_shift: float | None, fail_on_ess_drop: float | None
+) -> dict[str, float | None]:
+    from hmdiag.workflows.regression import gate_thresholds
+
+    shift, drop = gate_thresholds(report, fail_on_shift, fail_on_ess_drop)
+    return {"fail_on_shift": shift, "fail_on_ess_drop": drop}
 
 
 @app.command()

@@ -55,10 +55,11 @@ def github_warnings(messages: Sequence[str]) -> list[str]:
     ]
 
 
-def junit_xml(reports: Sequence[RunReport]) -> str:
+def junit_xml(reports: Sequence[RunReport], extra: Sequence[ET.Element] = ()) -> str:
     """A JUnit XML document: ``<testsuites>`` with a ``<testsuite>`` per run and a
     ``<testcase>`` per check (classname ``hmdiag.<run>``); a failed check has a
-    ``<failure>`` with its message and the advice, an uncomputable one a ``<skipped>``."""
+    ``<failure>`` with its message and the advice, an uncomputable one a ``<skipped>``.
+    ``extra`` suites (the baseline gate's) are appended and counted."""
     root = ET.Element("testsuites", name="hmdiag")
     totals = {"tests": 0, "failures": 0, "skipped": 0}
     for report in reports:
@@ -97,6 +98,10 @@ def junit_xml(reports: Sequence[RunReport]) -> str:
         totals["tests"] += len(checks)
         totals["failures"] += failures
         totals["skipped"] += skipped
+    for suite in extra:
+        root.append(suite)
+        totals["tests"] += int(suite.get("tests", "0"))
+        totals["failures"] += int(suite.get("failures", "0"))
     root.set("tests", str(totals["tests"]))
     root.set("failures", str(totals["failures"]))
     root.set("errors", "0")

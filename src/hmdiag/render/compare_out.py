@@ -69,6 +69,8 @@ def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
             # a ranked run that failed its own checks: its elpd_loo is not to be trusted
             "warnings": comparison.warnings,
             "pareto_k_warnings": comparison.pareto_k_warnings,
+            # compare --baseline: one gate per run against the baseline (additive in v1)
+            **({"baseline": [g.to_dict() for g in comparison.gates]} if comparison.gates else {}),
         }
     )
 

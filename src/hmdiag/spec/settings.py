@@ -83,3 +83,7 @@ class ChecksSpec(StrictModel):
     # model_fit (Pareto k, posterior predictive checks) fails instead of warning
     fail_on_misfit: bool = False
     hdi_prob: float = Field(0.89, gt=0, lt=1)
+    # `hmdiag compare --baseline`: fail when a posterior mean moves more than this many
+    # baseline sds (beyond its MCSE), or a parameter's ESS/s falls by this fraction
+    baseline_shift: float | None = Field(None, gt=0)
+    ess_drop: float | None = Field(None, gt=0, lt=1)

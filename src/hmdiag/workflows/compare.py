@@ -94,6 +94,8 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     pareto_k_warnings: list[str] = field(default_factory=list)
+    # The regression gates of `compare --baseline` (hmdiag.workflows.regression), one per run.
+    gates: list[Any] = field(default_factory=list)
     # Each run's report, when the Python API made the comparison (for its HTML view).
     reports: list[Any] = field(default_factory=list, repr=False, compare=False)
 
