@@ -1,5 +1,5 @@
 # Maximum-likelihood reference fits with R's lme4 for data/cbpp.csv,
-# data/sleepstudy.csv and data/grouseticks.csv, plus the classic pooled estimate for
+# data/sleepstudy.csv, data/grouseticks.csv and data/bangladesh.csv (urban as a factor slope), plus the classic pooled estimate for
 # data/eight_schools.csv.
 #
 # Usage (from the repository root):
@@ -109,6 +109,13 @@ grouseticks <- read_checked(
   "grouseticks.csv", c("index", "ticks", "brood", "height", "year", "location"), 403
 )
 eight <- read_checked("eight_schools.csv", c("school", "effect", "se"), 8)
+bangladesh <- read_checked(
+  "bangladesh.csv",
+  c("woman", "district", "use_contraception", "living_children", "age_centered", "urban"), 1934
+)
+# mlmRev's Contraception codes urban as a factor N/Y: a factor slope, one dummy (Y).
+bangladesh$urban <- factor(ifelse(bangladesh$urban == 1, "Y", "N"), levels = c("N", "Y"))
+bangladesh$district <- factor(bangladesh$district)
 cbpp$herd <- factor(cbpp$herd)
 sleepstudy$subject <- factor(sleepstudy$subject)
 grouseticks$brood <- factor(grouseticks$brood)
@@ -168,6 +175,13 @@ models$grouseticks_negbin <- summarise_fit(
   res, "grouseticks.csv", "ticks ~ factor(year) + (1 | location)", negbin_text, negbin_method
 )
 models$grouseticks_negbin$theta <- unname(getME(res$fit, "glmer.nb.theta"))
+
+f <- use_contraception ~ urban + (1 + urban | district)
+models$bangladesh_urban_slope <- summarise_fit(
+  fit_collecting(glmer(f, family = binomial, data = bangladesh)),
+  "bangladesh.csv", "use_contraception ~ urban + (1 + urban | district), urban a factor N/Y",
+  binomial_text, glmer_method
+)
 
 # Complete pooling: precision-weighted mean of the school effects (no lme4 fit).
 w <- 1 / eight$se^2

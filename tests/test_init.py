@@ -179,11 +179,11 @@ def test_init_options_for_binomial_bernoulli_and_awkward_names(tmp_path: Path) -
     spec = load_spec(tmp_path / "h.yaml").spec
     assert spec.name == "model_2_my_model" and spec.success == "hit"
     assert spec.predictors[0].column == "on"  # a YAML word, quoted
+    # A factor slope (#26): one varying slope per non-reference level of sex.
     slope = init(csv, "-f", "on ~ (1 + sex | g)", "-o", tmp_path / "s.yaml")
-    assert (
-        slope.exit_code == 2
-        and "varying slopes take numeric columns; 'sex' holds words" in slope.output
-    )
+    assert slope.exit_code == 0, slope.output
+    (factor_slope,) = load_spec(tmp_path / "s.yaml").spec.groups[0].slopes
+    assert factor_slope.column == "sex" and factor_slope.categorical
     offset = init(
         DATA / "cbpp.csv", "-f", "incidence ~ offset(log(herdsize))", "-o", tmp_path / "o.yaml"
     )

@@ -9,6 +9,7 @@ import numpy as np
 
 from hmdiag import _lazy
 from hmdiag.model.data import PreparedData
+from hmdiag.model.factor_slopes import with_factor_slopes
 from hmdiag.spec import ModelSpec
 from hmdiag.spec.fields import AUX_PARAMS
 from hmdiag.spec.priors import FAMILIES, Prior
@@ -336,6 +337,7 @@ def build_python_model(loaded: Any, data: PreparedData) -> BuiltModel:
 def build_model(spec: ModelSpec, data: PreparedData) -> BuiltModel:
     """Build the PyMC model for ``spec`` on ``data`` with named coords for every vector."""
     pm = _lazy.pymc()
+    spec = with_factor_slopes(spec, data)
     coords: dict[str, Any] = {OBS_DIM: np.arange(data.n_rows)}
     for factor, group_data in data.groups.items():
         coords[factor] = group_data.levels

@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 
 from hmdiag.errors import DataError
+from hmdiag.model.categorical import CategoricalData, categorical_data
+from hmdiag.model.factor_slopes import factor_slope_data
 from hmdiag.spec import LoadedSpec, ModelSpec
 from hmdiag.spec.table import file_columns, file_sha256, read_table, with_combined
 
@@ -27,16 +29,6 @@ class GroupData:
     codes: np.ndarray
     levels: list[object]
     counts: list[int]
-
-
-@dataclass(frozen=True)
-class CategoricalData:
-    """A categorical predictor in treatment coding: one 0/1 column per non-reference level."""
-
-    column: str
-    levels: list[object]
-    reference: object
-    matrix: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -63,6 +55,9 @@ class PreparedData:
     frame: pd.DataFrame | None = None
     # each used row's line in the data file (header line 1), to name rows in messages
     row_lines: np.ndarray | None = None
+    # categorical varying slopes: column -> its levels; their 0/1 dummies are in predictors
+    # under factor_slope_columns(...) names
+    factor_slopes: dict[str, CategoricalData] = field(default_factory=dict)
 
 
 def rows_read(data: PreparedData) -> str:
@@ -158,7 +153,10 @@ def _numeric(frame: pd.DataFrame, column: str, role: str, path: Path) -> np.ndar
         example = frame[column][bad].iloc[0]
         raise DataError(
             f"{path}: {role} column {column!r} must be numeric; {int(bad.sum())} value(s) are not "
-            f"(e.g. {example!r} at line {_rows(frame.index[bad][:1])})"
+            f"(e.g. {example!r} at line {_rows(frame.index[bad][:1])})",
+            f"for a factor, mark it categorical: true (or write C({column}) in a formula)"
+            if role == "predictor"
+            else None,
         )
     array = values.to_numpy(dtype=float)
     infinite = ~np.isfinite(array) | (np.abs(array) > MAX_ABS_VALUE)
@@ -348,13 +346,14 @@ def prepare_data(loaded: LoadedSpec) -> PreparedData:
             trials = np.full(len(frame), float(spec.trials or 1))
     _check_response(y, trials, spec, frame, path)
     categorical = {
-        p.column: _categorical(frame, p.column, p.reference, path)
+        p.column: categorical_data(frame, p.column, p.reference, path)
         for p in spec.predictors
         if p.categorical
     }
+    factor_slopes, dummies = factor_slope_data(frame, spec, categorical, path)
     standardized = {p.column for p in spec.predictors if p.standardize}
     numeric_columns = [p.column for p in spec.predictors if not p.categorical]
-    numeric_columns += [s.column for g in spec.groups for s in g.slopes]
+    numeric_columns += [s.column for g in spec.groups for s in g.slopes if not s.categorical]
     numeric_columns += [c for i in spec.interactions for c in i.columns if c not in categorical]
     predictors: dict[str, np.ndarray] = {}
     transforms: dict[str, tuple[float, float]] = {}
@@ -370,6 +369,7 @@ def prepare_data(loaded: LoadedSpec) -> PreparedData:
             values = (values - mean) / sd
             transforms[column] = (mean, sd)
         predictors[column] = values
+    predictors |= dummies
     offset = _offset(frame, spec, path)
     known_sigma = None
     if spec.sigma is not None and spec.sigma.column:
@@ -400,29 +400,5 @@ def prepare_data(loaded: LoadedSpec) -> PreparedData:
         offset=offset,
         known_sigma=known_sigma,
         row_lines=frame.index.to_numpy(dtype=np.int64) + 2,
+        factor_slopes=factor_slopes,
     )
-
-
-def _categorical(
-    frame: pd.DataFrame, column: str, reference: object, path: Path
-) -> CategoricalData:
-    values = frame[column]
-    levels = sorted(values.unique().tolist(), key=lambda v: (str(type(v)), v))
-    plain = [lv.item() if hasattr(lv, "item") else lv for lv in levels]
-    if len(plain) < 2:
-        raise DataError(
-            f"{path}: categorical predictor {column!r} has a single level ({plain[0]!r})", "drop it"
-        )
-    if reference is None:
-        reference = plain[0]
-    matches = [lv for lv in plain if lv == reference or str(lv) == str(reference)]
-    if not matches:
-        raise DataError(
-            f"{path}: reference level {reference!r} of predictor {column!r} is not in the data",
-            f"levels are: {', '.join(map(str, plain))}",
-        )
-    reference = matches[0]
-    others = [lv for lv in plain if lv != reference]
-    as_list = [v.item() if hasattr(v, "item") else v for v in values.tolist()]
-    matrix = np.array([[1.0 if v == lv else 0.0 for lv in others] for v in as_list])
-    return CategoricalData(column=column, levels=others, reference=reference, matrix=matrix)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hmdiag.model.data import PreparedData
+from hmdiag.model.factor_slopes import with_factor_slopes
 from hmdiag.spec import ModelSpec
 from hmdiag.spec.fields import AUX_PARAMS
 
@@ -47,6 +48,7 @@ class ModelStructure:
 
 def describe(spec: ModelSpec, data: PreparedData) -> ModelStructure:
     """Parameters, shapes, priors and group level counts of the model the spec defines."""
+    spec = with_factor_slopes(spec, data)
     params: list[ParameterLine] = []
     terms: list[str] = []
     ic = spec.intercept

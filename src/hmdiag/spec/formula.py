@@ -47,6 +47,8 @@ class GroupTerm:
     intercept: bool = False
     slopes: list[str] = field(default_factory=list)
     correlated: bool = False
+    # the slopes whose column is categorical: one slope per non-reference level
+    categorical: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -143,6 +145,7 @@ def parse_formula(text: str, categorical: Callable[[str], bool] | None = None) -
         interactions.append(tuple(names))
     # Each (... | g) term is a block: its effects, and whether they are correlated.
     blocks: dict[str, list[tuple[bool, list[str], bool]]] = {}
+    factor_slopes: set[str] = set()  # slope columns that are categorical (strings or C())
     for bar, double in zip(bar_terms, bars, strict=True):
         factors = _factor_names(bar.right, expr, text)
         resolved = Resolver(bar.left).resolve()
@@ -154,16 +157,29 @@ def parse_formula(text: str, categorical: Callable[[str], bool] | None = None) -
             if type(part).__name__ in ("Intercept", "NegatedIntercept"):
                 continue
             comps = part.components
+            wrapped = (
+                re.fullmatch(r"C\((\w+)\)", str(comps[0].name).replace(" ", ""))
+                if len(comps) == 1
+                else None
+            )
+            if wrapped:
+                factor_slopes.add(wrapped.group(1))
+                slopes.append(wrapped.group(1))
+                continue
             if len(comps) != 1 or not isinstance(comps[0], formulae.terms.variable.Variable):
                 raise ValueError(
                     f"formula group term ({bar.left} | {' / '.join(factors)}): varying slopes "
-                    "take plain numeric columns"
+                    "take plain columns or C(column)"
                 )
+            if is_categorical(comps[0].name):
+                factor_slopes.add(comps[0].name)
             slopes.append(comps[0].name)
         # (1 | a/b) is (1 | a) + (1 | a:b): the same effects for each factor.
         for factor in factors:
             blocks.setdefault(factor, []).append((has_intercept, slopes, double))
     groups = [_group_term(factor, terms) for factor, terms in blocks.items()]
+    for group in groups:
+        group.categorical = [s for s in group.slopes if s in factor_slopes]
     return ParsedFormula(response, intercept, predictors, interactions, groups, offset)
 
 
@@ -323,6 +339,7 @@ def expand_formula(
             slope = {
                 **_checked_options(slope_options.pop(column, {}), slope_where),
                 "column": column,
+                **({"categorical": True} if column in group.categorical else {}),
             }
             slope_scale = dict(slope.get("scale", {}))
             _prior_once(slope_scale, priors, f"{column}|{group.factor}", f"{slope_where}.scale")
@@ -422,14 +439,14 @@ def to_formula(spec: Any) -> dict[str, Any]:
         terms.append(f"offset({spec.offset})")
     groups = {}
     for g, dumped in zip(spec.groups, raw.get("groups", []), strict=True):
-        slopes = [s.column for s in g.slopes]
+        slopes = [f"C({s.column})" if s.categorical else s.column for s in g.slopes]
         bar = "|" if g.correlated else "||"
         terms.append(
             f"(1 + {' + '.join(slopes)} {bar} {g.factor})" if slopes else f"(1 | {g.factor})"
         )
         options = {k: v for k, v in dumped.items() if k not in ("factor", "correlated", "slopes")}
         slope_options = {
-            s.column: {k: v for k, v in d.items() if k != "column"}
+            s.column: {k: v for k, v in d.items() if k not in ("column", "categorical")}
             for s, d in zip(g.slopes, dumped.get("slopes", []), strict=True)
         }
         slope_options = {k: v for k, v in slope_options.items() if v}

@@ -101,12 +101,6 @@ def starter_spec(
             f"{data_path}: the formula uses {', '.join(map(repr, missing))}, not in the file",
             f"columns are: {', '.join(map(str, table.columns))}",
         )
-    words = [s for g in parsed.groups for s in g.slopes if categorical(s)]
-    if words:
-        raise HmdiagError(
-            f"--formula: varying slopes take numeric columns; {', '.join(map(repr, words))} "
-            "holds words"
-        )
     frame = table[list(dict.fromkeys(used))].dropna()
     y = frame[parsed.response]
     numeric_y = not looks_categorical(y)
@@ -231,12 +225,14 @@ def starter_spec(
             if group.slopes:
                 lines.append("    slopes:")
                 for column in group.slopes:
-                    scale = sd_y if column in standardized else sd_y / sd(column)
-                    lines += [
-                        f"      - column: {_y(column)}",
-                        "        scale:",
-                        f"          prior: halfnormal({_round(scale)})",
-                    ]
+                    factor_slope = column in group.categorical
+                    # A factor's 0/1 dummies: a level's effect is on the response's scale.
+                    plain = factor_slope or column in standardized
+                    scale = sd_y if plain else sd_y / sd(column)
+                    lines.append(f"      - column: {_y(column)}")
+                    if factor_slope:
+                        lines.append("        categorical: true  # a slope per non-reference level")
+                    lines += ["        scale:", f"          prior: halfnormal({_round(scale)})"]
             if group.correlated:
                 lines.append("    correlated: true")
     lines += ["sampler:", "  seed: 1  # fixed: the same spec gives the same draws"]

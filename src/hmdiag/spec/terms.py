@@ -106,16 +106,27 @@ class ScaleSpec(StrictModel):
 
 
 class SlopeSpec(StrictModel):
-    """A varying slope: the effect of numeric ``column`` differs by group level.
+    """A varying slope: the effect of ``column`` differs by group level.
 
     Slopes are deviations with mean 0, each with its own scale; list the column under
-    ``predictors`` as well for a population-level mean slope.
+    ``predictors`` as well for a population-level mean slope. A ``categorical`` column gets a
+    slope per level other than ``reference`` (default: the population predictor's reference,
+    else the first level in sorted order), as lme4, brms and Bambi do: treatment-coded dummies,
+    each with this scale prior, named ``<column>_<level>``.
     """
 
     column: str
     name: ParamName | None = None
     scale: ScaleSpec = Field(default_factory=ScaleSpec)
     offset_name: ParamName | None = None
+    categorical: bool = False
+    reference: str | int | float | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SlopeSpec:
+        if self.reference is not None and not self.categorical:
+            raise ValueError("'reference' applies to categorical slopes; add categorical: true")
+        return self
 
 
 class GroupSpec(StrictModel):
