@@ -233,6 +233,15 @@ def report(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing report.")] = False,
     hdi_prob: HdiOpt = None,
     quiet: QuietOpt = False,
+    interactive: Annotated[
+        bool,
+        typer.Option(
+            "--interactive",
+            help="Linked Bokeh figures instead of PNGs: select draws in one pair panel to "
+            "highlight them in the others and the trace; rank, trace, ESS and posterior "
+            "predictive views. Still one self-contained file (BokehJS inlined).",
+        ),
+    ] = False,
 ) -> None:
     """Write one self-contained HTML report (verdicts, checks, advice, tables, plots).
 
@@ -246,8 +255,14 @@ def report(
     with quiet_warnings():
         loaded = load_runs(runs, var_names=var, hdi_prob=validated_hdi_prob(hdi_prob))
         plot_runs = [plots.plot_run(r) for r in loaded]
-        run_images = []
-        for run in plot_runs:
+        run_images: list[list[tuple[str, bytes]]] = []
+        head, figures = "", None
+        if interactive:
+            from hmdiag.render.interactive import interactive_fragments
+
+            spots = [[h.variable for h in r.report.diagnosis.hotspots] for r in loaded]
+            head, figures = interactive_fragments(plot_runs, spots, var)
+        for run in [] if interactive else plot_runs:
             images = []
             for kind in ("rank", "pair", "trace", "energy"):
                 try:
@@ -257,16 +272,25 @@ def report(
                 except HmdiagError:
                     continue  # e.g. no energy stat: leave that figure out
             run_images.append(images)
+        if interactive:
+            run_images = [[] for _ in plot_runs]
         comparison = compare_runs(loaded) if len(loaded) > 1 else None
         cross = (
             []
-            if comparison is None
+            if comparison is None or interactive
             else [
                 (f"{k} across runs", plot_kit.figure_png(plots.draw(k, plot_runs, var)))
                 for k in ("forest", "ess")
             ]
         )
-        document = html.render_report([r.report for r in loaded], run_images, comparison, cross)
+        document = html.render_report(
+            [r.report for r in loaded],
+            run_images,
+            comparison,
+            cross,
+            head=head,
+            run_figures=figures,
+        )
     write_atomically(
         out, lambda tmp: tmp.write_text(document, encoding="utf-8"), force=force, suffix=".html"
     )

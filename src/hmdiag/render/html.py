@@ -77,7 +77,7 @@ def image_tag(png: bytes, alt: str) -> str:
     return f'<figure><img alt="{_e(alt)}" src="data:image/png;base64,{data}"><figcaption>{_e(alt)}</figcaption></figure>'
 
 
-def _run_section(report: RunReport, images: list[tuple[str, bytes]]) -> str:
+def _run_section(report: RunReport, images: list[tuple[str, bytes]], figures: str = "") -> str:
     d, v = report.diagnosis, report.verdict
     parts = [f"<section><h2>{_e(d.label)} {_badge(v.label)}</h2>"]
     seconds = f", {d.sampling_seconds:.1f} s sampling" if d.sampling_seconds else ""
@@ -188,6 +188,8 @@ def _run_section(report: RunReport, images: list[tuple[str, bytes]]) -> str:
             + "".join(image_tag(png, alt) for alt, png in images)
             + "</div>"
         )
+    if figures:
+        parts.append(f'<h3>Interactive figures</h3><div class="bokeh">{figures}</div>')
     parts.append("</section>")
     return "".join(parts)
 
@@ -256,8 +258,12 @@ def render_report(
     run_images: list[list[tuple[str, bytes]]],
     comparison: Comparison | None = None,
     comparison_images: list[tuple[str, bytes]] | None = None,
+    *,
+    head: str = "",
+    run_figures: list[str] | None = None,
 ) -> str:
-    """The whole HTML document."""
+    """The whole HTML document; ``head`` (inlined scripts) and ``run_figures`` (one HTML
+    fragment per run) carry the interactive report's figures."""
     verdicts = ", ".join(f"{r.diagnosis.label}: {r.verdict.label.upper()}" for r in reports)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     body = [
@@ -265,9 +271,13 @@ def render_report(
     ]
     if comparison is not None:
         body.append(_comparison_section(comparison, comparison_images or []))
-    body += [_run_section(r, imgs) for r, imgs in zip(reports, run_images, strict=True)]
+    figures = run_figures or [""] * len(reports)
+    body += [
+        _run_section(r, imgs, fig)
+        for r, imgs, fig in zip(reports, run_images, figures, strict=True)
+    ]
     body.append("</main>")
-    return f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>hmdiag report</title><style>{CSS}</style></head><body>{"".join(body)}</body></html>\n'
+    return f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>hmdiag report</title><style>{CSS}</style>{head}</head><body>{"".join(body)}</body></html>\n'
 
 
 def _scoped_css() -> str:
