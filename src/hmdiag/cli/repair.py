@@ -277,9 +277,9 @@ def sbc(
     with quiet_warnings(), dask_client(workers, scheduler) as client:
         from dask.distributed import as_completed
 
+        task = sbc_core.simulation_task(fit_spec)
         futures = [
-            client.submit(sbc_core.simulate_and_fit, fit_spec, sim_spec, i, seed + i, pure=False)
-            for i in range(sims)
+            client.submit(task, fit_spec, sim_spec, i, seed + i, pure=False) for i in range(sims)
         ]
         with sbc_out.progress(console, sims, enabled=not as_json and not quiet) as advance:
             for future in as_completed(futures):

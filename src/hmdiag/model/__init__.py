@@ -67,10 +67,17 @@ def _inverse_link(link: str, eta: Any) -> Any:
     return inverse[link](eta)
 
 
-def _likelihood(spec: ModelSpec, data: PreparedData, mean: Any) -> None:
-    """The observed variable, named after the response column."""
+# The data container of the response in a model built with ``shared_response``.
+SHARED_RESPONSE = "observed_response"
+
+
+def _likelihood(spec: ModelSpec, data: PreparedData, mean: Any, shared: bool = False) -> None:
+    """The observed variable, named after the response column; ``shared``: the response is a
+    data container (``SHARED_RESPONSE``), so one compiled model serves new responses."""
     pm = _lazy.pymc()
     name, y = spec.response, data.response
+    if shared:
+        y = pm.Data(SHARED_RESPONSE, y, dims=OBS_DIM)
     kind = spec.likelihood
     if kind == "bernoulli":
         pm.Bernoulli(name, p=mean, observed=y, dims=OBS_DIM)
@@ -334,8 +341,11 @@ def build_python_model(loaded: Any, data: PreparedData) -> BuiltModel:
     )
 
 
-def build_model(spec: ModelSpec, data: PreparedData) -> BuiltModel:
-    """Build the PyMC model for ``spec`` on ``data`` with named coords for every vector."""
+def build_model(
+    spec: ModelSpec, data: PreparedData, *, shared_response: bool = False
+) -> BuiltModel:
+    """Build the PyMC model for ``spec`` on ``data`` with named coords for every vector;
+    ``shared_response`` makes the response a data container (SBC refits one compiled model)."""
     pm = _lazy.pymc()
     spec = with_factor_slopes(spec, data)
     coords: dict[str, Any] = {OBS_DIM: np.arange(data.n_rows)}
@@ -427,6 +437,6 @@ def build_model(spec: ModelSpec, data: PreparedData) -> BuiltModel:
                     correlated=group.correlated,
                 )
             )
-        _likelihood(spec, data, _inverse_link(spec.link, eta))
+        _likelihood(spec, data, _inverse_link(spec.link, eta), shared_response)
     free = [rv.name for rv in model.free_RVs]
     return BuiltModel(model=model, free_variables=free, group_terms=terms, observed=spec.response)

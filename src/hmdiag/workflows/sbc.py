@@ -76,10 +76,134 @@ def _scalar_draws(dataset: Any, names: list[str]) -> dict[str, np.ndarray]:
     return out
 
 
+@dataclass
+class _Study:
+    """One worker's compiled pieces of an SBC study, reused by all its simulations: the
+    prior's forward sampler and, on nutpie, the fitted model compiled once with its response
+    as a data container (``hmdiag.model.SHARED_RESPONSE``)."""
+
+    sim_model: Any
+    forward: Any
+    rngs: list[Any]
+    outputs: list[str]
+    fit_model: Any
+    compiled: Any
+    dtype: Any
+
+
+# Studies this process has compiled, by the specs' text and place (a worker serves one study).
+_STUDIES: dict[tuple[str, ...], _Study] = {}
+
+
+def _study(fit_spec: LoadedSpec, sim_spec: LoadedSpec) -> _Study:
+    key = (fit_spec.text, str(fit_spec.path), sim_spec.text, str(sim_spec.path))
+    if key in _STUDIES:
+        return _STUDIES[key]
+    from hmdiag import _lazy
+    from hmdiag.model import build_model
+    from hmdiag.model.data import prepare_data
+    from hmdiag.sampling.nutpie_compile import compile_model
+
+    pm = _lazy.pymc()
+    from pymc.pytensorf import find_rng_nodes
+
+    sim_data = prepare_data(sim_spec)
+    sim_model = build_model(sim_spec.spec, sim_data)
+    names = [*sim_model.free_variables, sim_spec.spec.response]
+    outputs = [sim_model.model[n] for n in names]
+    forward = pm.pytensorf.compile([], outputs)
+    fit_model = build_model(fit_spec.spec, prepare_data(fit_spec), shared_response=True)
+    import nutpie
+
+    compiled = compile_model(fit_model.model, nutpie)
+    study = _Study(
+        sim_model=sim_model,
+        forward=forward,
+        rngs=find_rng_nodes(outputs),
+        outputs=names,
+        fit_model=fit_model,
+        compiled=compiled,
+        dtype=sim_data.response.dtype,
+    )
+    _STUDIES.clear()  # one study per worker at a time: bound the memory
+    _STUDIES[key] = study
+    return study
+
+
+def _prior_dataset(study: _Study, values: list[np.ndarray]) -> Any:
+    """The drawn free variables as a one-draw dataset with the model's dims and coords."""
+    import xarray as xr
+
+    model = study.sim_model.model
+    data_vars = {}
+    for name, value in zip(study.outputs[:-1], values, strict=False):
+        dims = model.named_vars_to_dims.get(name) or tuple(
+            f"{name}_dim_{i}" for i in range(np.ndim(value))
+        )
+        data_vars[name] = (("chain", "draw", *dims), np.asarray(value)[None, None, ...])
+    coords = {k: list(v) for k, v in model.coords.items() if v is not None}
+    used = {d for _, (dims, _) in data_vars.items() for d in dims}
+    return xr.Dataset(data_vars, coords={k: v for k, v in coords.items() if k in used})
+
+
+def simulate_and_fit_reused(
+    fit_spec: LoadedSpec, sim_spec: LoadedSpec, index: int, seed: int
+) -> SimulationResult:
+    """One SBC simulation on the worker's compiled study (nutpie): the prior's forward sampler
+    reseeded with ``seed``, then the fit's compiled model given the simulated response.
+    The same ``seed`` gives the same draws whether the study was compiled for this simulation
+    or reused (tests/test_sbc.py)."""
+    from pymc.pytensorf import reseed_rngs
+
+    from hmdiag.model import SHARED_RESPONSE
+    from hmdiag.sampling.nutpie_backend import _run_nutpie
+    from hmdiag.sampling.settings import resolve_settings
+
+    result = SimulationResult(index=index)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import nutpie
+
+            study = _study(fit_spec, sim_spec)
+            reseed_rngs(study.rngs, seed)
+            values = study.forward()
+            y = np.asarray(values[-1]).reshape(-1).astype(study.dtype)
+            truth = _scalar_draws(_prior_dataset(study, values), study.sim_model.free_variables)
+            settings = dataclasses.replace(
+                resolve_settings(fit_spec.spec.sampler), seed=seed, cores=1
+            )
+            compiled = study.compiled.with_data(**{SHARED_RESPONSE: y})
+            idata, _ = _run_nutpie(nutpie, compiled, settings, False)
+        fitted = [v for v in study.fit_model.free_variables if v in study.sim_model.free_variables]
+        _rank(result, idata, fitted, truth)
+    except Exception as exc:  # a failed simulation is recorded, the others go on
+        result.error = f"{type(exc).__name__}: {exc}"
+    return result
+
+
+def _rank(result: SimulationResult, idata: Any, fitted: list[str], truth: dict[str, Any]) -> None:
+    draws = _scalar_draws(idata["posterior"].to_dataset(), fitted)
+    for name, values in draws.items():
+        if name not in truth:
+            continue
+        thinned = values[np.linspace(0, values.size - 1, RANK_DRAWS).round().astype(int)]
+        result.ranks[name] = int(np.sum(thinned < truth[name][0]))
+    stats = idata["sample_stats"]
+    result.divergences = int(stats["diverging"].sum()) if "diverging" in stats else 0
+
+
+def simulation_task(fit_spec: LoadedSpec) -> Any:
+    """The task each simulation runs: the compiled-once path on nutpie, else a fresh build."""
+    return (
+        simulate_and_fit_reused if fit_spec.spec.sampler.backend == "nutpie" else simulate_and_fit
+    )
+
+
 def simulate_and_fit(
     fit_spec: LoadedSpec, sim_spec: LoadedSpec, index: int, seed: int
 ) -> SimulationResult:
-    """One SBC simulation (the task a Dask worker runs)."""
+    """One SBC simulation built from scratch (the path for backends other than nutpie)."""
     from hmdiag import _lazy
     from hmdiag.model import build_model
     from hmdiag.model.data import prepare_data
@@ -104,16 +228,8 @@ def simulate_and_fit(
                 resolve_settings(fit_spec.spec.sampler), seed=seed, cores=1
             )
             idata, _ = sample(built, settings)
-        draws = _scalar_draws(
-            idata["posterior"].to_dataset(),
-            [v for v in built.free_variables if v in sim_model.free_variables],
-        )
-        for name, values in draws.items():
-            if name not in truth:
-                continue
-            thinned = values[np.linspace(0, values.size - 1, RANK_DRAWS).round().astype(int)]
-            result.ranks[name] = int(np.sum(thinned < truth[name][0]))
-        result.divergences = int(idata["sample_stats"]["diverging"].sum())
+        fitted = [v for v in built.free_variables if v in sim_model.free_variables]
+        _rank(result, idata, fitted, truth)
     except Exception as exc:  # a failed simulation is recorded, the others go on
         result.error = f"{type(exc).__name__}: {exc}"
     return result
