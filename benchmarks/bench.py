@@ -176,16 +176,18 @@ def main() -> None:
             )
             fast_s, _ = fit(CONFIGS / "mme4.yaml", "nutpie", tmp / "fast.nc")
             nutpie_stock, nutpie_fast = min(nutpie_stock, stock_s), min(nutpie_fast, fast_s)
-    reuse = (
-        subprocess.run(
-            [sys.executable, str(ROOT / "benchmarks" / "reuse.py")],
+    reuse = [
+        line
+        for script in ("reuse.py", "sbc_rate.py")
+        for line in subprocess.run(
+            [sys.executable, str(ROOT / "benchmarks" / script)],
             capture_output=True,
             text=True,
             check=True,
         )
         .stdout.strip()
         .splitlines()
-    )
+    ]
 
     # 3. End to end vs the plain PyMC script (warm caches for both: one discarded warm-up each).
     # Interleaved rounds, best of ROUNDS per command: the machine's noise hits every command alike.

@@ -194,10 +194,13 @@ def _rank(result: SimulationResult, idata: Any, fitted: list[str], truth: dict[s
 
 
 def simulation_task(fit_spec: LoadedSpec) -> Any:
-    """The task each simulation runs: the compiled-once path on nutpie, else a fresh build."""
-    return (
-        simulate_and_fit_reused if fit_spec.spec.sampler.backend == "nutpie" else simulate_and_fit
-    )
+    """The task each simulation runs: the compiled-once path on nutpie, else a fresh build
+    (``HMDIAG_SBC_FRESH=1`` forces the fresh build: the benchmark's "before")."""
+    import os
+
+    if os.environ.get("HMDIAG_SBC_FRESH") == "1" or fit_spec.spec.sampler.backend != "nutpie":
+        return simulate_and_fit
+    return simulate_and_fit_reused
 
 
 def simulate_and_fit(
