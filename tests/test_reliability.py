@@ -93,6 +93,37 @@ def test_same_seed_gives_identical_nutpie_draws(tmp_path: Path) -> None:
     assert again.info.seed == 19
 
 
+def test_a_reused_compiled_model_gives_the_draws_a_fresh_compile_gives(tmp_path: Path) -> None:
+    """#27: doctor attempts and sweeps that change only sampler settings reuse the built model
+    and nutpie's compiled code; the draws must be those of a compile made for that attempt."""
+    pytest.importorskip("nutpie")
+    import numpy as np
+
+    from hmdiag.sampling import nutpie_backend
+    from hmdiag.spec import with_sampler_overrides
+    from hmdiag.workflows import fit as fit_module
+
+    loaded = load_spec(small_spec("mme4", tmp_path, backend="nutpie", draws=150, tune=150))
+    attempt = with_sampler_overrides(loaded, target_accept=0.97, mass_matrix="low_rank")
+
+    fit_module._MODEL_CACHE.clear()
+    nutpie_backend._NUTPIE_CACHE.clear()
+    fresh = fit_module.fit(attempt)
+    compiled = len(nutpie_backend._NUTPIE_CACHE)
+
+    fit_module._MODEL_CACHE.clear()
+    nutpie_backend._NUTPIE_CACHE.clear()
+    first = fit_module.fit(loaded)  # compiles
+    reused = fit_module.fit(attempt)  # only the sampler changed: nothing compiles again
+    assert reused.built is first.built
+    assert len(nutpie_backend._NUTPIE_CACHE) == compiled == 1
+    assert not np.array_equal(first.idata.posterior["z"].values, reused.idata.posterior["z"].values)
+    for var in ("a_bar", "sigma", "z", "a"):
+        np.testing.assert_array_equal(
+            fresh.idata.posterior[var].values, reused.idata.posterior[var].values
+        )
+
+
 # Random YAML-like structures: the validator must answer with the project's own error, fast.
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=12)

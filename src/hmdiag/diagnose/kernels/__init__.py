@@ -80,9 +80,11 @@ MCSE_METHODS = ("mean", "sd", "median", "quantile")
 # (ArviZ 0.x and the Vehtari et al. paper use 0.05/0.95; pass prob=0.05 for that.)
 DEFAULT_TAIL_PROB = 0.89
 
-# Parameters per work chunk: about this many values (1 MiB arrays), small enough that a chunk's
-# temporaries fit within the allocator's primed trim threshold (see _prime_allocator).
-_CHUNK_VALUES = 1 << 17
+# Parameters per work chunk: about this many values (2 MiB arrays), small enough that a chunk's
+# temporaries fit within the allocator's primed trim threshold (see _prime_allocator). Measured
+# on 2 cores for 10,000 parameters x 4,000 draws (summary_stats, median of 3): 1 << 17 2.05 s,
+# 1 << 18 1.71 s, 1 << 19 2.27 s (page faults: 0.03 M, 0.03 M, 0.96 M), 1 << 20 2.05 s.
+_CHUNK_VALUES = 1 << 18
 
 
 # --- public API ------------------------------------------------------------------------------
