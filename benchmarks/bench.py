@@ -178,7 +178,7 @@ def main() -> None:
             nutpie_stock, nutpie_fast = min(nutpie_stock, stock_s), min(nutpie_fast, fast_s)
     reuse = [
         line
-        for script in ("reuse.py", "sbc_rate.py")
+        for script in ("reuse.py",)
         for line in subprocess.run(
             [sys.executable, str(ROOT / "benchmarks" / script)],
             capture_output=True,
@@ -284,6 +284,11 @@ def main() -> None:
     # 5. check on a large run.
     check_in, check_e2e, n_params = check_large_run(tmp)
 
+    # 6. Issue #27's goals, each as a median against its goal (benchmarks/goals.py).
+    from goals import section as goals_section
+
+    goals = goals_section(tmp)
+
     import numpy
 
     say("# hmdiag benchmarks")
@@ -298,6 +303,7 @@ def main() -> None:
         "All times are wall seconds of whole processes unless noted; ratios compare runs made in this same session."
     )
     say("")
+    lines.extend(goals)
     say("## Start-up")
     say("")
     say("| command | median s | ratio to `python -c pass` |")
