@@ -114,7 +114,8 @@ def _python(code: str, *args: str) -> str:
     )
     if done.returncode != 0:
         raise SystemExit(done.stderr[-2000:])
-    return done.stdout.strip().splitlines()[-1]
+    lines = done.stdout.strip().splitlines()
+    return lines[-1] if lines else ""
 
 
 def _fit_cmd(out: Path) -> list[str]:
