@@ -131,8 +131,8 @@ def where_time_goes(rows: list) -> str:
         f"{t.get('postprocess', 0):.2f} s (log-likelihood), diagnose {t.get('diagnose', 0):.2f} s, "
         f"and {outside:.2f} s outside the phases (interpreter start, hmdiag's import, the spec, the "
         "output). hmdiag skips interpreter teardown after the command (about 1.1 s after a fit), "
-        "which the script pays. What is left to reach 0.6x is the callback compile, which needs a "
-        "cacheable callback in nutpie (docs/upstream/)."
+        "which the script pays. What is left to reach 0.6x is upstream code: see the Goals "
+        "section above and docs/upstream/."
     )
 
 

@@ -252,7 +252,7 @@ def section(tmp: Path) -> list[str]:
         "| the same with docs/upstream's nutpie and arviz-base patches applied (same rounds) | "
         + (
             f"**{fit['patched_ratio']:.2f}** ({fit['patched']:.2f} s) | <= {FIT_GOAL} | "
-            f"{_met(fit['patched_ratio'] <= FIT_GOAL)} once upstream releases them |"
+            f"{_met(fit['patched_ratio'] <= FIT_GOAL)}, with the patches |"
             if fit["patched"] is not None
             else f"not measured: {fit['why_not_patched']} | <= {FIT_GOAL} | |"
         ),
