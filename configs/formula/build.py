@@ -13,8 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from hmdiag.spec.formula import to_formula
 from hmdiag.spec import load_spec
+from hmdiag.spec.formula import to_formula
 
 HERE = Path(__file__).resolve().parent
 CONFIGS = HERE.parent
