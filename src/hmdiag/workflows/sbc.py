@@ -102,7 +102,7 @@ def _study(fit_spec: LoadedSpec, sim_spec: LoadedSpec) -> _Study:
     from hmdiag import _lazy
     from hmdiag.model import build_model
     from hmdiag.model.data import prepare_data
-    from hmdiag.sampling.nutpie_compile import compile_model
+    from hmdiag.sampling.nutpie_backend import nutpie_compiled
 
     pm = _lazy.pymc()
     from pymc.pytensorf import find_rng_nodes
@@ -115,7 +115,8 @@ def _study(fit_spec: LoadedSpec, sim_spec: LoadedSpec) -> _Study:
     fit_model = build_model(fit_spec.spec, prepare_data(fit_spec), shared_response=True)
     import nutpie
 
-    compiled = compile_model(fit_model.model, nutpie)
+    # The backend's own compile: numba's failures become one clear HmdiagError.
+    compiled = nutpie_compiled(fit_model, nutpie, None)
     study = _Study(
         sim_model=sim_model,
         forward=forward,
